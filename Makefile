@@ -1,0 +1,89 @@
+# allocffi: `make test` and `make bench` set up everything on a fresh machine
+# (Debian packages when run as root, a virtualenv in .venv, the extension).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# Debian's libjemalloc.so.2 uses initial-exec TLS: dlopen() into a running
+# process only works if the process started with room for it.
+export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
+
+SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
+LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c)
+LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h)
+CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
+CC     ?= cc
+CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
+LDLIBS := -ldl -lpthread -lm
+
+.PHONY: all setup system-libs build test ctest pytest bench sanitize valgrind lint format clean
+
+all: build
+
+## setup: system libraries (as root), virtualenv, Python dependencies
+setup: system-libs $(VENV)/.installed
+
+system-libs:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "note: missing Debian packages:$$missing (install them with: sudo apt-get install$$missing); those allocators will be unavailable"; fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+## build: compile the cffi module and the buffer helper in place
+build: setup
+	$(PY) setup.py -q build_ext --inplace
+
+## test: the C tests and the Python test suite
+test: build ctest pytest
+
+pytest: build
+	$(PY) -m pytest tests
+
+build/ctest/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1 -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+CTESTS := $(patsubst csrc/tests/%.c,build/ctest/%,$(CTEST_SRCS))
+ctest: system-libs $(CTESTS)
+	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
+
+## sanitize: the C tests under AddressSanitizer and UndefinedBehaviorSanitizer
+build/asan/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	  -fno-sanitize-recover=all -DAF_DEBUG=2 -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+ASAN_TESTS := $(patsubst csrc/tests/%.c,build/asan/%,$(CTEST_SRCS))
+sanitize: system-libs $(ASAN_TESTS)
+	@set -e; for t in $(ASAN_TESTS); do echo "== $$t"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 AF_SANITIZER=1 $$t; done
+
+## valgrind: the C tests under memcheck (fewer operations: it is ~30x slower)
+valgrind: system-libs $(CTESTS)
+	@set -e; for t in $(CTESTS); do echo "== valgrind $$t"; \
+	  AF_TEST_SCALE=0.05 AF_VALGRIND=1 valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
+	    --errors-for-leak-kinds=definite,indirect $$t; done
+
+## bench: the comparison of every available allocator over every workload
+bench: build
+	$(PY) -m allocffi bench --repeat 5 --markdown bench/results/report.md --json bench/results/report.json \
+	  --csv bench/results/report.csv --plot bench/results/report.png
+
+lint: setup
+	$(VENV)/bin/ruff check allocffi tests bench
+	$(VENV)/bin/ruff format --check allocffi tests bench
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff format allocffi tests bench
+
+clean:
+	rm -rf build allocffi/*.so allocffi/_native.c allocffi/_native.o *.egg-info .pytest_cache .benchmarks

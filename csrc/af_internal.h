@@ -1,0 +1,117 @@
+/* ----------------------------------------------------------------------------
+ * af_internal.h: what the C files of allocffi share and the outside does not.
+ * Names shared between files start with `_af_` or are static inline here.
+ * ------------------------------------------------------------------------- */
+#ifndef AF_INTERNAL_H
+#define AF_INTERNAL_H
+
+#include "allocffi.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ----------------------------------------------------------------------------
+ * Assertions. AF_DEBUG 0: none; 1: cheap invariants; 2: expensive walks.
+ * The sanitizer and valgrind builds use 2.
+ * ------------------------------------------------------------------------- */
+#ifndef AF_DEBUG
+#define AF_DEBUG 0
+#endif
+
+void _af_assert_fail(const char *expr, const char *file, int line);
+
+#if AF_DEBUG >= 1
+#define af_assert(x) ((x) ? (void)0 : _af_assert_fail(#x, __FILE__, __LINE__))
+#else
+#define af_assert(x) ((void)0)
+#endif
+#if AF_DEBUG >= 2
+#define af_assert_expensive(x) af_assert(x)
+#else
+#define af_assert_expensive(x) ((void)0)
+#endif
+
+#define af_likely(x) __builtin_expect(!!(x), 1)
+#define af_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ----------------------------------------------------------------------------
+ * Arithmetic on sizes and addresses
+ * ------------------------------------------------------------------------- */
+static inline bool af_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/* Round up to a multiple of a power of two. Callers keep x <= AF_MAX_ALLOC_SIZE
+   so this cannot overflow. */
+static inline size_t af_align_up(size_t x, size_t align) { return (x + align - 1) & ~(align - 1); }
+static inline uintptr_t af_align_up_ptr(uintptr_t x, size_t align) {
+  return (x + align - 1) & ~(uintptr_t)(align - 1);
+}
+
+/* floor(log2(x)) for x > 0 */
+static inline unsigned af_log2(size_t x) { return (unsigned)(63 - __builtin_clzll((unsigned long long)x)); }
+
+/* ----------------------------------------------------------------------------
+ * Counters every allocator keeps; af_counters_fill copies them into af_stats.
+ * Plain integers: an allocator instance is single-threaded unless wrapped by
+ * af_locked_new, which serialises every call.
+ * ------------------------------------------------------------------------- */
+typedef struct af_counters {
+  uint64_t allocs, frees, reallocs, failures, resets;
+  uint64_t blocks_in_use;
+  uint64_t bytes_in_use;
+  uint64_t peak_bytes_in_use;
+} af_counters;
+
+static inline void af_count_alloc(af_counters *c, size_t size) {
+  c->allocs++;
+  c->blocks_in_use++;
+  c->bytes_in_use += size;
+  if (c->bytes_in_use > c->peak_bytes_in_use) c->peak_bytes_in_use = c->bytes_in_use;
+}
+static inline void af_count_free(af_counters *c, size_t size) {
+  c->frees++;
+  c->blocks_in_use--;
+  c->bytes_in_use -= size;
+}
+static inline void af_count_realloc(af_counters *c, size_t old_size, size_t new_size) {
+  c->reallocs++;
+  c->bytes_in_use = c->bytes_in_use - old_size + new_size;
+  if (c->bytes_in_use > c->peak_bytes_in_use) c->peak_bytes_in_use = c->bytes_in_use;
+}
+static inline void af_count_reset(af_counters *c) {
+  c->resets++;
+  c->blocks_in_use = 0;
+  c->bytes_in_use = 0;
+}
+static inline void af_counters_fill(const af_counters *c, af_stats *out) {
+  out->allocs = c->allocs;
+  out->frees = c->frees;
+  out->reallocs = c->reallocs;
+  out->failures = c->failures;
+  out->resets = c->resets;
+  out->blocks_in_use = c->blocks_in_use;
+  out->bytes_in_use = c->bytes_in_use;
+  out->peak_bytes_in_use = c->peak_bytes_in_use;
+}
+
+/* Record a failure on the allocator and its counters; returns NULL so that
+   `return af_fail(...)` reads naturally in alloc paths. */
+static inline void *af_fail(af_allocator *self, af_counters *c, int status) {
+  self->last_error = status;
+  c->failures++;
+  return NULL;
+}
+
+/* ----------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------- */
+/* printf-style fill of *err (err may be NULL). Returns code. */
+int _af_error_set(af_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ----------------------------------------------------------------------------
+ * Time: monotonic nanoseconds (vDSO clock_gettime, ~20 ns: keep it off hot paths).
+ * ------------------------------------------------------------------------- */
+uint64_t _af_now_ns(void);
+
+#endif /* AF_INTERNAL_H */

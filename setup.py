@@ -1,0 +1,7 @@
+# pyproject.toml cannot name cffi modules or C extensions; this file only does that.
+from setuptools import Extension, setup
+
+setup(
+    cffi_modules=["allocffi/_build.py:ffibuilder"],
+    ext_modules=[Extension("allocffi._blockbuffer", ["csrc/python/blockbuffer.c"], extra_compile_args=["-Wall", "-Wextra"])],
+)
