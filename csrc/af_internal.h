@@ -114,4 +114,13 @@ int _af_error_set(af_error *err, int code, const char *fmt, ...) __attribute__((
  * ------------------------------------------------------------------------- */
 uint64_t _af_now_ns(void);
 
+/* ----------------------------------------------------------------------------
+ * The locked wrapper (locked.c). Introspection that is specific to one
+ * allocator (the slab's class stats) unwraps through these: acquire returns
+ * the inner allocator with the wrapper's lock held (or `a` itself when it is
+ * not a wrapper); release drops the lock again.
+ * ------------------------------------------------------------------------- */
+af_allocator *_af_locked_acquire(af_allocator *a);
+void _af_locked_release(af_allocator *a);
+
 #endif /* AF_INTERNAL_H */
