@@ -122,6 +122,7 @@ void af_destroy(af_allocator *a) {
 const char *af_name(af_allocator *a) { return a->vt->name; }
 uint32_t af_caps(af_allocator *a) { return a->vt->caps; }
 int af_last_error(af_allocator *a) { return a->last_error; }
+void af_noop(void) {}
 
 /* ----------------------------------------------------------------------------
  * Batch path: one call from Python for n blocks.

@@ -219,6 +219,8 @@ void af_destroy(af_allocator *a);
 const char *af_name(af_allocator *a);
 uint32_t af_caps(af_allocator *a);
 int af_last_error(af_allocator *a);
+/* Does nothing: the floor of one call from Python, for the overhead benchmarks. */
+void af_noop(void);
 
 /* Batch path: n blocks of one size in one call. af_alloc_batch is
    all-or-nothing: it returns n, or 0 after freeing what it got. */
