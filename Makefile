@@ -67,9 +67,13 @@ sanitize: system-libs $(ASAN_TESTS)
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 AF_SANITIZER=1 $$t; done
 
 ## valgrind: the C tests under memcheck (fewer operations: it is ~30x slower)
+# somalloc=nouserintercepts: replace only glibc's malloc. By default memcheck
+# also replaces malloc/free in every library, which are aliases of mi_malloc/
+# mi_free and tc_malloc/tc_free: mimalloc would then mix two allocators.
 valgrind: system-libs $(CTESTS)
 	@set -e; for t in $(CTESTS); do echo "== valgrind $$t"; \
-	  AF_TEST_SCALE=0.05 AF_VALGRIND=1 valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
+	  AF_TEST_SCALE=0.05 AF_VALGRIND=1 valgrind -q --soname-synonyms=somalloc=nouserintercepts \
+	  --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
 	    --errors-for-leak-kinds=definite,indirect $$t; done
 
 ## bench: the comparison of every available allocator over every workload

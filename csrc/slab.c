@@ -1,0 +1,654 @@
+/* ----------------------------------------------------------------------------
+ * slab.c: the slab allocator (af_slab_new). Requests are rounded up to a size
+ * class; each class carves blocks out of slabs (mappings of a power-of-two
+ * size, 64 KiB aligned) and keeps freed blocks on intrusive per-slab free
+ * lists. Requests above the largest class go to an internal large-region
+ * cache (large.c).
+ *
+ * Size-class lookup is O(1) for any size: a direct table per 16-byte granule
+ * up to SMALL_MAX, then 16 log-linear buckets per power of two, each holding
+ * the first class that can serve its smallest size; the constructor rejects
+ * configurations where a bucket would need more than MAX_STEPS forward steps.
+ *
+ * Default classes: every 16 bytes up to 128, then 4 per power of two up to
+ * 1 MiB (160, 192, 224, 256, 320, ...). Worst-case waste (class - size)/class
+ * is below 25% for every size from 49 bytes on (49 -> 64 wastes 23.4%); below
+ * that, sizes round to the 16-byte granule and waste fewer than 16 bytes.
+ *
+ * Invariants:
+ * - every 64 KiB granule of a slab is in `map` (granule number -> slab), so
+ *   free finds a block's slab in O(1) without reading the block, and a
+ *   pointer outside every slab is handed to the large cache, which refuses
+ *   it unless it is one of its live regions;
+ * - a block is at base + k * block_size below carve; [carve, carve_end) has
+ *   never been handed out (still zero from the OS);
+ * - a slab is on its class's avail list iff on_avail; a slab with a free block
+ *   or carve room is either on it or gets pushed back by the next free;
+ * - slab_bytes + large cache's mapped bytes <= byte_limit when a limit is set.
+ * ------------------------------------------------------------------------- */
+#include "addrmap.h"
+#include "large.h"
+#include "os.h"
+
+#include <stdlib.h>
+
+#define GRANULE_SHIFT 16                      /* slabs are aligned to and registered per 64 KiB */
+#define MIN_SLAB ((size_t)1 << GRANULE_SHIFT) /* smallest slab */
+#define SMALL_MAX 8192                        /* direct lookup table up to this size */
+#define BIG_FIRST_LOG 13                      /* log2(SMALL_MAX): first log-linear power */
+#define BIG_SUBS 16                           /* log-linear buckets per power of two */
+#define BIG_BUCKETS (BIG_SUBS * (41 - BIG_FIRST_LOG))
+#define MAX_STEPS 2                           /* forward steps after a bucket's first candidate */
+#define MAX_CLASSES 128                       /* class indexes fit a uint8_t, with a sentinel */
+#define MAX_CLASS_SIZE ((size_t)256 << 20)    /* slabs stay below 2^32 bytes (see the magic) */
+#define ALIGN_STEPS 8                         /* alignments 32 .. 4096 */
+
+struct slab_class;
+
+typedef struct slab {
+  void *free;                 /* intrusive list of free blocks of this slab */
+  uintptr_t base;             /* 64 KiB aligned; first block */
+  uintptr_t carve;            /* next never-used block */
+  uintptr_t carve_end;        /* end of the last whole block */
+  struct slab_class *k;       /* the class */
+  uint32_t block_size;        /* the class size */
+  uint32_t magic;             /* ceil(2^32 / block_size): offset / block_size by a multiply */
+  uint16_t cls;               /* class index */
+  bool on_avail;              /* on the class's avail list */
+  size_t bytes;               /* mapped bytes */
+  struct slab *next, *prev;   /* avail list of the class */
+  struct slab *all_next, *all_prev; /* every slab of the class */
+} slab;
+
+/* Only two counters move on the fast paths (hits, frees); the class's
+   af_class_stats are derived: in_use = hits + misses - frees, free blocks =
+   misses (one block carved per miss) - released - in_use. */
+typedef struct slab_class {
+  slab *avail;                /* slabs that may have a free block or carve room, freshest first */
+  slab *all;                  /* every slab of the class */
+  size_t size;                /* block size */
+  size_t slab_bytes;          /* size of a new slab */
+  uint64_t hits;              /* allocations from a free list */
+  uint64_t misses;            /* allocations that carved a block */
+  uint64_t frees;             /* blocks freed */
+  uint64_t released;          /* carved blocks given back to the OS with their slab by trim */
+  uint64_t slabs;             /* slabs held */
+} slab_class;
+
+typedef struct af_slab {
+  af_allocator base;          /* first */
+  af_counters c;
+  af_addrmap map;             /* granule number -> slab */
+  uint8_t small[SMALL_MAX / 16 + 1]; /* ceil(size / 16) -> first class >= size; count: oversize */
+  size_t class_count;
+  size_t max_class;           /* largest class size */
+  bool zero;                  /* zero_on_alloc */
+  size_t byte_limit;          /* 0: none */
+  size_t large_limit;         /* the large cache's own limit (0: none) */
+  size_t slab_bytes;          /* mapped for slabs */
+  uint64_t slab_count, slab_maps, slab_unmaps, oversize_allocs, oversize_in_use;
+  af_allocator *large;        /* cache for requests above max_class */
+  uint8_t big[BIG_BUCKETS];   /* log-linear bucket -> first candidate class */
+  uint8_t aligned[ALIGN_STEPS][MAX_CLASSES + 1]; /* class -> first class >= it with an aligned size */
+  slab_class classes[MAX_CLASSES + 1]; /* [class_count] is a sentinel that never has slabs */
+} af_slab;
+
+static const af_vtable slab_vtable, slab_zero_vtable;
+
+static bool is_slab(const af_allocator *a) { return a->vt == &slab_vtable || a->vt == &slab_zero_vtable; }
+
+/* ----------------------------------------------------------------------------
+ * Size classes
+ * ------------------------------------------------------------------------- */
+
+static inline unsigned big_bucket(size_t size) {
+  unsigned e = af_log2(size - 1); /* size in (2^e, 2^(e+1)] */
+  return (e - BIG_FIRST_LOG) * BIG_SUBS + (unsigned)(((size - 1) >> (e - 4)) & (BIG_SUBS - 1));
+}
+
+/* Class index for size <= max_class and align <= 16. */
+static inline unsigned class_of_size(const af_slab *s, size_t size) {
+  if (af_likely(size <= SMALL_MAX)) return s->small[(size + 15) >> 4];
+  unsigned i = s->big[big_bucket(size)];
+  while (s->classes[i].size < size) i++; /* at most MAX_STEPS times */
+  return i;
+}
+
+/* Class index for (size, align), or class_count when oversize. */
+static inline unsigned class_of(const af_slab *s, size_t size, size_t align) {
+  if (af_unlikely(size > s->max_class)) return (unsigned)s->class_count;
+  unsigned i = class_of_size(s, size);
+  /* A block sits at a 64 KiB aligned base + k * size: aligned iff size is. */
+  if (af_unlikely(align > 16)) i = s->aligned[af_log2(align) - 5][i];
+  return i;
+}
+
+/* ----------------------------------------------------------------------------
+ * Slabs
+ * ------------------------------------------------------------------------- */
+
+static void avail_push(slab_class *k, slab *sl) {
+  sl->prev = NULL;
+  sl->next = k->avail;
+  if (k->avail != NULL) k->avail->prev = sl;
+  k->avail = sl;
+  sl->on_avail = true;
+}
+
+static void avail_remove(slab_class *k, slab *sl) {
+  if (sl->prev != NULL) sl->prev->next = sl->next;
+  else k->avail = sl->next;
+  if (sl->next != NULL) sl->next->prev = sl->prev;
+  sl->on_avail = false;
+}
+
+static void unregister(af_slab *s, slab *sl, size_t granules) {
+  for (size_t g = 0; g < granules; g++) _af_addrmap_remove(&s->map, (sl->base >> GRANULE_SHIFT) + g);
+}
+
+/* Maps a slab for class k and puts it first on the avail list. */
+static slab *new_slab(af_slab *s, unsigned cls) {
+  slab_class *k = &s->classes[cls];
+  size_t bytes = k->slab_bytes;
+  if (s->byte_limit != 0) {
+    if (s->slab_bytes + _af_large_mapped_bytes(s->large) + bytes > s->byte_limit)
+      s->large->vt->trim(s->large); /* cached oversize regions go first */
+    if (s->slab_bytes + _af_large_mapped_bytes(s->large) + bytes > s->byte_limit) {
+      s->base.last_error = AF_ERR_LIMIT;
+      return NULL;
+    }
+  }
+  slab *sl = calloc(1, sizeof *sl);
+  void *mem = NULL;
+  int status = sl == NULL ? AF_ERR_NOMEM : _af_os_map(bytes, MIN_SLAB, &mem);
+  if (status == AF_OK) {
+    sl->base = (uintptr_t)mem;
+    size_t granules = bytes >> GRANULE_SHIFT, g = 0;
+    for (; g < granules && status == AF_OK; g++)
+      status = _af_addrmap_insert(&s->map, (sl->base >> GRANULE_SHIFT) + g, sl);
+    if (status != AF_OK) {
+      unregister(s, sl, g - 1);
+      _af_os_unmap(mem, bytes);
+    }
+  }
+  if (status != AF_OK) {
+    free(sl);
+    s->base.last_error = status;
+    return NULL;
+  }
+  sl->carve = sl->base;
+  sl->carve_end = sl->base + (bytes / k->size) * k->size;
+  sl->block_size = (uint32_t)k->size;
+  sl->magic = (uint32_t)(((1ull << 32) + k->size - 1) / k->size);
+  sl->cls = (uint16_t)cls;
+  sl->k = k;
+  sl->bytes = bytes;
+  sl->all_prev = NULL;
+  sl->all_next = k->all;
+  if (k->all != NULL) k->all->all_prev = sl;
+  k->all = sl;
+  avail_push(k, sl);
+  k->slabs++;
+  s->slab_count++;
+  s->slab_maps++;
+  s->slab_bytes += bytes;
+  return sl;
+}
+
+static void release_slab(af_slab *s, slab *sl) {
+  slab_class *k = &s->classes[sl->cls];
+  if (sl->on_avail) avail_remove(k, sl);
+  if (sl->all_prev != NULL) sl->all_prev->all_next = sl->all_next;
+  else k->all = sl->all_next;
+  if (sl->all_next != NULL) sl->all_next->all_prev = sl->all_prev;
+  k->released += (sl->carve - sl->base) / sl->block_size;
+  k->slabs--;
+  unregister(s, sl, sl->bytes >> GRANULE_SHIFT);
+  _af_os_unmap((void *)sl->base, sl->bytes);
+  s->slab_count--;
+  s->slab_unmaps++;
+  s->slab_bytes -= sl->bytes;
+  free(sl);
+}
+
+/* The slab of a block boundary handed out by this allocator, or NULL. */
+static inline slab *block_slab(const af_slab *s, const void *ptr) {
+  slab *sl = _af_addrmap_get(&s->map, (uintptr_t)ptr >> GRANULE_SHIFT);
+  if (sl == NULL) return NULL;
+  uintptr_t off = (uintptr_t)ptr - sl->base; /* >= 0: the granule belongs to the slab */
+  if (af_unlikely((uintptr_t)ptr >= sl->carve || ((off * sl->magic) >> 32) * sl->block_size != off)) return NULL;
+  return sl;
+}
+
+/* ----------------------------------------------------------------------------
+ * Blocks (no allocator-wide counters here: the vtable functions count)
+ * ------------------------------------------------------------------------- */
+
+static inline void *pop_free(slab_class *k, slab *sl) {
+  void *b = sl->free;
+  sl->free = *(void **)b;
+  k->hits++;
+  return b;
+}
+
+/* The slow path of a class: next free block, carving, or a new slab. */
+static void *class_alloc(af_slab *s, unsigned cls, size_t size, bool zero) {
+  slab_class *k = &s->classes[cls];
+  slab *sl = k->avail;
+  for (;;) {
+    if (sl == NULL) {
+      sl = new_slab(s, cls);
+      if (sl == NULL) return NULL;
+    }
+    if (sl->free != NULL) {
+      void *b = pop_free(k, sl);
+      if (zero) memset(b, 0, size);
+      return b;
+    }
+    if (sl->carve < sl->carve_end) {
+      void *b = (void *)sl->carve; /* never used: already zero */
+      sl->carve += k->size;
+      k->misses++;
+      return b;
+    }
+    slab *full = sl;
+    sl = sl->next;
+    avail_remove(k, full);
+  }
+}
+
+static void *oversize_alloc(af_slab *s, size_t size, size_t align, bool zero) {
+  af_allocator *large = s->large;
+  if (s->byte_limit != 0) {
+    if (s->slab_bytes >= s->byte_limit) {
+      s->base.last_error = AF_ERR_LIMIT;
+      return NULL;
+    }
+    size_t room = s->byte_limit - s->slab_bytes;
+    _af_large_set_byte_limit(large, s->large_limit != 0 && s->large_limit < room ? s->large_limit : room);
+  }
+  void *p = zero ? large->vt->calloc(large, size, align) : large->vt->alloc(large, size, align);
+  if (p == NULL) {
+    s->base.last_error = large->last_error;
+    return NULL;
+  }
+  s->oversize_allocs++;
+  s->oversize_in_use++;
+  return p;
+}
+
+static void *block_alloc(af_slab *s, size_t size, size_t align, bool zero) {
+  unsigned cls = class_of(s, size, align);
+  if (cls == s->class_count) return oversize_alloc(s, size, align, zero);
+  return class_alloc(s, cls, size, zero);
+}
+
+static inline void push_free(slab *sl, void *ptr) {
+  *(void **)ptr = sl->free;
+  sl->free = ptr;
+  sl->k->frees++;
+  if (af_unlikely(!sl->on_avail)) avail_push(sl->k, sl);
+}
+
+/* Frees a block of either kind; AF_ERR_NOT_OWNED changes nothing. */
+static int block_free(af_slab *s, void *ptr, size_t size, size_t align) {
+  slab *sl = _af_addrmap_get(&s->map, (uintptr_t)ptr >> GRANULE_SHIFT);
+  if (sl == NULL) {
+    int status = s->large->vt->free(s->large, ptr, size, align);
+    if (status == AF_OK) s->oversize_in_use--;
+    return status;
+  }
+  sl = block_slab(s, ptr);
+  /* The free-list head check catches the commonest double free for free. */
+  if (sl == NULL || sl->free == ptr) return AF_ERR_NOT_OWNED;
+  af_assert(size <= sl->block_size);
+  push_free(sl, ptr);
+  return AF_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * Vtable
+ * ------------------------------------------------------------------------- */
+
+static __attribute__((noinline)) void *slab_alloc_slow(af_slab *s, size_t size, size_t align, bool zero) {
+  void *b = block_alloc(s, size, align, zero);
+  if (af_unlikely(b == NULL)) return af_fail(&s->base, &s->c, s->base.last_error);
+  af_count_alloc(&s->c, size);
+  return b;
+}
+
+/* Fast path: small size, default alignment, a free block on the class's
+   first slab. (zero_on_alloc instances use slab_calloc as alloc instead.) */
+static void *slab_alloc(af_allocator *self, size_t size, size_t align) {
+  af_slab *s = (af_slab *)self;
+  if (af_likely(size <= SMALL_MAX && align <= 16)) {
+    slab_class *k = &s->classes[s->small[(size + 15) >> 4]];
+    slab *sl = k->avail; /* NULL for the sentinel class */
+    if (af_likely(sl != NULL)) {
+      void *b = sl->free;
+      if (af_likely(b != NULL)) {
+        sl->free = *(void **)b;
+        k->hits++;
+        af_count_alloc(&s->c, size);
+        return b;
+      }
+    }
+  }
+  return slab_alloc_slow(s, size, align, false);
+}
+
+static void *slab_calloc(af_allocator *self, size_t size, size_t align) {
+  return slab_alloc_slow((af_slab *)self, size, align, true);
+}
+
+static __attribute__((noinline)) int slab_free_slow(af_slab *s, void *ptr, size_t size, size_t align) {
+  int status = block_free(s, ptr, size, align);
+  if (status == AF_OK) af_count_free(&s->c, size);
+  return status;
+}
+
+/* Fast path: the map names the slab, the pointer is a carved block boundary
+   and not the free-list head (the cheap part of double-free detection). */
+static int slab_free(af_allocator *self, void *ptr, size_t size, size_t align) {
+  af_slab *s = (af_slab *)self;
+  slab *sl = block_slab(s, ptr);
+  if (af_likely(sl != NULL && sl->free != ptr)) {
+    af_assert(size <= sl->block_size);
+    push_free(sl, ptr);
+    af_count_free(&s->c, size);
+    return AF_OK;
+  }
+  return slab_free_slow(s, ptr, size, align);
+}
+
+static void *slab_realloc(af_allocator *self, void *ptr, size_t old_size, size_t new_size, size_t align) {
+  af_slab *s = (af_slab *)self;
+  unsigned cls = class_of(s, new_size, align);
+  slab *sl = _af_addrmap_get(&s->map, (uintptr_t)ptr >> GRANULE_SHIFT);
+  void *q;
+  if (sl != NULL) {
+    sl = block_slab(s, ptr);
+    if (sl == NULL || sl->free == ptr) return af_fail(self, &s->c, AF_ERR_NOT_OWNED);
+    if (cls == sl->cls) { /* same class: nothing moves */
+      if (s->zero && new_size > old_size) memset((char *)ptr + old_size, 0, new_size - old_size);
+      af_count_realloc(&s->c, old_size, new_size);
+      return ptr;
+    }
+  } else if (cls == s->class_count) { /* oversize to oversize: the cache decides */
+    if (!s->large->vt->owns(s->large, ptr)) return af_fail(self, &s->c, AF_ERR_NOT_OWNED);
+    if (s->byte_limit != 0) { /* same limit arithmetic as a fresh oversize block */
+      if (s->slab_bytes >= s->byte_limit) return af_fail(self, &s->c, AF_ERR_LIMIT);
+      size_t room = s->byte_limit - s->slab_bytes;
+      _af_large_set_byte_limit(s->large, s->large_limit != 0 && s->large_limit < room ? s->large_limit : room);
+    }
+    q = s->large->vt->realloc(s->large, ptr, old_size, new_size, align);
+    if (q == NULL) return af_fail(self, &s->c, s->large->last_error);
+    if (s->zero && new_size > old_size) memset((char *)q + old_size, 0, new_size - old_size);
+    af_count_realloc(&s->c, old_size, new_size);
+    return q;
+  } else if (!s->large->vt->owns(s->large, ptr)) {
+    return af_fail(self, &s->c, AF_ERR_NOT_OWNED);
+  }
+  q = block_alloc(s, new_size, align, s->zero);
+  if (q == NULL) return af_fail(self, &s->c, self->last_error);
+  memcpy(q, ptr, old_size < new_size ? old_size : new_size);
+  int status = block_free(s, ptr, old_size, align);
+  af_assert(status == AF_OK);
+  (void)status;
+  af_count_realloc(&s->c, old_size, new_size);
+  return q;
+}
+
+static size_t slab_usable_size(af_allocator *self, const void *ptr, size_t size, size_t align) {
+  af_slab *s = (af_slab *)self;
+  slab *sl = block_slab(s, ptr);
+  if (sl != NULL) return sl->block_size;
+  return s->large->vt->usable_size(s->large, ptr, size, align);
+}
+
+static int slab_owns(af_allocator *self, const void *ptr) {
+  af_slab *s = (af_slab *)self;
+  return block_slab(s, ptr) != NULL || s->large->vt->owns(s->large, ptr);
+}
+
+static int slab_reset(af_allocator *self) {
+  (void)self;
+  return AF_ERR_UNSUPPORTED;
+}
+
+/* Free blocks of a slab: walks its free list (trim only). */
+static size_t free_count(const slab *sl) {
+  size_t n = 0;
+  for (void *b = sl->free; b != NULL; b = *(void **)b) n++;
+  return n;
+}
+
+static void slab_trim(af_allocator *self) {
+  af_slab *s = (af_slab *)self;
+  for (size_t i = 0; i < s->class_count; i++) {
+    slab *sl = s->classes[i].all;
+    while (sl != NULL) {
+      slab *next = sl->all_next;
+      if (free_count(sl) == (sl->carve - sl->base) / sl->block_size) release_slab(s, sl);
+      sl = next;
+    }
+  }
+  s->large->vt->trim(s->large);
+}
+
+static void slab_get_stats(af_allocator *self, af_stats *out) {
+  af_slab *s = (af_slab *)self;
+  af_stats large;
+  memset(&large, 0, sizeof large);
+  s->large->vt->get_stats(s->large, &large);
+  af_counters_fill(&s->c, out);
+  out->os_bytes = s->slab_bytes + large.os_bytes;
+  out->slabs = s->slab_count;
+  out->oversize_allocs = s->oversize_allocs;
+  out->oversize_in_use = s->oversize_in_use;
+  out->os_maps = s->slab_maps + large.os_maps;
+  out->os_unmaps = s->slab_unmaps + large.os_unmaps;
+  out->cache_hits = large.cache_hits;
+  out->cache_misses = large.cache_misses;
+  out->cached_bytes = large.cached_bytes;
+  out->purged_bytes = large.purged_bytes;
+}
+
+static void slab_destroy(af_allocator *self) {
+  af_slab *s = (af_slab *)self;
+  for (size_t i = 0; i < s->class_count; i++) {
+    slab *sl = s->classes[i].all;
+    while (sl != NULL) {
+      slab *next = sl->all_next;
+      _af_os_unmap((void *)sl->base, sl->bytes);
+      free(sl);
+      sl = next;
+    }
+  }
+  _af_addrmap_destroy(&s->map);
+  s->large->vt->destroy(s->large);
+  free(s);
+}
+
+static const af_vtable slab_vtable = {
+    .name = "slab",
+    .caps = AF_CAP_FREE | AF_CAP_TRIM | AF_CAP_OWNS,
+    .alloc = slab_alloc,
+    .calloc = slab_calloc,
+    .free = slab_free,
+    .realloc = slab_realloc,
+    .usable_size = slab_usable_size,
+    .owns = slab_owns,
+    .reset = slab_reset,
+    .trim = slab_trim,
+    .get_stats = slab_get_stats,
+    .destroy = slab_destroy,
+};
+
+/* zero_on_alloc: every allocation is a calloc, so the fast path of the
+   plain vtable needs no flag test. */
+static const af_vtable slab_zero_vtable = {
+    .name = "slab",
+    .caps = AF_CAP_FREE | AF_CAP_TRIM | AF_CAP_OWNS,
+    .alloc = slab_calloc,
+    .calloc = slab_calloc,
+    .free = slab_free,
+    .realloc = slab_realloc,
+    .usable_size = slab_usable_size,
+    .owns = slab_owns,
+    .reset = slab_reset,
+    .trim = slab_trim,
+    .get_stats = slab_get_stats,
+    .destroy = slab_destroy,
+};
+
+/* ----------------------------------------------------------------------------
+ * Construction: validate the classes, then build the lookup tables.
+ * ------------------------------------------------------------------------- */
+
+static size_t default_classes(size_t *out) {
+  size_t n = 0;
+  for (size_t size = 16; size <= 128; size += 16) out[n++] = size;
+  for (size_t pow = 128; pow < ((size_t)1 << 20); pow *= 2)
+    for (size_t k = 5; k <= 8; k++) out[n++] = pow / 4 * k;
+  return n;
+}
+
+static int validate_classes(const size_t *sizes, size_t n, af_error *err) {
+  if (n == 0 || n > MAX_CLASSES)
+    return _af_error_set(err, AF_ERR_INVALID, "slab: class_count must be between 1 and %d, got %zu", MAX_CLASSES, n);
+  for (size_t i = 0; i < n; i++) {
+    if (sizes[i] == 0 || sizes[i] % 16 != 0)
+      return _af_error_set(err, AF_ERR_INVALID, "slab: class size %zu (index %zu) is not a positive multiple of 16",
+                           sizes[i], i);
+    if (sizes[i] > MAX_CLASS_SIZE)
+      return _af_error_set(err, AF_ERR_INVALID, "slab: class size %zu (index %zu) exceeds the maximum of %zu bytes",
+                           sizes[i], i, MAX_CLASS_SIZE);
+    if (i > 0 && sizes[i] <= sizes[i - 1])
+      return _af_error_set(err, AF_ERR_INVALID,
+                           "slab: class sizes must be strictly ascending, but %zu (index %zu) follows %zu", sizes[i], i,
+                           sizes[i - 1]);
+  }
+  return AF_OK;
+}
+
+/* Fills the lookup tables; fails when a log-linear bucket holds too many classes. */
+static int build_tables(af_slab *s, af_error *err) {
+  size_t n = s->class_count;
+  unsigned i = 0;
+  for (size_t g = 0; g <= SMALL_MAX / 16; g++) {
+    while (i < n && s->classes[i].size < g * 16) i++;
+    s->small[g] = (uint8_t)i;
+  }
+  for (unsigned b = 0; b < BIG_BUCKETS; b++) {
+    unsigned e = BIG_FIRST_LOG + b / BIG_SUBS;
+    if (e >= 41) break;
+    size_t lo = ((size_t)1 << e) + (size_t)(b % BIG_SUBS) * ((size_t)1 << (e - 4)) + 1; /* smallest size */
+    size_t hi = lo - 1 + ((size_t)1 << (e - 4));                                          /* largest size */
+    unsigned first = 0;
+    while (first < n && s->classes[first].size < lo) first++;
+    s->big[b] = (uint8_t)first;
+    unsigned steps = 0;
+    for (unsigned j = first; j < n && s->classes[j].size < hi; j++) steps++;
+    if (steps > MAX_STEPS)
+      return _af_error_set(err, AF_ERR_INVALID,
+                           "slab: classes %zu and above are too dense for O(1) lookup: at most %d classes may lie "
+                           "within (%zu, %zu); above 8192 bytes keep classes at least size/16 apart",
+                           s->classes[first].size, MAX_STEPS, lo - 1, hi);
+  }
+  for (unsigned a = 0; a < ALIGN_STEPS; a++) {
+    size_t align = (size_t)32 << a;
+    for (size_t c = 0; c <= n; c++) {
+      size_t j = c;
+      while (j < n && s->classes[j].size % align != 0) j++;
+      s->aligned[a][c] = (uint8_t)j;
+    }
+  }
+  return AF_OK;
+}
+
+af_allocator *af_slab_new(const af_slab_options *options, af_error *err) {
+  af_slab_options o = options != NULL ? *options : (af_slab_options){0};
+  size_t defaults[MAX_CLASSES];
+  const size_t *sizes = o.class_sizes;
+  size_t n = o.class_count;
+  if (sizes == NULL) {
+    if (n != 0) {
+      _af_error_set(err, AF_ERR_INVALID, "slab: class_count is %zu but class_sizes is NULL", n);
+      return NULL;
+    }
+    n = default_classes(defaults);
+    sizes = defaults;
+  }
+  if (validate_classes(sizes, n, err) != AF_OK) return NULL;
+  af_slab *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    _af_error_set(err, AF_ERR_NOMEM, "slab: out of memory for the allocator object");
+    return NULL;
+  }
+  s->base.vt = o.zero_on_alloc ? &slab_zero_vtable : &slab_vtable;
+  s->class_count = n;
+  s->max_class = sizes[n - 1];
+  s->zero = o.zero_on_alloc != 0;
+  s->byte_limit = o.byte_limit;
+  s->large_limit = o.large.byte_limit;
+  _af_addrmap_init(&s->map);
+  for (size_t i = 0; i < n; i++) {
+    size_t slab_bytes = MIN_SLAB;
+    while (slab_bytes < 4 * sizes[i]) slab_bytes *= 2; /* at least 4 blocks per slab */
+    s->classes[i].size = sizes[i];
+    s->classes[i].slab_bytes = slab_bytes;
+  }
+  s->classes[n].size = SIZE_MAX; /* sentinel: stops the forward steps, never has slabs */
+  if (build_tables(s, err) != AF_OK) {
+    free(s);
+    return NULL;
+  }
+  s->large = af_large_new(&o.large, err);
+  if (s->large == NULL) {
+    free(s);
+    return NULL;
+  }
+  if (s->byte_limit != 0) _af_large_set_byte_limit(s->large, s->large_limit);
+  return &s->base;
+}
+
+/* ----------------------------------------------------------------------------
+ * Introspection (through the locked wrapper too)
+ * ------------------------------------------------------------------------- */
+
+size_t af_slab_class_count(af_allocator *a) {
+  af_allocator *inner = _af_locked_acquire(a);
+  size_t n = is_slab(inner) ? ((af_slab *)inner)->class_count : 0;
+  _af_locked_release(a);
+  return n;
+}
+
+int af_slab_class_stats(af_allocator *a, size_t index, af_class_stats *out) {
+  af_allocator *inner = _af_locked_acquire(a);
+  int status = AF_OK;
+  if (!is_slab(inner)) {
+    status = AF_ERR_UNSUPPORTED;
+  } else if (index >= ((af_slab *)inner)->class_count) {
+    status = AF_ERR_INVALID;
+  } else {
+    const slab_class *k = &((af_slab *)inner)->classes[index];
+    uint64_t in_use = k->hits + k->misses - k->frees;
+    *out = (af_class_stats){.class_size = k->size, .in_use = in_use, .free = k->misses - k->released - in_use,
+                            .hits = k->hits, .misses = k->misses, .slabs = k->slabs};
+  }
+  _af_locked_release(a);
+  return status;
+}
+
+size_t af_slab_class_for(af_allocator *a, size_t size) {
+  af_allocator *inner = _af_locked_acquire(a);
+  size_t class_size = 0;
+  if (is_slab(inner)) {
+    const af_slab *s = (const af_slab *)inner;
+    unsigned cls = class_of(s, size, AF_DEFAULT_ALIGN);
+    if (cls < s->class_count) class_size = s->classes[cls].size;
+  }
+  _af_locked_release(a);
+  return class_size;
+}

@@ -1,0 +1,223 @@
+/* ----------------------------------------------------------------------------
+ * syslib.c: loading the system allocator libraries (see syslib.h).
+ *
+ * One `syslib` record per library: its soname, the Debian package that ships
+ * it, the symbols to resolve and where to store them. pthread_once runs the
+ * load exactly once per process; afterwards `status`, `message` and the
+ * function table are read-only, so readers need no lock.
+ *
+ * Two process-safety measures, both found by experiment:
+ * - RTLD_LOCAL keeps the libraries' exported malloc/free out of the global
+ *   symbol scope, so the process's malloc (Python's, numpy's) stays glibc's.
+ * - jemalloc and tcmalloc depend on libstdc++. If libstdc++ is not yet in
+ *   the process, dlopen loads it inside their local scope and binds its
+ *   replaceable operator new/delete to the allocator's definitions: C++ code
+ *   loaded later (numpy, any extension) then mixes allocators and crashes
+ *   ("free(): invalid pointer"). Loading libstdc++ on its own first binds it
+ *   to its own operator new, which calls glibc malloc.
+ * ------------------------------------------------------------------------- */
+#include "syslib.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+/* One symbol to resolve: its name and the offset of its slot in the table. */
+typedef struct syslib_symbol {
+  const char *name;
+  size_t offset;
+} syslib_symbol;
+
+typedef struct syslib {
+  const char *soname;             /* what dlopen is given */
+  const char *package;            /* Debian package shipping it */
+  bool needs_libstdcxx;           /* load libstdc++ first (see banner) */
+  const syslib_symbol *symbols;
+  size_t symbol_count;
+  void *table;                    /* function table filled from `symbols` */
+  pthread_once_t once;
+  int status;                     /* AF_OK once loaded; set once, inside `once` */
+  char message[AF_ERROR_MESSAGE_SIZE]; /* the reason when status != AF_OK */
+} syslib;
+
+#define SYM(type, field, symbol) { symbol, offsetof(type, field) }
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* ----------------------------------------------------------------------------
+ * Loading
+ * ------------------------------------------------------------------------- */
+
+static void syslib_fail(syslib *lib, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void syslib_fail(syslib *lib, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(lib->message, sizeof lib->message, fmt, ap);
+  va_end(ap);
+  lib->status = AF_ERR_UNAVAILABLE;
+}
+
+/* Runs once per library, under its pthread_once. */
+static void syslib_load(syslib *lib) {
+  if (lib->needs_libstdcxx) (void)dlopen("libstdc++.so.6", RTLD_NOW | RTLD_LOCAL); /* kept forever */
+
+  dlerror(); /* clear a stale message */
+  void *handle = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+  if (handle == NULL) {
+    const char *why = dlerror();
+    if (why == NULL) why = "unknown dlopen error";
+    if (strstr(why, "static TLS") != NULL) {
+      /* the surplus of static TLS is fixed when the process starts */
+      syslib_fail(lib,
+                  "%s uses initial-exec TLS: start Python (or your program) with "
+                  "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384 in its environment; "
+                  "make test, make bench and allocffi bench set it for you",
+                  lib->soname);
+    } else if (strstr(why, "cannot open shared object file") != NULL) {
+      syslib_fail(lib, "%s not found: install the Debian package %s (apt-get install %s)",
+                  lib->soname, lib->package, lib->package);
+    } else {
+      syslib_fail(lib, "cannot load %s: %s", lib->soname, why);
+    }
+    return;
+  }
+  for (size_t i = 0; i < lib->symbol_count; i++) {
+    void *fn = dlsym(handle, lib->symbols[i].name);
+    if (fn == NULL) {
+      /* the handle stays open: never dlclose an allocator library */
+      syslib_fail(lib, "%s lacks %s: a newer version of the Debian package %s is needed",
+                  lib->soname, lib->symbols[i].name, lib->package);
+      return;
+    }
+    memcpy((char *)lib->table + lib->symbols[i].offset, &fn, sizeof fn);
+  }
+  lib->status = AF_OK;
+}
+
+/* The table once loaded, else NULL with the remembered reason in *err. */
+static const void *syslib_get(syslib *lib, void (*load_once)(void), af_error *err) {
+  pthread_once(&lib->once, load_once);
+  if (lib->status == AF_OK) return lib->table;
+  _af_error_set(err, lib->status, "%s", lib->message);
+  return NULL;
+}
+
+/* ----------------------------------------------------------------------------
+ * The four libraries
+ * ------------------------------------------------------------------------- */
+
+static af_libc_api libc_api;
+static const syslib_symbol libc_symbols[] = {
+  SYM(af_libc_api, malloc, "malloc"),
+  SYM(af_libc_api, calloc, "calloc"),
+  SYM(af_libc_api, realloc, "realloc"),
+  SYM(af_libc_api, free, "free"),
+  SYM(af_libc_api, aligned_alloc, "aligned_alloc"),
+  SYM(af_libc_api, malloc_usable_size, "malloc_usable_size"),
+};
+static syslib libc_lib = {
+  "libc.so.6", "libc6", false, libc_symbols, COUNT(libc_symbols), &libc_api, PTHREAD_ONCE_INIT, 0, "",
+};
+static void libc_load(void) { syslib_load(&libc_lib); }
+
+static af_mimalloc_api mimalloc_api;
+static const syslib_symbol mimalloc_symbols[] = {
+  SYM(af_mimalloc_api, malloc, "mi_malloc"),
+  SYM(af_mimalloc_api, zalloc, "mi_zalloc"),
+  SYM(af_mimalloc_api, malloc_aligned, "mi_malloc_aligned"),
+  SYM(af_mimalloc_api, zalloc_aligned, "mi_zalloc_aligned"),
+  SYM(af_mimalloc_api, realloc, "mi_realloc"),
+  SYM(af_mimalloc_api, realloc_aligned, "mi_realloc_aligned"),
+  SYM(af_mimalloc_api, free, "mi_free"),
+  SYM(af_mimalloc_api, usable_size, "mi_usable_size"),
+  SYM(af_mimalloc_api, heap_new, "mi_heap_new"),
+  SYM(af_mimalloc_api, heap_destroy, "mi_heap_destroy"),
+  SYM(af_mimalloc_api, heap_malloc, "mi_heap_malloc"),
+  SYM(af_mimalloc_api, heap_zalloc, "mi_heap_zalloc"),
+  SYM(af_mimalloc_api, heap_malloc_aligned, "mi_heap_malloc_aligned"),
+  SYM(af_mimalloc_api, heap_zalloc_aligned, "mi_heap_zalloc_aligned"),
+  SYM(af_mimalloc_api, heap_realloc, "mi_heap_realloc"),
+  SYM(af_mimalloc_api, heap_realloc_aligned, "mi_heap_realloc_aligned"),
+};
+static syslib mimalloc_lib = {
+  "libmimalloc.so.2", "libmimalloc2.0", false, mimalloc_symbols, COUNT(mimalloc_symbols),
+  &mimalloc_api, PTHREAD_ONCE_INIT, 0, "",
+};
+/* Valgrind's memcheck (unless run with --soname-synonyms=somalloc=nouserintercepts)
+   replaces every function named malloc, free, realloc, malloc_usable_size...
+   in every library. In mimalloc those names are aliases of mi_malloc,
+   mi_free, mi_realloc, mi_usable_size, while mi_malloc_aligned and mi_heap_*
+   stay mimalloc's own: blocks would cross between two allocators. An
+   aligned block that mi_usable_size does not know reveals it. */
+static void mimalloc_check_intercepted(void) {
+  void *probe = mimalloc_api.malloc_aligned(64, 64);
+  if (probe == NULL) return; /* out of memory: the allocator will say so itself */
+  if (mimalloc_api.usable_size(probe) >= 64) {
+    mimalloc_api.free(probe);
+    return;
+  }
+  /* the probe is left alone: freeing it would cross allocators */
+  syslib_fail(&mimalloc_lib,
+              "%s cannot be used here: a tool (valgrind?) replaced its mi_malloc/mi_free but not "
+              "its other entry points; run valgrind with --soname-synonyms=somalloc=nouserintercepts",
+              mimalloc_lib.soname);
+}
+
+static void mimalloc_load(void) {
+  syslib_load(&mimalloc_lib);
+  if (mimalloc_lib.status == AF_OK) mimalloc_check_intercepted();
+}
+
+static af_jemalloc_api jemalloc_api;
+static const syslib_symbol jemalloc_symbols[] = {
+  SYM(af_jemalloc_api, mallocx, "mallocx"),
+  SYM(af_jemalloc_api, rallocx, "rallocx"),
+  SYM(af_jemalloc_api, dallocx, "dallocx"),
+  SYM(af_jemalloc_api, sallocx, "sallocx"),
+  SYM(af_jemalloc_api, mallctl, "mallctl"),
+};
+static syslib jemalloc_lib = {
+  "libjemalloc.so.2", "libjemalloc2", true, jemalloc_symbols, COUNT(jemalloc_symbols),
+  &jemalloc_api, PTHREAD_ONCE_INIT, 0, "",
+};
+static void jemalloc_load(void) { syslib_load(&jemalloc_lib); }
+
+static af_tcmalloc_api tcmalloc_api;
+static const syslib_symbol tcmalloc_symbols[] = {
+  SYM(af_tcmalloc_api, malloc, "tc_malloc"),
+  SYM(af_tcmalloc_api, calloc, "tc_calloc"),
+  SYM(af_tcmalloc_api, realloc, "tc_realloc"),
+  SYM(af_tcmalloc_api, memalign, "tc_memalign"),
+  SYM(af_tcmalloc_api, free, "tc_free"),
+  SYM(af_tcmalloc_api, malloc_size, "tc_malloc_size"),
+};
+static syslib tcmalloc_lib = {
+  "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4", true, tcmalloc_symbols,
+  COUNT(tcmalloc_symbols), &tcmalloc_api, PTHREAD_ONCE_INIT, 0, "",
+};
+static void tcmalloc_load(void) { syslib_load(&tcmalloc_lib); }
+
+const af_libc_api *_af_syslib_libc(af_error *err) { return syslib_get(&libc_lib, libc_load, err); }
+const af_mimalloc_api *_af_syslib_mimalloc(af_error *err) {
+  return syslib_get(&mimalloc_lib, mimalloc_load, err);
+}
+const af_jemalloc_api *_af_syslib_jemalloc(af_error *err) {
+  return syslib_get(&jemalloc_lib, jemalloc_load, err);
+}
+const af_tcmalloc_api *_af_syslib_tcmalloc(af_error *err) {
+  return syslib_get(&tcmalloc_lib, tcmalloc_load, err);
+}
+
+/* ----------------------------------------------------------------------------
+ * LeakSanitizer: tcmalloc's start-up (MallocExtension::Register) overwrites a
+ * freshly allocated default instance with its own, leaking 8 bytes once per
+ * process. Under ASan that `new` goes to the sanitizer, which reports it.
+ * Weak, so a program with its own suppressions keeps them; not printing the
+ * list of used suppressions keeps the test programs' last line theirs.
+ * ------------------------------------------------------------------------- */
+#if defined(__SANITIZE_ADDRESS__)
+const char *__lsan_default_suppressions(void) __attribute__((weak, used));
+const char *__lsan_default_suppressions(void) { return "leak:MallocExtension::Register\n"; }
+const char *__lsan_default_options(void) __attribute__((weak, used));
+const char *__lsan_default_options(void) { return "print_suppressions=0"; }
+#endif
