@@ -1,0 +1,463 @@
+/* ----------------------------------------------------------------------------
+ * workloads.c: the benchmark workloads, as four kernels and one table.
+ *
+ * Kernels (each runs n more ops, resumable, see bench.h):
+ *   pairs    alloc, touch, read back, free: nothing stays live
+ *   replace  a fixed array of slots; each op frees a random slot's block (if
+ *            any) and puts a new one there (pools, mixed, threads-N)
+ *   burst    a phase allocates `phase` blocks and keeps them all, then the
+ *            phase end releases them in allocation order (batch-100, stress)
+ *   pressure allocate; after every 50 allocations free 25 random live blocks;
+ *            the phase end frees the rest (memory-pressure)
+ *
+ * Free policy. Allocators whose caps have AF_CAP_RESET (bump, mimalloc-heap,
+ * jemalloc-arena, the null baseline) run in ARENA MODE: a workload's
+ * individual frees are skipped (the block is simply abandoned) and every
+ * phase ends with one reset, which is how an arena is meant to be used. Every
+ * other allocator frees each block at the point where the workload frees it,
+ * and frees all blocks still held at the phase end (for pairs workloads the
+ * phase then changes nothing). Both modes read back exactly the same blocks
+ * at exactly the same points, so the checksum does not depend on the mode.
+ *
+ * Touching. Every block gets an 8-byte tag (64 random bits of the op stream)
+ * written at its first and last 8 bytes (copy workloads and stress "strings"
+ * memcpy a seed-derived source buffer over the whole block first). Blocks are
+ * read back (volatile loads of both words) at the point where the workload
+ * frees them or at the phase end: pairs at once, held blocks possibly much
+ * later, so an allocator that hands out overlapping live blocks changes the
+ * checksum. The checksum only ever sees the data read back, never an
+ * address, so it is the same on every correct allocator.
+ *
+ * Hot loops hold no per-op branch that could be hoisted: the free policy and
+ * the size distribution are compile-time constants of each kernel instance
+ * (always_inline + constant arguments), the phase end is handled outside the
+ * inner loop, and the allocator is called once per alloc/free through the
+ * function pointer cached from its vtable. All requests use BENCH_ALIGN.
+ * ------------------------------------------------------------------------- */
+#include "bench/bench.h"
+#include "bench/rng.h"
+
+#define BENCH_INLINE static inline __attribute__((always_inline))
+
+/* ----------------------------------------------------------------------------
+ * Touching memory
+ * ------------------------------------------------------------------------- */
+
+/* A 64-bit word at any address (block ends need not be 8-aligned). */
+typedef uint64_t bench_word __attribute__((aligned(1), may_alias));
+
+BENCH_INLINE void write_tag(uint8_t *p, size_t size, uint64_t tag) {
+  *(bench_word *)p = tag;
+  *(bench_word *)(p + size - 8) = ~tag;
+}
+
+/* Volatile: the loads must really reach the block even right after the writes. */
+BENCH_INLINE uint64_t read_back(const uint8_t *p, size_t size) {
+  uint64_t head = *(const volatile bench_word *)p;
+  uint64_t tail = *(const volatile bench_word *)(p + size - 8);
+  return head ^ bench_rotl(tail, 23);
+}
+
+/* ----------------------------------------------------------------------------
+ * Size distributions. Every request is at least 8 bytes (the tag).
+ * Each op draws ONE 64-bit r: its tag is r, a replace kernel's slot comes from
+ * the low 32 bits (their top bits dominate), a size from the high 32 bits,
+ * and a choice between ranges from the lowest 16 bits. `index` is the op's
+ * position in its phase.
+ * ------------------------------------------------------------------------- */
+
+enum bench_dist {
+  DIST_48, DIST_256, DIST_4096,           /* fixed-N */
+  DIST_COPY_48, DIST_COPY_256, DIST_COPY_4096,
+  DIST_64, DIST_1024,                     /* pool-N */
+  DIST_HIGH_FREQUENCY,                    /* 1 KiB */
+  DIST_SMALL,                             /* 64 B - 512 B */
+  DIST_LARGE,                             /* 64 KiB - 512 KiB */
+  DIST_EXACT,                             /* 1, 4, 16 or 64 KiB */
+  DIST_INEXACT,                           /* 512 B, 2, 8 or 32 KiB */
+  DIST_OVERSIZE,                          /* 128 KiB - 1 MiB */
+  DIST_LARGE_CYCLE,                       /* 256 KiB, 1 MiB, 4 MiB in turn */
+  DIST_MIXED,                             /* 50% 64-256 B, 30% 1-4 KiB, 20% 16-64 KiB */
+  DIST_BATCH,                             /* 50 x 1 KiB then 50 x 4 KiB */
+  DIST_PRESSURE,                          /* 64 B - 4 KiB */
+  DIST_STRESS                             /* primitives, structs, slices, strings */
+};
+
+#define KIB ((size_t)1024)
+
+/* Uniform in [lo, hi] from 32 random bits. */
+BENCH_INLINE size_t between(uint64_t bits32, size_t lo, size_t hi) {
+  return lo + (size_t)((bits32 * (uint64_t)(hi - lo + 1)) >> 32);
+}
+
+/* Random choices between size ranges are table lookups, not branches: a
+   mispredicted branch per op would be engine cost charged to the allocator. */
+typedef struct size_range {
+  uint64_t lo;                /* smallest size, >= 8 */
+  uint64_t span;              /* number of sizes: lo .. lo + span - 1 */
+} size_range;
+#define RANGE(lo, hi) {(lo), (hi) - (lo) + 1}
+
+/* mixed, in steps of 5%: 10 x 64-256 B (50%), 6 x 1-4 KiB (30%), 4 x 16-64 KiB (20%) */
+#define MIXED_SMALL RANGE(64, 256)
+#define MIXED_MEDIUM RANGE(1 * KIB, 4 * KIB)
+#define MIXED_LARGE RANGE(16 * KIB, 64 * KIB)
+static const size_range MIXED_RANGES[20] = {
+  MIXED_SMALL, MIXED_SMALL, MIXED_SMALL, MIXED_SMALL, MIXED_SMALL, MIXED_SMALL, MIXED_SMALL,
+  MIXED_SMALL, MIXED_SMALL, MIXED_SMALL, MIXED_MEDIUM, MIXED_MEDIUM, MIXED_MEDIUM, MIXED_MEDIUM,
+  MIXED_MEDIUM, MIXED_MEDIUM, MIXED_LARGE, MIXED_LARGE, MIXED_LARGE, MIXED_LARGE};
+
+/* Stress kinds, chosen by the low two bits of r. */
+enum { STRESS_PRIMITIVE, STRESS_STRUCT, STRESS_SLICE, STRESS_STRING };
+static const size_range STRESS_RANGES[4] = {[STRESS_PRIMITIVE] = RANGE(8, 16), [STRESS_STRUCT] = RANGE(24, 128),
+                                             [STRESS_SLICE] = RANGE(64, 8 * KIB), [STRESS_STRING] = RANGE(8, 256)};
+
+/* A size in the range from 32 random bits. */
+BENCH_INLINE size_t in_range(uint64_t bits32, const size_range *range) {
+  return (size_t)(range->lo + ((bits32 * range->span) >> 32));
+}
+
+/* Uniform in [0, n) from the lowest 16 bits of r. */
+BENCH_INLINE unsigned low16_below(uint64_t r, unsigned n) { return (unsigned)(((r & 0xffff) * n) >> 16); }
+
+BENCH_INLINE size_t draw_size(int dist, uint64_t r, uint64_t index) {
+  uint64_t hi = r >> 32;
+  switch (dist) {
+    case DIST_48: case DIST_COPY_48: return 48;
+    case DIST_256: case DIST_COPY_256: return 256;
+    case DIST_4096: case DIST_COPY_4096: return 4096;
+    case DIST_64: return 64;
+    case DIST_1024: case DIST_HIGH_FREQUENCY: return 1024;
+    case DIST_SMALL: return between(hi, 64, 512);
+    case DIST_LARGE: return between(hi, 64 * KIB, 512 * KIB);
+    case DIST_EXACT: return KIB << (2 * (hi & 3));
+    case DIST_INEXACT: return (KIB / 2) << (2 * (hi & 3));
+    case DIST_OVERSIZE: return between(hi, 128 * KIB, 1024 * KIB);
+    case DIST_LARGE_CYCLE: return (256 * KIB) << (2 * (index % 3));
+    case DIST_MIXED: return in_range(hi, &MIXED_RANGES[low16_below(r, 20)]);
+    case DIST_BATCH: return index < 50 ? 1 * KIB : 4 * KIB;
+    case DIST_PRESSURE: return between(hi, 64, 4 * KIB);
+    case DIST_STRESS: return in_range(hi, &STRESS_RANGES[r & 3]);
+    default: __builtin_unreachable();
+  }
+}
+
+/* Writes the block's contents: a copy of the source buffer for copy
+   workloads and stress strings, then the tag. */
+BENCH_INLINE void fill(int dist, uint8_t *p, size_t size, uint64_t r, const uint8_t *src) {
+  bool copy = dist == DIST_COPY_48 || dist == DIST_COPY_256 || dist == DIST_COPY_4096 ||
+              (dist == DIST_STRESS && (r & 3) == STRESS_STRING);
+  if (copy) memcpy(p, src, size);
+  write_tag(p, size, r);
+}
+
+/* ----------------------------------------------------------------------------
+ * Releasing held blocks
+ * ------------------------------------------------------------------------- */
+
+/* Reads back (into *sum) and releases every held block
+   among live[0, count): frees each one in free mode; in arena mode abandons
+   them and resets once. Returns AF_OK or the failing status. */
+static int release_held(bench_ctx *c, size_t count, uint64_t *sum, bool arena) {
+  int status = AF_OK;
+  for (size_t i = 0; i < count; i++) {
+    bench_block *b = &c->live[i];
+    if (b->ptr == NULL) continue;
+    *sum += read_back(b->ptr, b->size);
+    if (!arena) {
+      int s = c->free(c->a, b->ptr, b->size, BENCH_ALIGN);
+      if (s != AF_OK && status == AF_OK) status = s;
+    }
+    b->ptr = NULL;
+  }
+  c->live_count = 0;
+  if (arena) {
+    int s = c->reset(c->a);
+    if (s != AF_OK && status == AF_OK) status = s;
+  }
+  return status;
+}
+
+int _af_bench_release_all(bench_ctx *c, bool arena) { return release_held(c, c->live_cap, &c->sum, arena); }
+
+/* ----------------------------------------------------------------------------
+ * Kernels. All share one shape: hot state in locals, an outer loop over
+ * phase chunks, a tight inner loop, the phase end between chunks.
+ * ------------------------------------------------------------------------- */
+
+#define KERNEL_ENTER                                                     \
+  af_allocator *const a = c->a;                                          \
+  void *(*const alloc_fn)(af_allocator *, size_t, size_t) = c->alloc;    \
+  int (*const free_fn)(af_allocator *, void *, size_t, size_t) = c->free; \
+  const uint8_t *const src = c->src;                                     \
+  uint64_t rng = c->rng, sum = c->sum, bytes = c->bytes;                 \
+  uint64_t pos = c->phase_pos, done = 0;                                 \
+  (void)free_fn; (void)src
+
+#define KERNEL_LEAVE       \
+  c->rng = rng;            \
+  c->sum = sum;            \
+  c->bytes = bytes;        \
+  c->phase_pos = pos;      \
+  return done
+
+/* The allocator's status for a NULL return (always non-zero). */
+static int alloc_failure(af_allocator *a) { return a->last_error != AF_OK ? a->last_error : AF_ERR_NOMEM; }
+
+/* Ops of the current phase that fit in the rest of this call. */
+BENCH_INLINE uint64_t chunk_of(uint64_t n, uint64_t done, uint64_t phase, uint64_t pos) {
+  uint64_t left = n - done, room = phase - pos;
+  return left < room ? left : room;
+}
+
+BENCH_INLINE uint64_t kernel_pairs(bench_ctx *c, uint64_t n, const bool arena, const int dist,
+                                   const uint64_t phase, const size_t slots) {
+  (void)slots;
+  KERNEL_ENTER;
+  while (done < n) {
+    uint64_t chunk = chunk_of(n, done, phase, pos);
+    for (uint64_t i = 0; i < chunk; i++) {
+      uint64_t r = bench_rand(&rng);
+      size_t size = draw_size(dist, r, pos + i);
+      uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
+      if (af_unlikely(p == NULL)) {
+        c->status = alloc_failure(a);
+        done += i, pos += i;
+        KERNEL_LEAVE;
+      }
+      fill(dist, p, size, r, src);
+      sum += read_back(p, size);
+      bytes += size;
+      if (!arena) {
+        int status = free_fn(a, p, size, BENCH_ALIGN);
+        if (af_unlikely(status != AF_OK)) {
+          c->status = status;
+          done += i + 1, pos += i + 1;
+          KERNEL_LEAVE;
+        }
+      }
+    }
+    done += chunk, pos += chunk;
+    if (pos == phase) {
+      pos = 0;
+      if (arena) {
+        int status = c->reset(a);
+        if (af_unlikely(status != AF_OK)) {
+          c->status = status;
+          KERNEL_LEAVE;
+        }
+      }
+    }
+  }
+  KERNEL_LEAVE;
+}
+
+BENCH_INLINE uint64_t kernel_replace(bench_ctx *c, uint64_t n, const bool arena, const int dist,
+                                     const uint64_t phase, const size_t slots) {
+  KERNEL_ENTER;
+  bench_block *const live = c->live;
+  while (done < n) {
+    uint64_t chunk = chunk_of(n, done, phase, pos);
+    for (uint64_t i = 0; i < chunk; i++) {
+      uint64_t r = bench_rand(&rng);
+      bench_block *b = &live[bench_below_lo(r, slots)];
+      if (b->ptr != NULL) {
+        sum += read_back(b->ptr, b->size);
+        if (!arena) {
+          int status = free_fn(a, b->ptr, b->size, BENCH_ALIGN);
+          if (af_unlikely(status != AF_OK)) {
+            c->status = status;
+            done += i, pos += i;
+            KERNEL_LEAVE;
+          }
+        }
+        b->ptr = NULL;
+      }
+      size_t size = draw_size(dist, r, pos + i);
+      uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
+      if (af_unlikely(p == NULL)) {
+        c->status = alloc_failure(a);
+        done += i, pos += i;
+        KERNEL_LEAVE;
+      }
+      fill(dist, p, size, r, src);
+      b->ptr = p;
+      b->size = size;
+      bytes += size;
+    }
+    done += chunk, pos += chunk;
+    if (pos == phase) {
+      pos = 0;
+      int status = release_held(c, slots, &sum, arena);
+      if (af_unlikely(status != AF_OK)) {
+        c->status = status;
+        KERNEL_LEAVE;
+      }
+    }
+  }
+  KERNEL_LEAVE;
+}
+
+BENCH_INLINE uint64_t kernel_burst(bench_ctx *c, uint64_t n, const bool arena, const int dist,
+                                   const uint64_t phase, const size_t slots) {
+  (void)slots; /* == phase: every block of a phase is held until its end */
+  KERNEL_ENTER;
+  bench_block *const live = c->live;
+  while (done < n) {
+    uint64_t chunk = chunk_of(n, done, phase, pos);
+    for (uint64_t i = 0; i < chunk; i++) {
+      uint64_t r = bench_rand(&rng);
+      size_t size = draw_size(dist, r, pos + i);
+      uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
+      if (af_unlikely(p == NULL)) {
+        c->status = alloc_failure(a);
+        done += i, pos += i;
+        KERNEL_LEAVE;
+      }
+      fill(dist, p, size, r, src);
+      live[pos + i] = (bench_block){p, size};
+      bytes += size;
+    }
+    done += chunk, pos += chunk;
+    c->live_count = pos;
+    if (pos == phase) {
+      pos = 0;
+      int status = release_held(c, phase, &sum, arena);
+      if (af_unlikely(status != AF_OK)) {
+        c->status = status;
+        KERNEL_LEAVE;
+      }
+    }
+  }
+  KERNEL_LEAVE;
+}
+
+enum { PRESSURE_PHASE = 1000, PRESSURE_GROUP = 50, PRESSURE_FREES = 25 };
+/* Most blocks memory-pressure holds: just before the phase's last group frees. */
+#define PRESSURE_SLOTS ((PRESSURE_PHASE / PRESSURE_GROUP - 1) * (PRESSURE_GROUP - PRESSURE_FREES) + PRESSURE_GROUP)
+
+BENCH_INLINE uint64_t kernel_pressure(bench_ctx *c, uint64_t n, const bool arena, const int dist,
+                                      const uint64_t phase, const size_t slots) {
+  (void)slots;
+  KERNEL_ENTER;
+  bench_block *const live = c->live;
+  size_t count = c->live_count;
+  uint64_t group_pos = c->group_pos;
+  while (done < n) {
+    uint64_t chunk = chunk_of(n, done, phase, pos);
+    for (uint64_t i = 0; i < chunk; i++) {
+      uint64_t r = bench_rand(&rng);
+      size_t size = draw_size(dist, r, pos + i);
+      uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
+      if (af_unlikely(p == NULL)) {
+        c->status = alloc_failure(a);
+        done += i, pos += i;
+        goto leave;
+      }
+      fill(dist, p, size, r, src);
+      live[count++] = (bench_block){p, size};
+      bytes += size;
+      if (++group_pos < PRESSURE_GROUP) continue;
+      group_pos = 0;
+      for (int k = 0; k < PRESSURE_FREES; k++) {
+        bench_block *b = &live[bench_below_hi(bench_rand(&rng), count)];
+        sum += read_back(b->ptr, b->size);
+        if (!arena) {
+          int status = free_fn(a, b->ptr, b->size, BENCH_ALIGN);
+          if (af_unlikely(status != AF_OK)) {
+            c->status = status;
+            done += i + 1, pos += i + 1;
+            goto leave;
+          }
+        }
+        *b = live[--count]; /* keep held blocks contiguous */
+        live[count].ptr = NULL;
+      }
+    }
+    done += chunk, pos += chunk;
+    if (pos == phase) {
+      pos = 0;
+      group_pos = 0;
+      c->live_count = count;
+      int status = release_held(c, count, &sum, arena);
+      count = 0;
+      if (af_unlikely(status != AF_OK)) {
+        c->status = status;
+        goto leave;
+      }
+    }
+  }
+leave:
+  c->live_count = count;
+  c->group_pos = group_pos;
+  KERNEL_LEAVE;
+}
+
+/* One workload = one kernel instantiated twice (free mode and arena mode)
+   with its distribution, phase length and slot count as constants. */
+#define BENCH_INSTANCE(fn, kernel, dist, phase, slots)                                              \
+  static uint64_t fn##_free(bench_ctx *c, uint64_t n) { return kernel(c, n, false, dist, phase, slots); } \
+  static uint64_t fn##_arena(bench_ctx *c, uint64_t n) { return kernel(c, n, true, dist, phase, slots); }
+
+/* Phases: 1000 ops for small blocks (the "reset every 1000" of arena mode);
+   16 for the 64 KiB-1 MiB ranges and 12 (4 rotations) for large-cycle, so
+   that an arena holds tens of MiB, not GiB, before its reset. */
+enum { PHASE_SMALL = 1000, PHASE_BIG = 16, PHASE_CYCLE = 12 };
+enum { POOL_SLOTS = 1000, POOL_PHASE = 10000, MIXED_SLOTS = 256, MIXED_PHASE = 4096 };
+enum { BATCH_PHASE = 100, STRESS_PHASE = 10000 };
+
+BENCH_INSTANCE(fixed_48, kernel_pairs, DIST_48, PHASE_SMALL, 0)
+BENCH_INSTANCE(fixed_256, kernel_pairs, DIST_256, PHASE_SMALL, 0)
+BENCH_INSTANCE(fixed_4096, kernel_pairs, DIST_4096, PHASE_SMALL, 0)
+BENCH_INSTANCE(copy_48, kernel_pairs, DIST_COPY_48, PHASE_SMALL, 0)
+BENCH_INSTANCE(copy_256, kernel_pairs, DIST_COPY_256, PHASE_SMALL, 0)
+BENCH_INSTANCE(copy_4096, kernel_pairs, DIST_COPY_4096, PHASE_SMALL, 0)
+BENCH_INSTANCE(pool_64, kernel_replace, DIST_64, POOL_PHASE, POOL_SLOTS)
+BENCH_INSTANCE(pool_1024, kernel_replace, DIST_1024, POOL_PHASE, POOL_SLOTS)
+BENCH_INSTANCE(batch_100, kernel_burst, DIST_BATCH, BATCH_PHASE, BATCH_PHASE)
+BENCH_INSTANCE(mixed, kernel_replace, DIST_MIXED, MIXED_PHASE, MIXED_SLOTS)
+BENCH_INSTANCE(small, kernel_pairs, DIST_SMALL, PHASE_SMALL, 0)
+BENCH_INSTANCE(large, kernel_pairs, DIST_LARGE, PHASE_BIG, 0)
+BENCH_INSTANCE(exact, kernel_pairs, DIST_EXACT, PHASE_SMALL, 0)
+BENCH_INSTANCE(inexact, kernel_pairs, DIST_INEXACT, PHASE_SMALL, 0)
+BENCH_INSTANCE(oversize, kernel_pairs, DIST_OVERSIZE, PHASE_BIG, 0)
+BENCH_INSTANCE(high_frequency, kernel_pairs, DIST_HIGH_FREQUENCY, PHASE_SMALL, 0)
+BENCH_INSTANCE(memory_pressure, kernel_pressure, DIST_PRESSURE, PRESSURE_PHASE, PRESSURE_SLOTS)
+BENCH_INSTANCE(large_cycle, kernel_pairs, DIST_LARGE_CYCLE, PHASE_CYCLE, 0)
+BENCH_INSTANCE(stress, kernel_burst, DIST_STRESS, STRESS_PHASE, STRESS_PHASE)
+
+#define ENTRY(fn, name, desc, slots, round, threads) {name, desc, fn##_free, fn##_arena, slots, round, threads}
+
+/* name, one-line description, live slots, time-budget round (a multiple of
+   the phase), threads. */
+const bench_workload _af_bench_workloads[] = {
+  ENTRY(fixed_48, "fixed-48", "alloc, touch, free 48 B (arena: reset every 1000)", 0, PHASE_SMALL, 0),
+  ENTRY(fixed_256, "fixed-256", "alloc, touch, free 256 B (arena: reset every 1000)", 0, PHASE_SMALL, 0),
+  ENTRY(fixed_4096, "fixed-4096", "alloc, touch, free 4 KiB (arena: reset every 1000)", 0, PHASE_SMALL, 0),
+  ENTRY(copy_48, "copy-48", "alloc 48 B, memcpy 48 B in, read back, free", 0, PHASE_SMALL, 0),
+  ENTRY(copy_256, "copy-256", "alloc 256 B, memcpy 256 B in, read back, free", 0, PHASE_SMALL, 0),
+  ENTRY(copy_4096, "copy-4096", "alloc 4 KiB, memcpy 4 KiB in, read back, free", 0, PHASE_SMALL, 0),
+  ENTRY(pool_64, "pool-64", "1000-slot pool of 64 B objects: each op replaces a random slot; emptied every 10000", POOL_SLOTS, POOL_PHASE, 0),
+  ENTRY(pool_1024, "pool-1024", "1000-slot pool of 1 KiB objects: each op replaces a random slot; emptied every 10000", POOL_SLOTS, POOL_PHASE, 0),
+  ENTRY(batch_100, "batch-100", "50 x 1 KiB then 50 x 4 KiB, then free all", BATCH_PHASE, 10 * BATCH_PHASE, 0),
+  ENTRY(mixed, "mixed", "256 live blocks, each op replaces a random one: 50% 64-256 B, 30% 1-4 KiB, 20% 16-64 KiB", MIXED_SLOTS, MIXED_PHASE, 0),
+  ENTRY(small, "small", "alloc, touch, free 64-512 B", 0, PHASE_SMALL, 0),
+  ENTRY(large, "large", "alloc, touch, free 64-512 KiB (arena: reset every 16)", 0, 4 * PHASE_BIG, 0),
+  ENTRY(exact, "exact", "alloc, touch, free exactly 1, 4, 16 or 64 KiB", 0, PHASE_SMALL, 0),
+  ENTRY(inexact, "inexact", "alloc, touch, free 512 B, 2, 8 or 32 KiB", 0, PHASE_SMALL, 0),
+  ENTRY(oversize, "oversize", "alloc, touch, free 128 KiB-1 MiB (arena: reset every 16)", 0, 4 * PHASE_BIG, 0),
+  ENTRY(high_frequency, "high-frequency", "alloc, touch, free 1 KiB, repeated", 0, PHASE_SMALL, 0),
+  ENTRY(memory_pressure, "memory-pressure", "64 B-4 KiB: 50 allocs, free 25 random, repeat; free the rest every 1000", PRESSURE_SLOTS, PRESSURE_PHASE, 0),
+  ENTRY(large_cycle, "large-cycle", "alloc, touch, free 256 KiB, 1 MiB, 4 MiB in rotation (arena: reset every 12)", 0, 4 * PHASE_CYCLE, 0),
+  ENTRY(stress, "stress", "bursts of 10000 primitives (8-16 B), structs, slices, copied strings; then free all", STRESS_PHASE, STRESS_PHASE, 0),
+  ENTRY(mixed, "threads-2", "mixed on 2 threads, one allocator instance each (any threads-N works)", MIXED_SLOTS, MIXED_PHASE, 2),
+  ENTRY(mixed, "threads-4", "mixed on 4 threads, one allocator instance each (any threads-N works)", MIXED_SLOTS, MIXED_PHASE, 4),
+};
+
+const size_t _af_bench_workload_total = sizeof _af_bench_workloads / sizeof _af_bench_workloads[0];
+
+const bench_workload *_af_bench_threads_workload(void) {
+  for (size_t i = 0; i < _af_bench_workload_total; i++)
+    if (strcmp(_af_bench_workloads[i].name, "mixed") == 0) return &_af_bench_workloads[i];
+  __builtin_unreachable(); /* the table has "mixed" */
+}
