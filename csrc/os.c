@@ -88,3 +88,16 @@ size_t _af_os_rss_bytes(void) {
   if (end == field) return 0;
   return (size_t)resident * _af_os_page_size();
 }
+
+size_t _af_os_peak_rss_bytes(void) {
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char *line = strstr(buf, "\nVmHWM:");
+  if (line == NULL) return 0;
+  return (size_t)strtoull(line + strlen("\nVmHWM:"), NULL, 10) * 1024u; /* "VmHWM:  1234 kB" */
+}

@@ -29,4 +29,9 @@ int _af_os_purge(void *addr, size_t size);
 /* Resident set size of this process in bytes (from /proc/self/statm), 0 if unknown. */
 size_t _af_os_rss_bytes(void);
 
+/* High-water mark of the resident set of this process image in bytes
+   (VmHWM in /proc/self/status), 0 if unknown. Unlike getrusage's ru_maxrss,
+   which Linux carries across execve, it starts afresh in an exec'd child. */
+size_t _af_os_peak_rss_bytes(void);
+
 #endif /* AF_OS_H */

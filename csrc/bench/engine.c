@@ -382,7 +382,9 @@ int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *
     out->threads = count;
     out->rss_before_bytes = run->before.rss;
     out->rss_after_bytes = run->after.rss;
-    out->peak_rss_bytes = (uint64_t)run->after.usage.ru_maxrss * 1024u;
+    /* The kernel updates VmHWM lazily: it can trail the resident set just read. */
+    uint64_t hwm = _af_os_peak_rss_bytes();
+    out->peak_rss_bytes = hwm > run->after.rss ? hwm : run->after.rss;
     out->minor_faults = (uint64_t)(run->after.usage.ru_minflt - run->before.usage.ru_minflt);
     out->major_faults = (uint64_t)(run->after.usage.ru_majflt - run->before.usage.ru_majflt);
     out->user_ns = timeval_ns(run->after.usage.ru_utime) - timeval_ns(run->before.usage.ru_utime);

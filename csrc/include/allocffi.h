@@ -263,7 +263,7 @@ typedef struct af_bench_result {
   af_stats stats;             /* allocator stats after the run (summed over threads) */
   uint64_t rss_before_bytes;  /* resident set before the run */
   uint64_t rss_after_bytes;   /* resident set after the run, before teardown */
-  uint64_t peak_rss_bytes;    /* getrusage ru_maxrss after the run */
+  uint64_t peak_rss_bytes;    /* high-water mark of the process's resident set after the run (VmHWM) */
   uint64_t minor_faults;      /* during the run */
   uint64_t major_faults;
   uint64_t user_ns;           /* CPU time during the run */
