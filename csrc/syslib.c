@@ -163,9 +163,96 @@ static void mimalloc_check_intercepted(void) {
               mimalloc_lib.soname);
 }
 
+/* ----------------------------------------------------------------------------
+ * mimalloc 2.0.9 (Debian's libmimalloc2.0) can return a misaligned block from
+ * its aligned entry points when align <= size <= 1024: the "a free small block
+ * happens to be aligned" fast path of its aligned allocation (upstream issues
+ * 602 and 700). Probed here over align 32..4096 and size 1..70000: only sizes
+ * 256..1024 are hit. The table gets checking wrappers instead of the six
+ * aligned entry points: a misaligned block is freed and the request repeated
+ * above the small-block limit, which skips that path; an aligned realloc into
+ * the affected range is alloc + copy + free, so a bad result can never cost
+ * the caller the old block. The check is one AND on paths with align > 16.
+ * ------------------------------------------------------------------------- */
+#define MI_SMALL_SIZE_MAX 1024 /* mimalloc's MI_SMALL_SIZE_MAX on 64-bit */
+
+static af_mimalloc_api mimalloc_raw; /* the library's own entry points */
+
+static bool mi_misaligned(const void *p, size_t align) { return ((uintptr_t)p & (align - 1)) != 0; }
+static bool mi_in_bug_range(size_t size, size_t align) { return size <= MI_SMALL_SIZE_MAX && align <= size; }
+static size_t mi_past_small(size_t size) { return size > MI_SMALL_SIZE_MAX ? size : MI_SMALL_SIZE_MAX + 1; }
+
+static void *mi_malloc_aligned_checked(size_t size, size_t align) {
+  void *p = mimalloc_raw.malloc_aligned(size, align);
+  if (af_unlikely(p != NULL && mi_misaligned(p, align))) {
+    mimalloc_raw.free(p);
+    p = mimalloc_raw.malloc_aligned(mi_past_small(size), align);
+  }
+  return p;
+}
+
+static void *mi_zalloc_aligned_checked(size_t size, size_t align) {
+  void *p = mimalloc_raw.zalloc_aligned(size, align);
+  if (af_unlikely(p != NULL && mi_misaligned(p, align))) {
+    mimalloc_raw.free(p);
+    p = mimalloc_raw.zalloc_aligned(mi_past_small(size), align);
+  }
+  return p;
+}
+
+static void *mi_realloc_aligned_checked(void *ptr, size_t size, size_t align) {
+  if (!mi_in_bug_range(size, align)) return mimalloc_raw.realloc_aligned(ptr, size, align);
+  void *q = mi_malloc_aligned_checked(size, align);
+  if (q == NULL) return NULL; /* the old block stays valid, as realloc promises */
+  size_t old_usable = mimalloc_raw.usable_size(ptr);
+  memcpy(q, ptr, size < old_usable ? size : old_usable);
+  mimalloc_raw.free(ptr);
+  return q;
+}
+
+static void *mi_heap_malloc_aligned_checked(af_mi_heap *heap, size_t size, size_t align) {
+  void *p = mimalloc_raw.heap_malloc_aligned(heap, size, align);
+  if (af_unlikely(p != NULL && mi_misaligned(p, align))) {
+    mimalloc_raw.free(p);
+    p = mimalloc_raw.heap_malloc_aligned(heap, mi_past_small(size), align);
+  }
+  return p;
+}
+
+static void *mi_heap_zalloc_aligned_checked(af_mi_heap *heap, size_t size, size_t align) {
+  void *p = mimalloc_raw.heap_zalloc_aligned(heap, size, align);
+  if (af_unlikely(p != NULL && mi_misaligned(p, align))) {
+    mimalloc_raw.free(p);
+    p = mimalloc_raw.heap_zalloc_aligned(heap, mi_past_small(size), align);
+  }
+  return p;
+}
+
+static void *mi_heap_realloc_aligned_checked(af_mi_heap *heap, void *ptr, size_t size, size_t align) {
+  if (!mi_in_bug_range(size, align)) return mimalloc_raw.heap_realloc_aligned(heap, ptr, size, align);
+  void *q = mi_heap_malloc_aligned_checked(heap, size, align);
+  if (q == NULL) return NULL;
+  size_t old_usable = mimalloc_raw.usable_size(ptr);
+  memcpy(q, ptr, size < old_usable ? size : old_usable);
+  mimalloc_raw.free(ptr);
+  return q;
+}
+
+static void mimalloc_install_alignment_checks(void) {
+  mimalloc_raw = mimalloc_api;
+  mimalloc_api.malloc_aligned = mi_malloc_aligned_checked;
+  mimalloc_api.zalloc_aligned = mi_zalloc_aligned_checked;
+  mimalloc_api.realloc_aligned = mi_realloc_aligned_checked;
+  mimalloc_api.heap_malloc_aligned = mi_heap_malloc_aligned_checked;
+  mimalloc_api.heap_zalloc_aligned = mi_heap_zalloc_aligned_checked;
+  mimalloc_api.heap_realloc_aligned = mi_heap_realloc_aligned_checked;
+}
+
 static void mimalloc_load(void) {
   syslib_load(&mimalloc_lib);
-  if (mimalloc_lib.status == AF_OK) mimalloc_check_intercepted();
+  if (mimalloc_lib.status != AF_OK) return;
+  mimalloc_install_alignment_checks();
+  mimalloc_check_intercepted();
 }
 
 static af_jemalloc_api jemalloc_api;

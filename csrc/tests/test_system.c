@@ -150,6 +150,8 @@ static void workout(af_allocator *a, size_t ops, size_t max_size, uint64_t seed)
   af_stats st0;
   af_get_stats(a, &st0);
   uint64_t allocs = st0.allocs, frees = st0.frees, reallocs = st0.reallocs, bytes = st0.bytes_in_use;
+  /* null keeps no alloc, free, byte or live-block counts (see baselines.c) */
+  const bool full_stats = strcmp(af_name(a), "null") != 0;
   rng_state = seed;
   for (size_t op = 0; op < ops; op++) {
     uint64_t r = rng() % 100;
@@ -194,7 +196,7 @@ static void workout(af_allocator *a, size_t ops, size_t max_size, uint64_t seed)
   }
   af_stats st;
   af_get_stats(a, &st);
-  CHECK(st.bytes_in_use == bytes && st.blocks_in_use == st0.blocks_in_use + nlive, "in use %llu B / %llu blocks, expected %llu / %zu",
+  CHECK(!full_stats || (st.bytes_in_use == bytes && st.blocks_in_use == st0.blocks_in_use + nlive), "in use %llu B / %llu blocks, expected %llu / %zu",
         (unsigned long long)st.bytes_in_use, (unsigned long long)st.blocks_in_use, (unsigned long long)bytes, nlive);
   while (nlive > 0) {
     live_block *b = &live[--nlive];
@@ -203,19 +205,21 @@ static void workout(af_allocator *a, size_t ops, size_t max_size, uint64_t seed)
     frees++;
   }
   af_get_stats(a, &st);
-  CHECK(st.allocs == allocs && st.frees == frees && st.reallocs == reallocs,
+  CHECK((!full_stats || (st.allocs == allocs && st.frees == frees)) && st.reallocs == reallocs,
         "counted %llu allocs / %llu frees / %llu reallocs, made %llu / %llu / %llu", (unsigned long long)st.allocs,
         (unsigned long long)st.frees, (unsigned long long)st.reallocs, (unsigned long long)allocs,
         (unsigned long long)frees, (unsigned long long)reallocs);
-  CHECK(st.blocks_in_use == st0.blocks_in_use && st.bytes_in_use == st0.bytes_in_use,
+  CHECK(!full_stats || (st.blocks_in_use == st0.blocks_in_use && st.bytes_in_use == st0.bytes_in_use),
         "%llu blocks / %llu B in use, %llu / %llu before", (unsigned long long)st.blocks_in_use,
         (unsigned long long)st.bytes_in_use, (unsigned long long)st0.blocks_in_use, (unsigned long long)st0.bytes_in_use);
   CHECK(st.failures == st0.failures, "%llu failures", (unsigned long long)(st.failures - st0.failures));
 }
 
-/* Every alignment with the sizes around the small floor. */
+/* Every alignment with the sizes around the small floor, and the sizes
+   256..1024 where mimalloc 2.0.9's aligned fast path misaligns (syslib.c). */
 static void alignment_grid(af_allocator *a) {
-  static const size_t sizes[] = {0, 1, 7, 8, 9, 15, 16, 17, 24, 48, 100, 4095, 4096, 4097, 70000};
+  static const size_t sizes[] = {0,   1,   7,   8,    9,    15,   16,   17,   24,   48,
+                                 100, 256, 512, 768, 1024, 4095, 4096, 4097, 70000};
   for (size_t align = 1; align <= AF_MAX_ALIGN; align <<= 1) {
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
       void *ps[8];
@@ -233,6 +237,26 @@ static void alignment_grid(af_allocator *a) {
         af_free(a, z, sizes[k], align);
       }
     }
+  }
+  /* aligned realloc into and out of the small sizes keeps alignment and contents */
+  for (size_t align = 32; align <= AF_MAX_ALIGN; align <<= 1) {
+    static const size_t steps[] = {4096, 1024, 512, 256, 2048};
+    size_t size = steps[0];
+    uint8_t *b = af_alloc(a, size, align);
+    check_new_block(a, b, size, align, "alloc");
+    if (b == NULL) continue;
+    pattern_write(b, size, align);
+    for (size_t k = 1; k < sizeof steps / sizeof steps[0] && b != NULL; k++) {
+      uint8_t *r = af_realloc(a, b, size, steps[k], align);
+      check_new_block(a, r, steps[k], align, "realloc");
+      if (r == NULL) break;
+      size_t kept = size < steps[k] ? size : steps[k];
+      CHECK(pattern_check(r, kept, align) == SIZE_MAX, "realloc %zu -> %zu (align %zu) lost data", size, steps[k], align);
+      pattern_write(r, steps[k], align);
+      b = r;
+      size = steps[k];
+    }
+    if (b != NULL) af_free(a, b, size, align);
   }
   /* size 0 gives distinct live pointers */
   void *p = af_alloc(a, 0, 16), *q = af_alloc(a, 0, 16);
@@ -614,8 +638,11 @@ static void test_null_baseline(void) {
   af_free(a, p, max, 4096);
   af_stats st;
   af_get_stats(a, &st);
-  CHECK(st.allocs == st.frees && st.bytes_in_use == 0 && st.failures == 1, "stats allocs %llu frees %llu failures %llu",
-        (unsigned long long)st.allocs, (unsigned long long)st.frees, (unsigned long long)st.failures);
+  /* null counts no allocs, frees, bytes or live blocks (its alloc is the engine's floor) */
+  CHECK(st.allocs == 0 && st.frees == 0 && st.bytes_in_use == 0 && st.blocks_in_use == 0 &&
+            st.peak_bytes_in_use == 0 && st.failures == 1 && st.reallocs == 1,
+        "stats allocs %llu frees %llu failures %llu", (unsigned long long)st.allocs, (unsigned long long)st.frees,
+        (unsigned long long)st.failures);
   CHECK(af_reset(a) == AF_OK, "reset");
   af_get_stats(a, &st);
   CHECK(st.resets == 1, "reset counted");

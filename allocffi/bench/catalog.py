@@ -1,0 +1,96 @@
+"""Names the harness knows and how big a default run of each workload is.
+
+Invariants:
+- ``ALLOCATORS`` are the competitors, in report column order; libc is the
+  baseline every speedup is measured against (as in mimalloc-bench).
+- ``mmap`` (a fresh mapping per request) is a baseline that only makes sense
+  for workloads of large blocks: the harness runs it for ``MMAP_WORKLOADS``
+  only. ``null`` measures the engine's own cost and is never a competitor.
+- Every allocator of one workload runs the same number of ops, so their
+  checksums must be equal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+# Competitors, in column order: ours first, then the system allocators.
+ALLOCATORS: tuple[str, ...] = (
+    "bump",
+    "slab",
+    "large",
+    "libc",
+    "mimalloc",
+    "jemalloc",
+    "tcmalloc",
+    "mimalloc-heap",
+    "jemalloc-arena",
+)
+BASELINE = "libc"
+MMAP = "mmap"
+NULL = "null"
+SELECTABLE: tuple[str, ...] = (*ALLOCATORS, MMAP)
+
+# The process-wide system allocators, for "fastest system allocator" targets.
+SYSTEM_ALLOCATORS: tuple[str, ...] = ("libc", "mimalloc", "jemalloc", "tcmalloc")
+
+# Workloads of large blocks, where one mmap per request is a meaningful floor.
+MMAP_WORKLOADS: frozenset[str] = frozenset({"large-cycle", "large", "oversize"})
+
+# Default ops per workload, measured on a 2-core machine so that a full
+# default run (every allocator, --repeat 5) takes about three minutes, of which
+# process start-up (~100 ms a run, ~1000 runs) is more than half. Fast
+# allocators run for 5-100 ms. The large-block workloads are shorter for them
+# because mmap (and bump, a chunk per large block) pay ~10-20 us per op there.
+# A workload missing here is calibrated: see DEFAULT_CALIBRATION_BUDGET_S.
+DEFAULT_OPS: Mapping[str, int] = {
+    "fixed-48": 4_000_000,
+    "fixed-256": 2_000_000,
+    "fixed-4096": 1_000_000,
+    "copy-48": 2_000_000,
+    "copy-256": 2_000_000,
+    "copy-4096": 600_000,
+    "pool-64": 2_000_000,
+    "pool-1024": 800_000,
+    "batch-100": 1_000_000,
+    "mixed": 300_000,
+    "small": 2_000_000,
+    "large": 50_000,
+    "exact": 300_000,
+    "inexact": 500_000,
+    "oversize": 50_000,
+    "high-frequency": 2_000_000,
+    "memory-pressure": 600_000,
+    "large-cycle": 50_000,
+    "stress": 200_000,
+    "threads-2": 200_000,
+    "threads-4": 200_000,
+}
+
+# A workload without a DEFAULT_OPS entry gets the ops its slowest allocator
+# completes in this many seconds.
+DEFAULT_CALIBRATION_BUDGET_S = 0.05
+
+# Debian's libjemalloc.so.2 uses initial-exec TLS: dlopen() only works in a
+# process that started with this much optional static TLS.
+TUNABLE = "glibc.rtld.optional_static_tls"
+TUNABLE_VALUE = "16384"
+
+
+def runs_on(allocator: str, workload: str) -> bool:
+    """Whether the harness runs ``allocator`` on ``workload`` at all."""
+    return allocator != MMAP or workload in MMAP_WORKLOADS
+
+
+def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process that loads the native library.
+
+    Keeps the caller's other glibc tunables and adds the static-TLS one.
+    """
+    env = dict(os.environ if base is None else base)
+    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t]
+    if not any(t.split("=", 1)[0] == TUNABLE for t in tunables):
+        tunables.append(f"{TUNABLE}={TUNABLE_VALUE}")
+    env["GLIBC_TUNABLES"] = ":".join(tunables)
+    return env

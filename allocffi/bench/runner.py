@@ -1,0 +1,216 @@
+"""Planning and running the engine in fresh child processes.
+
+Every (allocator, workload, repeat) is one child (``allocffi.bench.worker``)
+so no heap state, cached mapping or thread cache leaks from one allocator
+into another. Within a repeat, all allocators of a workload run back to back
+and their order rotates from one repeat to the next: a burst of machine noise
+then hits every allocator alike instead of one of them.
+
+Invariants: every allocator of a workload runs the same ``ops`` with the same
+seed (so checksums must agree); the child always starts with the
+GLIBC_TUNABLES jemalloc needs; a child that crashes, hangs or prints no
+result raises ``BenchFailure`` with what it said.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from allocffi.bench import catalog
+from allocffi.bench.errors import BenchFailure, UsageError
+
+# A child that has not finished after this long is stuck, not slow.
+RUN_TIMEOUT_S = 600.0
+PROBE_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One engine run: what the child is told to do."""
+
+    allocator: str
+    workload: str
+    repeat: int  # 0-based; -1 for runs outside the repeats (overhead, calibration)
+    ops: int  # > 0, or 0 to run for time_budget_ns
+    seed: int
+    time_budget_ns: int = 0
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One engine run and what it measured (the af_bench_result fields)."""
+
+    spec: RunSpec
+    result: Mapping[str, Any]
+
+    @property
+    def ns_per_op(self) -> float:
+        return float(self.result["ns_per_op"])
+
+    @property
+    def checksum(self) -> int:
+        return int(self.result["checksum"])
+
+    @property
+    def ops(self) -> int:
+        return int(self.result["ops"])
+
+
+def _package_root() -> str:
+    """The directory that holds the ``allocffi`` package (for PYTHONPATH)."""
+    return str(Path(__file__).resolve().parent.parent.parent)
+
+
+def worker_environment() -> dict[str, str]:
+    """Child environment: jemalloc's tunable, and this very allocffi importable."""
+    env = catalog.child_environment()
+    paths = [_package_root(), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def worker_command(spec: RunSpec) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "allocffi.bench.worker",
+        "--allocator",
+        spec.allocator,
+        "--workload",
+        spec.workload,
+        "--ops",
+        str(spec.ops),
+        "--time-budget-ns",
+        str(spec.time_budget_ns),
+        "--seed",
+        str(spec.seed),
+    ]
+
+
+def _last_json_line(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            import signal
+
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def run_child(spec: RunSpec, env: Mapping[str, str] | None = None) -> RunRecord:
+    """Run one spec in a fresh interpreter and return its record."""
+    what = f"{spec.allocator} on {spec.workload}"
+    try:
+        proc = subprocess.run(
+            worker_command(spec),
+            env=dict(env) if env is not None else worker_environment(),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchFailure(f"{what}: no result after {RUN_TIMEOUT_S:.0f} s (the worker was stopped)") from exc
+    payload = _last_json_line(proc.stdout)
+    if proc.returncode == 0 and payload is not None and "error" not in payload:
+        return RunRecord(spec, payload)
+    if payload is not None and "error" in payload:
+        raise BenchFailure(f"{what}: the engine refused the run: {payload['error']}")
+    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+    raise BenchFailure(f"{what}: worker failed ({_describe_exit(proc.returncode)}): {tail}")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the native library offers in a child process."""
+
+    available: Mapping[str, bool]
+    reasons: Mapping[str, str]  # empty for available allocators
+    workloads: Mapping[str, str]  # name -> description, in engine order
+
+
+def probe(env: Mapping[str, str] | None = None) -> Capabilities:
+    """Ask a child which allocators load and which workloads exist."""
+    cmd = [sys.executable, "-m", "allocffi.bench.worker", "--probe"]
+    try:
+        proc = subprocess.run(
+            cmd,
+            env=dict(env) if env is not None else worker_environment(),
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise UsageError(
+            "the native library did not answer within a minute (python -m allocffi.bench.worker --probe)"
+        ) from exc
+    payload = _last_json_line(proc.stdout)
+    if proc.returncode != 0 or payload is None:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if "allocffi._native" in proc.stderr or "No module named" in proc.stderr:
+            raise UsageError(
+                f"the native module allocffi._native cannot be loaded ({tail}); build it with `make build`"
+            )
+        raise UsageError(f"cannot load the native library: {tail}")
+    allocators = payload["allocators"]
+    return Capabilities(
+        available={name: bool(info["available"]) for name, info in allocators.items()},
+        reasons={name: str(info["reason"]) for name, info in allocators.items()},
+        workloads={w["name"]: w["description"] for w in payload["workloads"]},
+    )
+
+
+def plan(
+    allocators: Sequence[str], workloads: Sequence[str], ops: Mapping[str, int], repeat: int, seed: int
+) -> list[RunSpec]:
+    """All measured runs, repeat by repeat, allocators rotating within each workload."""
+    specs: list[RunSpec] = []
+    for r in range(repeat):
+        for workload in workloads:
+            members = [a for a in allocators if catalog.runs_on(a, workload)]
+            if not members:
+                continue
+            shift = r % len(members)
+            for allocator in members[shift:] + members[:shift]:
+                specs.append(RunSpec(allocator, workload, r, ops[workload], seed))
+    return specs
+
+
+def overhead_plan(workloads: Sequence[str], ops: Mapping[str, int], seed: int) -> list[RunSpec]:
+    """One run of the null allocator per workload: the engine's own cost."""
+    return [RunSpec(catalog.NULL, w, -1, ops[w], seed) for w in workloads]
+
+
+Progress = Callable[[RunSpec, RunRecord], None]
+
+
+def execute(
+    specs: Sequence[RunSpec], on_done: Progress | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[RunRecord]:
+    """Run the specs one after the other (never in parallel: they would share cores)."""
+    child_env = dict(env) if env is not None else worker_environment()
+    for spec in specs:
+        record = run_child(spec, child_env)
+        if on_done is not None:
+            on_done(spec, record)
+        yield record

@@ -1,0 +1,110 @@
+"""Shared fixtures: the allocator matrix, hypothesis profiles, and the jemalloc re-exec.
+
+- Debian's libjemalloc.so.2 can only be dlopen'ed into a process started with
+  GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384. When plain `pytest` runs without it, the
+  test process re-executes itself once with the setting added (ALLOCFFI_TEST_REEXEC guards
+  against a loop), so that jemalloc is tested too.
+- `allocator_name` runs a test once per allocator. An allocator unusable here is skipped with
+  its reason, except when CI=true or ALLOCFFI_REQUIRE_ALL=1: then it fails (CI must exercise all).
+- Hypothesis profiles: "ci" (200 examples per test) when CI is set or HYPOTHESIS_PROFILE=ci,
+  "dev" (fewer) otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+TLS_TUNABLE = "glibc.rtld.optional_static_tls=16384"
+REEXEC_GUARD = "ALLOCFFI_TEST_REEXEC"
+
+
+def _launched_as_pytest() -> bool:
+    """True for `pytest ...` and `python -m pytest ...`, not for pytest.main() inside another program."""
+    argv0 = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return argv0.startswith(("pytest", "py.test")) or sys.argv[0].endswith(
+        os.path.join("pytest", "__main__.py")
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if TLS_TUNABLE in tunables or os.environ.get(REEXEC_GUARD) or not _launched_as_pytest():
+        return
+    if hasattr(config, "workerinput"):  # an xdist worker: its controller decides
+        return
+    env = dict(os.environ)
+    env["GLIBC_TUNABLES"] = f"{tunables}:{TLS_TUNABLE}" if tunables else TLS_TUNABLE
+    env[REEXEC_GUARD] = "1"
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()  # give the real stdout/stderr back before exec
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]], env)
+
+
+def require_all() -> bool:
+    """CI mode: an unavailable allocator is a failure, not a skip."""
+    return (
+        os.environ.get("CI", "").lower() in ("1", "true", "yes")
+        or os.environ.get("ALLOCFFI_REQUIRE_ALL") == "1"
+    )
+
+
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile(
+    "dev",
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if require_all() else "dev"))
+
+
+try:  # after the re-exec decision; importing allocffi does not load any allocator library
+    import allocffi
+except ModuleNotFoundError as missing:  # plain `pytest` in a source checkout: use the checkout
+    if missing.name != "allocffi":
+        raise
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import allocffi
+
+ALL_NAMES = allocffi.ALLOCATOR_NAMES
+RESETTABLE = ("bump", "mimalloc-heap", "jemalloc-arena")
+
+
+def ensure_available(name: str) -> None:
+    """Skip (or, in CI mode, fail) the test when `name` cannot be used in this process."""
+    reason = allocffi.available()[name]
+    if reason is None:
+        return
+    if require_all():
+        pytest.fail(f"allocator {name} is unavailable but CI requires all: {reason}")
+    pytest.skip(f"{name} unavailable: {reason}")
+
+
+@pytest.fixture(params=ALL_NAMES)
+def allocator_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    ensure_available(name)
+    return name
+
+
+@pytest.fixture
+def allocator(allocator_name: str) -> Iterator[allocffi.Allocator]:
+    a = allocffi.open(allocator_name)
+    yield a
+    a.close()

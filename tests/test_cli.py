@@ -1,0 +1,211 @@
+"""The ``allocffi`` command line: usage errors (one line, exit 2, nothing run),
+``allocffi list``, and a tiny real end-to-end benchmark with every report file
+and a baseline comparison."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from allocffi import cli
+from allocffi.bench.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:  # argparse errors and --help
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_usage_error(code: int, err: str, *needles: str) -> None:
+    assert code == EXIT_USAGE
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["bench", "--allocators", "libc,dlmalloc"], ["unknown allocator 'dlmalloc'", "choose from bump"]),
+        (["bench", "--allocators", "null"], ["not a competitor"]),
+        (["bench", "--repeat", "0"], ["--repeat must be at least 1"]),
+        (["bench", "--ops", "10", "--time-budget", "1"], ["not allowed with argument"]),
+        (["bench", "--repeat", "many"], ["invalid int value: 'many'"]),
+        (["bench", "--allocators", ","], ["comma-separated"]),
+        (["frobnicate"], ["invalid choice"]),
+        ([], ["required"]),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needles: list[str]
+) -> None:
+    code, out, err = run_main(capsys, *argv)
+    assert_one_line_usage_error(code, err, *needles)
+    assert out == ""
+
+
+def test_unwritable_report_path_fails_before_running(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    json_path = tmp_path / "ok.json"
+    code, out, err = run_main(
+        capsys,
+        "bench",
+        "--workloads",
+        "fixed-48",
+        "--json",
+        str(json_path),
+        "--markdown",
+        str(blocker / "r.md"),
+    )
+    assert_one_line_usage_error(code, err, "cannot write Markdown report to", "a-file/r.md")
+    assert out == "" and not json_path.exists()
+
+
+def test_unreadable_baseline_fails_before_running(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_main(capsys, "bench", "--baseline", str(tmp_path / "nope.json"))
+    assert_one_line_usage_error(code, err, "cannot read baseline", "nope.json")
+
+
+def test_unknown_workload_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "bench", "--workloads", "fixed-48,fixed-47")
+    assert_one_line_usage_error(code, err, "unknown workload 'fixed-47'", "fixed-48")
+
+
+def test_list_shows_allocators_and_workloads(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "list")
+    assert code == EXIT_OK
+    assert "Allocators:" in out and "Workloads:" in out
+    assert "libc" in out and "the reference for speedups" in out and "engine overhead" in out
+    assert "fixed-48" in out and "large-cycle" in out
+
+
+def test_end_to_end_bench_writes_every_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    paths = {ext: tmp_path / "out" / f"report.{ext}" for ext in ("json", "csv", "md")}
+    code, out, err = run_main(
+        capsys, "bench", "--allocators", "libc,bump", "--workloads", "fixed-48",
+        "--repeat", "2", "--ops", "2000",
+        "--json", str(paths["json"]), "--csv", str(paths["csv"]), "--markdown", str(paths["md"]),
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    assert "fixed-48" in out and "Checksums agree" in out
+
+    data = json.loads(paths["json"].read_text())
+    assert data["checksums_agree"] is True
+    assert data["config"]["ops"] == {"fixed-48": 2000} and data["config"]["repeat"] == 2
+    assert data["command"].startswith("allocffi bench --allocators libc,bump")
+    assert set(data["engine_overhead_ns_per_op"]) == {"fixed-48"}
+    records = {r["allocator"]: r for r in data["results"]}
+    assert set(records) == {"libc", "bump"}
+    for r in records.values():
+        assert (
+            r["workload"] == "fixed-48" and r["ops"] == 2000 and r["repeats"] == 2 and len(r["samples"]) == 2
+        )
+        assert r["ns_per_op_min"] <= r["ns_per_op"] <= r["ns_per_op_max"]
+        assert r["peak_rss_bytes"] > 0 and r["bytes_per_op"] == 48.0
+    assert records["libc"]["checksum"] == records["bump"]["checksum"]
+    assert records["libc"]["speedup_vs_libc"] == 1.0
+    assert records["bump"]["speedup_vs_libc"] == pytest.approx(
+        records["libc"]["ns_per_op"] / records["bump"]["ns_per_op"]
+    )
+
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert sorted(r["allocator"] for r in rows) == ["bump", "libc"]
+    markdown = paths["md"].read_text()
+    assert (
+        "## Median ns/op" in markdown
+        and "## Speedup vs libc" in markdown
+        and "| fixed-48 | 2,000 |" in markdown
+    )
+
+    # Against itself: every pair is compared (the verdict depends on this machine's noise).
+    again = tmp_path / "again.json"
+    code, out, _ = run_main(
+        capsys, "bench", "--allocators", "libc,bump", "--workloads", "fixed-48",
+        "--repeat", "2", "--ops", "2000",
+        "--no-overhead", "--quiet", "--baseline", str(paths["json"]), "--json", str(again),
+    )  # fmt: skip
+    assert code == EXIT_OK and out == ""
+    comparison = json.loads(again.read_text())["comparison"]
+    assert sorted(c["allocator"] for c in comparison) == ["bump", "libc"]
+    assert all(c["verdict"] in ("noise", "faster", "slower") for c in comparison)
+    # Against a baseline 1000x faster: a regression, and --fail-on-regression says so.
+    for r in data["results"]:
+        for key in ("ns_per_op", "ns_per_op_min", "ns_per_op_max"):
+            r[key] = r[key] / 1000
+    fast = tmp_path / "fast.json"
+    fast.write_text(json.dumps(data))
+    code, _, err = run_main(
+        capsys, "bench", "--allocators", "libc", "--workloads", "fixed-48", "--repeat", "1", "--ops", "2000",
+        "--no-overhead", "--quiet", "--baseline", str(fast), "--fail-on-regression",
+    )  # fmt: skip
+    assert code == EXIT_REGRESSION
+    assert "regression: fixed-48 libc: SLOWER" in err
+
+
+def test_time_budget_sizes_the_workload_for_its_slowest_allocator(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    report_path = tmp_path / "budget.json"
+    code, _, err = run_main(
+        capsys, "bench", "--allocators", "libc,bump", "--workloads", "fixed-48", "--repeat", "1",
+        "--time-budget", "0.005", "--no-overhead", "--quiet", "--json", str(report_path),
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    data = json.loads(report_path.read_text())
+    ops = data["config"]["ops"]["fixed-48"]
+    assert data["config"]["time_budget_s"] == 0.005 and ops >= 1000  # whole rounds of the workload
+    assert {r["ops"] for r in data["results"]} == {ops} and data["checksums_agree"]
+
+
+def test_module_entry_point_runs_the_same_cli() -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parent.parent)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "allocffi", "bench", "--workloads", "no-such-workload"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == EXIT_USAGE and proc.stdout == ""
+    assert proc.stderr.strip() == (
+        "allocffi bench: error: unknown workload 'no-such-workload'; choose from "
+        + proc.stderr.split("choose from ")[1].strip()
+    )
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    help_text = subprocess.run(
+        [sys.executable, "-m", "allocffi", "bench", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout
+    for option in (
+        "--allocators",
+        "--workloads",
+        "--repeat",
+        "--ops",
+        "--time-budget",
+        "--seed",
+        "--json",
+        "--csv",
+        "--markdown",
+        "--plot",
+        "--baseline",
+        "--fail-on-regression",
+        "--quiet",
+    ):
+        assert option in help_text

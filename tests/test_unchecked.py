@@ -1,0 +1,78 @@
+"""The raw fast path: direct cffi bindings, int addresses, batches, and O(1) foreign-pointer refusal."""
+
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+import allocffi
+from allocffi import unchecked
+
+
+def test_raw_alloc_free_round_trip(allocator: allocffi.Allocator) -> None:
+    h = unchecked.handle(allocator)
+    ptr = unchecked.alloc(h, 100, 64)
+    assert ptr != unchecked.ffi.NULL
+    address = unchecked.address(ptr)
+    assert address % 64 == 0
+    buf = unchecked.buffer(ptr, 100)
+    buf[:] = bytes(range(100))
+    assert ctypes.string_at(address, 100) == bytes(range(100))
+    assert unchecked.usable_size(h, ptr, 100, 64) >= 100
+    bigger = unchecked.realloc(h, ptr, 100, 5000, 64)
+    assert ctypes.string_at(unchecked.address(bigger), 100) == bytes(range(100))
+    assert unchecked.free(h, bigger, 5000, 64) == unchecked.AF_OK
+    zeroed = unchecked.calloc(h, 256, 16)
+    assert ctypes.string_at(unchecked.address(zeroed), 256) == bytes(256)
+    assert unchecked.free(h, zeroed, 256, 16) == unchecked.AF_OK
+    addr = unchecked.alloc_address(h, 48)
+    assert addr != 0 and unchecked.pointer(addr) == unchecked.ffi.cast("void *", addr)
+    assert unchecked.free_address(h, addr, 48) == unchecked.AF_OK
+    assert allocator.stats()["live_blocks"] == 0  # the safe layer never saw these
+    assert unchecked.noop() is None
+
+
+def test_batch_path(allocator: allocffi.Allocator) -> None:
+    h = unchecked.handle(allocator)
+    n = 1000
+    ptrs = unchecked.pointer_array(n)
+    assert unchecked.alloc_batch(h, 48, 16, n, ptrs) == n
+    addresses = {unchecked.address(ptrs[i]) for i in range(n)}
+    assert len(addresses) == n and all(a % 16 == 0 for a in addresses)
+    before = allocator.stats()
+    assert unchecked.free_batch(h, ptrs, n, 48, 16) == n
+    assert allocator.stats()["frees"] - before["frees"] == n
+    assert unchecked.alloc_batch(h, 48, 3, n, ptrs) == 0  # invalid alignment: nothing allocated
+    assert unchecked.last_error(h) == 4
+
+
+@pytest.mark.parametrize("name", ["bump", "slab", "large"])
+def test_raw_free_refuses_foreign_pointers(name: str) -> None:
+    with allocffi.open(name) as a, allocffi.open(name) as b:
+        ha, hb = unchecked.handle(a), unchecked.handle(b)
+        ptr = unchecked.alloc(ha, 64, 16)
+        assert unchecked.free(hb, ptr, 64, 16) == unchecked.AF_ERR_NOT_OWNED
+        with pytest.raises(allocffi.ForeignBlockError):
+            unchecked.free_checked(hb, ptr, 64)
+        ptrs = unchecked.pointer_array(2)
+        ptrs[0] = unchecked.alloc(hb, 64, 16)
+        ptrs[1] = ptr
+        assert unchecked.free_batch(hb, ptrs, 2, 64, 16) == 1  # stops at the foreign one
+        unchecked.free_checked(ha, ptr, 64)
+
+
+def test_handle_of_closed_or_wrong_object() -> None:
+    a = allocffi.open("slab")
+    a.close()
+    with pytest.raises(allocffi.ClosedAllocatorError):
+        unchecked.handle(a)
+    with pytest.raises(TypeError):
+        unchecked.handle(object())  # type: ignore[arg-type]
+
+
+def test_safe_api_does_not_expose_unchecked_names() -> None:
+    public = [n for n in dir(allocffi) if not n.startswith("_")]
+    assert "unchecked" not in allocffi.__all__
+    for name in public:
+        assert name not in ("ffi", "lib", "handle")
