@@ -20,6 +20,15 @@ The functions are the cffi ``lib`` functions themselves, bound once: one call co
     unchecked.free(h, p, 64, 16)              # -> status: 0 (AF_OK) or e.g. AF_ERR_NOT_OWNED
 
 Pointers are cffi ``void *`` cdata; ``address(p)`` gives the int, ``pointer(address)`` the cdata.
+
+The fastest single-block path works on ints only. cffi calls functions of several arguments
+through a generic wrapper and releases the GIL around each call, which costs more than the
+allocation; ``alloc_address``/``free_address`` are vectorcall functions of allocffi's own
+``_rawcall`` helper that call the same C entry points and keep the GIL::
+
+    h = unchecked.handle_address(allocator)   # int
+    addr = unchecked.alloc_address(h, 64)     # int, 0 on failure
+    unchecked.free_address(h, addr, 64)       # -> status
 ``free``'s return value is the af_status: bump, slab and large know their own memory in O(1) and
 refuse a foreign pointer with ``AF_ERR_NOT_OWNED`` instead of corrupting themselves (the system
 allocators cannot tell: a foreign pointer crashes them). ``free_checked`` raises on that status.
@@ -39,7 +48,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from allocffi import errors
+from allocffi import _rawcall, errors
 from allocffi._native import ffi, lib
 from allocffi.allocator import Allocator
 
@@ -58,6 +67,7 @@ __all__ = [
     "free_batch",
     "free_checked",
     "handle",
+    "handle_address",
     "last_error",
     "noop",
     "pointer",
@@ -88,6 +98,15 @@ last_error = lib.af_last_error
 #: noop() -> None: one bare cffi call, the floor for overhead measurements
 noop = lib.af_noop
 
+_rawcall.bind(
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "af_alloc"))),
+    int(ffi.cast("uintptr_t", ffi.addressof(lib, "af_free"))),
+)
+#: alloc_address(h, size, align=16) -> int address, 0 on failure (h from handle_address)
+alloc_address = _rawcall.alloc
+#: free_address(h, address, size, align=16) -> af_status
+free_address = _rawcall.free
+
 
 def handle(allocator: Allocator) -> Any:
     """The ``af_allocator *`` of an open safe allocator (thread-safe wrapper).
@@ -100,6 +119,11 @@ def handle(allocator: Allocator) -> Any:
     if h is None:
         raise errors.ClosedAllocatorError(f"handle() of a closed allocator ({allocator.name})")
     return h
+
+
+def handle_address(allocator: Allocator) -> int:
+    """The int address of ``handle(allocator)``, for ``alloc_address``/``free_address``."""
+    return int(ffi.cast("uintptr_t", handle(allocator)))
 
 
 def address(ptr: Any) -> int:
@@ -120,16 +144,6 @@ def pointer_array(n: int) -> Any:
 def buffer(ptr: Any, size: int) -> Any:
     """A writable buffer over ``size`` bytes at ``ptr`` (no lifetime tracking: do not outlive the block)."""
     return ffi.buffer(ffi.cast("char *", ptr), size)
-
-
-def alloc_address(h: Any, size: int, align: int = 16) -> int:
-    """alloc() returning an int address (0 on failure)."""
-    return int(ffi.cast("uintptr_t", lib.af_alloc(h, size, align)))
-
-
-def free_address(h: Any, addr: int, size: int, align: int = 16) -> int:
-    """free() of an int address; returns the af_status."""
-    return int(lib.af_free(h, ffi.cast("void *", addr), size, align))
 
 
 def free_checked(h: Any, ptr: Any, size: int, align: int = 16) -> None:

@@ -98,7 +98,23 @@ def test_block_api_alloc_free(benchmark: Any, allocator: allocffi.Allocator) -> 
 
 
 def test_unchecked_raw_alloc_free(benchmark: Any, allocator: allocffi.Allocator) -> None:
-    """Two cffi calls and nothing else: the floor the safe layer is measured against."""
+    """The raw path: int handle and addresses through allocffi's vectorcall helper."""
+    benchmark.group = GROUP
+    h = unchecked.handle_address(allocator)
+
+    def loop() -> None:
+        alloc, free = unchecked.alloc_address, unchecked.free_address
+        for _ in range(LOOP):
+            free(h, alloc(h, SIZE, ALIGN), SIZE, ALIGN)
+
+    benchmark(loop)
+    benchmark.extra_info["ns_per_op"] = ns_per(benchmark, LOOP)
+    benchmark.extra_info["ratio_vs_two_noops"] = interleaved_ratio(loop, two_noops_loop)
+    assert allocator.stats()["blocks_in_use"] == 0
+
+
+def test_unchecked_cffi_alloc_free(benchmark: Any, allocator: allocffi.Allocator) -> None:
+    """The same two calls through cffi's own bindings (void* cdata, GIL released per call)."""
     benchmark.group = GROUP
     h = unchecked.handle(allocator)
 

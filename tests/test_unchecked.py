@@ -26,9 +26,10 @@ def test_raw_alloc_free_round_trip(allocator: allocffi.Allocator) -> None:
     zeroed = unchecked.calloc(h, 256, 16)
     assert ctypes.string_at(unchecked.address(zeroed), 256) == bytes(256)
     assert unchecked.free(h, zeroed, 256, 16) == unchecked.AF_OK
-    addr = unchecked.alloc_address(h, 48)
+    hi = unchecked.handle_address(allocator)
+    addr = unchecked.alloc_address(hi, 48)
     assert addr != 0 and unchecked.pointer(addr) == unchecked.ffi.cast("void *", addr)
-    assert unchecked.free_address(h, addr, 48) == unchecked.AF_OK
+    assert unchecked.free_address(hi, addr, 48) == unchecked.AF_OK
     assert allocator.stats()["live_blocks"] == 0  # the safe layer never saw these
     assert unchecked.noop() is None
 
@@ -76,3 +77,42 @@ def test_safe_api_does_not_expose_unchecked_names() -> None:
     assert "unchecked" not in allocffi.__all__
     for name in public:
         assert name not in ("ffi", "lib", "handle")
+
+
+def test_int_path_blocks_are_usable_and_aligned(allocator: allocffi.Allocator) -> None:
+    hi = unchecked.handle_address(allocator)
+    addrs = []
+    for i, (size, align) in enumerate([(1, 16), (48, 16), (100, 64), (4096, 4096), (70000, 256)]):
+        addr = unchecked.alloc_address(hi, size, align)
+        assert addr != 0 and addr % align == 0
+        ctypes.memset(addr, i + 1, size)
+        addrs.append((addr, size, align, i + 1))
+    for addr, size, align, fill in addrs:
+        assert ctypes.string_at(addr, size) == bytes([fill]) * size
+        assert unchecked.free_address(hi, addr, size, align) == unchecked.AF_OK
+
+
+def test_int_path_reports_failures_as_values(allocator: allocffi.Allocator) -> None:
+    hi = unchecked.handle_address(allocator)
+    assert unchecked.alloc_address(hi, 48, 3) == 0  # not a power of two: validated in C
+    assert unchecked.last_error(unchecked.handle(allocator)) == unchecked.lib.AF_ERR_ALIGN
+    assert unchecked.alloc_address(hi, allocffi.MAX_ALLOC_SIZE + 1) == 0
+
+
+@pytest.mark.parametrize("name", ["bump", "slab", "large"])
+def test_int_path_refuses_foreign_addresses_where_c_can_tell(name: str) -> None:
+    with allocffi.open(name) as a, allocffi.open(name) as b:
+        ha, hb = unchecked.handle_address(a), unchecked.handle_address(b)
+        addr = unchecked.alloc_address(ha, 64)
+        assert unchecked.free_address(hb, addr, 64) == unchecked.AF_ERR_NOT_OWNED
+        assert unchecked.free_address(ha, addr, 64) == unchecked.AF_OK
+
+
+def test_int_path_rejects_non_int_arguments(allocator: allocffi.Allocator) -> None:
+    hi = unchecked.handle_address(allocator)
+    with pytest.raises(TypeError, match="size must be a non-negative int"):
+        unchecked.alloc_address(hi, -1)
+    with pytest.raises(TypeError, match="takes 2 or 3 arguments"):
+        unchecked.alloc_address(hi)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="handle must be"):
+        unchecked.alloc_address("h", 8)  # type: ignore[arg-type]
