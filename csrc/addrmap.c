@@ -1,5 +1,5 @@
 /* ----------------------------------------------------------------------------
- * addrmap.c: growth, insertion and deletion of the address map (addrmap.h).
+ * addrmap.c: growth, insertion and deletion of the address maps (addrmap.h).
  * ------------------------------------------------------------------------- */
 #include "addrmap.h"
 
@@ -81,4 +81,55 @@ void _af_addrmap_remove(af_addrmap *m, uintptr_t key) {
   m->slots[hole].key = 0;
   m->slots[hole].value = NULL;
   m->count--;
+}
+
+/* ----------------------------------------------------------------------------
+ * af_radixmap
+ * ------------------------------------------------------------------------- */
+
+#define ROOT_COUNT ((size_t)1 << AF_RADIX_ROOT_BITS)
+#define LEAF_COUNT ((size_t)1 << AF_RADIX_LEAF_BITS)
+#define LEAF_MASK (LEAF_COUNT - 1)
+
+int _af_radixmap_init(af_radixmap *m) {
+  void *mem = NULL;
+  m->root = NULL;
+  m->root_lo = ROOT_COUNT;
+  m->root_hi = 0;
+  int status = _af_os_map(ROOT_COUNT * sizeof(void **), _af_os_page_size(), &mem);
+  if (status != AF_OK) return status;
+  m->root = mem; /* zeroed by the OS: no leaves */
+  return AF_OK;
+}
+
+void _af_radixmap_destroy(af_radixmap *m) {
+  if (m->root == NULL) return;
+  for (size_t i = m->root_lo; i <= m->root_hi && i < ROOT_COUNT; i++)
+    if (m->root[i] != NULL) _af_os_unmap(m->root[i], LEAF_COUNT * sizeof(void *));
+  _af_os_unmap(m->root, ROOT_COUNT * sizeof(void **));
+  m->root = NULL;
+}
+
+int _af_radixmap_set_range(af_radixmap *m, uintptr_t addr, size_t size, void *value) {
+  af_assert(size > 0 && addr % ((uintptr_t)1 << AF_RADIX_GRANULE_SHIFT) == 0 &&
+            size % ((size_t)1 << AF_RADIX_GRANULE_SHIFT) == 0);
+  uintptr_t first = addr >> AF_RADIX_GRANULE_SHIFT, last = (addr + size - 1) >> AF_RADIX_GRANULE_SHIFT;
+  if (addr + size < addr || (last >> AF_RADIX_LEAF_BITS) >= ROOT_COUNT) return AF_ERR_NOMEM; /* would alias */
+  /* Every leaf first, so a failure changes no entry (a leaf mapped before the
+     failure just stays, empty, until destroy). */
+  for (uintptr_t r = first >> AF_RADIX_LEAF_BITS; r <= last >> AF_RADIX_LEAF_BITS; r++) {
+    if (m->root[r] != NULL) continue;
+    if (value == NULL) continue; /* clearing: nothing to clear there */
+    void *leaf = NULL;
+    int status = _af_os_map(LEAF_COUNT * sizeof(void *), _af_os_page_size(), &leaf);
+    if (status != AF_OK) return status;
+    m->root[r] = leaf;
+    if (r < m->root_lo) m->root_lo = r;
+    if (r > m->root_hi) m->root_hi = r;
+  }
+  for (uintptr_t g = first; g <= last; g++) {
+    void **leaf = m->root[g >> AF_RADIX_LEAF_BITS];
+    if (leaf != NULL) leaf[g & LEAF_MASK] = value;
+  }
+  return AF_OK;
 }

@@ -13,7 +13,14 @@
  *   when unknown (after a rollback, a reset or a chunk switch);
  * - capacity (total chunk bytes) <= byte_limit when a limit is set;
  * - chunk sizes grow geometrically, so the chunk count is logarithmic in the
- *   capacity and the chunk walks of free/owns stay short.
+ *   capacity and the chunk walks of free/owns stay short;
+ * - next_size <= max_chunk; a reset that ends a phase which needed more than
+ *   one chunk raises next_size to the capacity held (capped by max_chunk and
+ *   by what the byte limit leaves beside the kept chunk), and every reset
+ *   keeps the largest chunk. So a steady alloc..reset cycle whose phase fits
+ *   in max_chunk maps its last chunk in the second phase and from the third
+ *   on maps and unmaps nothing (requests bigger than the geometric size, which
+ *   get chunks of their own, included).
  * ------------------------------------------------------------------------- */
 #include "af_internal.h"
 #include "os.h"
@@ -50,6 +57,7 @@ typedef struct af_bump {
   size_t byte_limit;          /* 0: none */
   size_t capacity;            /* sum of chunk sizes */
   size_t chunk_count;
+  uint64_t os_maps, os_unmaps; /* chunks mapped and unmapped so far */
 } af_bump;
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
@@ -75,6 +83,7 @@ static void retire_current(af_bump *b) {
 static void unmap_chunk(af_bump *b, bump_chunk *ch) {
   b->capacity -= ch->size;
   b->chunk_count--;
+  b->os_unmaps++;
   _af_os_unmap(ch, ch->size);
 }
 
@@ -94,6 +103,7 @@ static int add_chunk(af_bump *b, size_t size, size_t align) {
   void *mem = NULL;
   int status = _af_os_map(chunk_size, page, &mem);
   if (status != AF_OK) return status;
+  b->os_maps++;
   if (chunk_size == geometric) b->next_size = min_size(geometric * 2, b->max_chunk);
   bump_chunk *ch = mem;
   ch->prev = b->chunk;
@@ -240,6 +250,16 @@ static int bump_owns(af_allocator *self, const void *ptr) {
  * Reset, trim, stats, teardown
  * ------------------------------------------------------------------------- */
 
+/* The phase that ends needed several chunks: let the next geometric chunk
+   hold a whole phase (the capacity held now is enough), so that after the
+   next reset the kept chunk alone serves the cycle. */
+static void grow_for_phase(af_bump *b, size_t kept_size) {
+  size_t want = min_size(b->capacity, b->max_chunk);
+  if (b->byte_limit != 0) /* room beside the kept chunk, whole pages */
+    want = min_size(want, (b->byte_limit - kept_size) & ~(_af_os_page_size() - 1));
+  if (want > b->next_size) b->next_size = want;
+}
+
 static int bump_reset(af_allocator *self) {
   af_bump *b = (af_bump *)self;
   if (b->chunk != NULL) {
@@ -248,6 +268,7 @@ static int bump_reset(af_allocator *self) {
     bump_chunk *keep = b->chunk;
     for (bump_chunk *ch = b->chunk; ch != NULL; ch = ch->prev)
       if (ch->size > keep->size) keep = ch;
+    if (b->chunk->prev != NULL) grow_for_phase(b, keep->size);
     bump_chunk *ch = b->chunk;
     while (ch != NULL) {
       bump_chunk *prev = ch->prev;
@@ -285,6 +306,8 @@ static void bump_get_stats(af_allocator *self, af_stats *out) {
   out->chunks = b->chunk_count;
   out->capacity_bytes = b->capacity;
   out->os_bytes = b->capacity;
+  out->os_maps = b->os_maps;
+  out->os_unmaps = b->os_unmaps;
 }
 
 static void bump_destroy(af_allocator *self) {

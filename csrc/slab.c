@@ -16,12 +16,14 @@
  * that, sizes round to the 16-byte granule and waste fewer than 16 bytes.
  *
  * Invariants:
- * - every 64 KiB granule of a slab is in `map` (granule number -> slab), so
- *   free finds a block's slab in O(1) without reading the block, and a
- *   pointer outside every slab is handed to the large cache, which refuses
- *   it unless it is one of its live regions;
- * - a block is at base + k * block_size below carve; [carve, carve_end) has
- *   never been handed out (still zero from the OS);
+ * - every 64 KiB granule of a slab is in `map` (a radix map: granule ->
+ *   slab), so free finds a block's slab in O(1) without reading the block,
+ *   and a pointer outside every slab is handed to the large cache, which
+ *   refuses it unless it is one of its live regions;
+ * - a block is at base + k * block_size below base + carved; [base + carved,
+ *   base + carve_limit) has never been handed out (still zero from the OS);
+ * - allocs and frees are not counted on the fast paths: they are derived
+ *   from the class and slab counters (see slab_totals);
  * - a slab is on its class's avail list iff on_avail; a slab with a free block
  *   or carve room is either on it or gets pushed back by the next free;
  * - slab_bytes + large cache's mapped bytes <= byte_limit when a limit is set.
@@ -32,7 +34,7 @@
 
 #include <stdlib.h>
 
-#define GRANULE_SHIFT 16                      /* slabs are aligned to and registered per 64 KiB */
+#define GRANULE_SHIFT AF_RADIX_GRANULE_SHIFT /* slabs are aligned to and registered per 64 KiB */
 #define MIN_SLAB ((size_t)1 << GRANULE_SHIFT) /* smallest slab */
 #define SMALL_MAX 8192                        /* direct lookup table up to this size */
 #define BIG_FIRST_LOG 13                      /* log2(SMALL_MAX): first log-linear power */
@@ -40,29 +42,29 @@
 #define BIG_BUCKETS (BIG_SUBS * (41 - BIG_FIRST_LOG))
 #define MAX_STEPS 2                           /* forward steps after a bucket's first candidate */
 #define MAX_CLASSES 128                       /* class indexes fit a uint8_t, with a sentinel */
-#define MAX_CLASS_SIZE ((size_t)256 << 20)    /* slabs stay below 2^32 bytes (see the magic) */
+#define MAX_CLASS_SIZE ((size_t)256 << 20)    /* slabs stay below 2^32 bytes (see divisor_magic) */
 #define ALIGN_STEPS 8                         /* alignments 32 .. 4096 */
 
-struct slab_class;
-
+/* The fields free's fast path reads (free .. on_avail) share the first line. */
 typedef struct slab {
   void *free;                 /* intrusive list of free blocks of this slab */
   uintptr_t base;             /* 64 KiB aligned; first block */
-  uintptr_t carve;            /* next never-used block */
-  uintptr_t carve_end;        /* end of the last whole block */
-  struct slab_class *k;       /* the class */
-  uint32_t block_size;        /* the class size */
-  uint32_t magic;             /* ceil(2^32 / block_size): offset / block_size by a multiply */
-  uint16_t cls;               /* class index */
+  size_t carved;              /* bytes from base handed out at least once: <= carve_limit */
+  uint64_t divisor_magic;     /* ceil(2^64 / block_size): off < 2^32 is a multiple of block_size iff off * magic < magic */
+  uint64_t frees;             /* blocks freed into this slab */
   bool on_avail;              /* on the class's avail list */
-  size_t bytes;               /* mapped bytes */
+  uint16_t cls;               /* class index */
+  uint32_t block_size;        /* the class size */
+  size_t carve_limit;         /* bytes of whole blocks */
+  size_t bytes;               /* mapped bytes, < 2^32 */
   struct slab *next, *prev;   /* avail list of the class */
   struct slab *all_next, *all_prev; /* every slab of the class */
 } slab;
 
-/* Only two counters move on the fast paths (hits, frees); the class's
-   af_class_stats are derived: in_use = hits + misses - frees, free blocks =
-   misses (one block carved per miss) - released - in_use. */
+/* Only one counter per fast path (alloc: hits; free: the slab's frees); the
+   class's af_class_stats are derived: frees = frees_retired + the slabs'
+   frees, in_use = hits + misses - frees, free blocks = misses (one block
+   carved per miss) - released - in_use. */
 typedef struct slab_class {
   slab *avail;                /* slabs that may have a free block or carve room, freshest first */
   slab *all;                  /* every slab of the class */
@@ -70,15 +72,15 @@ typedef struct slab_class {
   size_t slab_bytes;          /* size of a new slab */
   uint64_t hits;              /* allocations from a free list */
   uint64_t misses;            /* allocations that carved a block */
-  uint64_t frees;             /* blocks freed */
+  uint64_t frees_retired;     /* frees counted by slabs that trim has released since */
   uint64_t released;          /* carved blocks given back to the OS with their slab by trim */
   uint64_t slabs;             /* slabs held */
 } slab_class;
 
 typedef struct af_slab {
   af_allocator base;          /* first */
-  af_counters c;
-  af_addrmap map;             /* granule number -> slab */
+  af_counters c;              /* allocs, frees: always 0 (derived, see slab_totals) */
+  af_radixmap map;            /* granule -> slab */
   uint8_t small[SMALL_MAX / 16 + 1]; /* ceil(size / 16) -> first class >= size; count: oversize */
   size_t class_count;
   size_t max_class;           /* largest class size */
@@ -87,6 +89,7 @@ typedef struct af_slab {
   size_t large_limit;         /* the large cache's own limit (0: none) */
   size_t slab_bytes;          /* mapped for slabs */
   uint64_t slab_count, slab_maps, slab_unmaps, oversize_allocs, oversize_in_use;
+  uint64_t moves;             /* reallocs that moved: their alloc and free are not allocs/frees */
   af_allocator *large;        /* cache for requests above max_class */
   uint8_t big[BIG_BUCKETS];   /* log-linear bucket -> first candidate class */
   uint8_t aligned[ALIGN_STEPS][MAX_CLASSES + 1]; /* class -> first class >= it with an aligned size */
@@ -142,10 +145,6 @@ static void avail_remove(slab_class *k, slab *sl) {
   sl->on_avail = false;
 }
 
-static void unregister(af_slab *s, slab *sl, size_t granules) {
-  for (size_t g = 0; g < granules; g++) _af_addrmap_remove(&s->map, (sl->base >> GRANULE_SHIFT) + g);
-}
-
 /* Maps a slab for class k and puts it first on the avail list. */
 static slab *new_slab(af_slab *s, unsigned cls) {
   slab_class *k = &s->classes[cls];
@@ -163,25 +162,19 @@ static slab *new_slab(af_slab *s, unsigned cls) {
   int status = sl == NULL ? AF_ERR_NOMEM : _af_os_map(bytes, MIN_SLAB, &mem);
   if (status == AF_OK) {
     sl->base = (uintptr_t)mem;
-    size_t granules = bytes >> GRANULE_SHIFT, g = 0;
-    for (; g < granules && status == AF_OK; g++)
-      status = _af_addrmap_insert(&s->map, (sl->base >> GRANULE_SHIFT) + g, sl);
-    if (status != AF_OK) {
-      unregister(s, sl, g - 1);
-      _af_os_unmap(mem, bytes);
-    }
+    status = _af_radixmap_set_range(&s->map, sl->base, bytes, sl);
+    if (status != AF_OK) _af_os_unmap(mem, bytes);
   }
   if (status != AF_OK) {
     free(sl);
     s->base.last_error = status;
     return NULL;
   }
-  sl->carve = sl->base;
-  sl->carve_end = sl->base + (bytes / k->size) * k->size;
+  sl->carved = 0;
+  sl->carve_limit = (bytes / k->size) * k->size;
   sl->block_size = (uint32_t)k->size;
-  sl->magic = (uint32_t)(((1ull << 32) + k->size - 1) / k->size);
+  sl->divisor_magic = UINT64_MAX / k->size + 1;
   sl->cls = (uint16_t)cls;
-  sl->k = k;
   sl->bytes = bytes;
   sl->all_prev = NULL;
   sl->all_next = k->all;
@@ -201,9 +194,10 @@ static void release_slab(af_slab *s, slab *sl) {
   if (sl->all_prev != NULL) sl->all_prev->all_next = sl->all_next;
   else k->all = sl->all_next;
   if (sl->all_next != NULL) sl->all_next->all_prev = sl->all_prev;
-  k->released += (sl->carve - sl->base) / sl->block_size;
+  k->released += sl->carved / sl->block_size;
+  k->frees_retired += sl->frees;
   k->slabs--;
-  unregister(s, sl, sl->bytes >> GRANULE_SHIFT);
+  (void)_af_radixmap_set_range(&s->map, sl->base, sl->bytes, NULL); /* clearing never fails */
   _af_os_unmap((void *)sl->base, sl->bytes);
   s->slab_count--;
   s->slab_unmaps++;
@@ -211,13 +205,19 @@ static void release_slab(af_slab *s, slab *sl) {
   free(sl);
 }
 
+/* Is ptr, in a granule of sl, a block boundary below the carved end? One
+   unsigned compare covers both sides (and an address aliased from above
+   2^48); the divisibility test is Lemire's: for off < 2^32, off is a
+   multiple of the block size iff off * ceil(2^64 / size) wraps below the magic. */
+static inline bool is_block(const slab *sl, const void *ptr) {
+  uintptr_t off = (uintptr_t)ptr - sl->base;
+  return off < sl->carved && off * sl->divisor_magic < sl->divisor_magic;
+}
+
 /* The slab of a block boundary handed out by this allocator, or NULL. */
 static inline slab *block_slab(const af_slab *s, const void *ptr) {
-  slab *sl = _af_addrmap_get(&s->map, (uintptr_t)ptr >> GRANULE_SHIFT);
-  if (sl == NULL) return NULL;
-  uintptr_t off = (uintptr_t)ptr - sl->base; /* >= 0: the granule belongs to the slab */
-  if (af_unlikely((uintptr_t)ptr >= sl->carve || ((off * sl->magic) >> 32) * sl->block_size != off)) return NULL;
-  return sl;
+  slab *sl = _af_radixmap_get(&s->map, (uintptr_t)ptr);
+  return sl != NULL && is_block(sl, ptr) ? sl : NULL;
 }
 
 /* ----------------------------------------------------------------------------
@@ -245,9 +245,9 @@ static void *class_alloc(af_slab *s, unsigned cls, size_t size, bool zero) {
       if (zero) memset(b, 0, size);
       return b;
     }
-    if (sl->carve < sl->carve_end) {
-      void *b = (void *)sl->carve; /* never used: already zero */
-      sl->carve += k->size;
+    if (sl->carved < sl->carve_limit) {
+      void *b = (void *)(sl->base + sl->carved); /* never used: already zero */
+      sl->carved += k->size;
       k->misses++;
       return b;
     }
@@ -283,26 +283,25 @@ static void *block_alloc(af_slab *s, size_t size, size_t align, bool zero) {
   return class_alloc(s, cls, size, zero);
 }
 
-static inline void push_free(slab *sl, void *ptr) {
+static inline void push_free(af_slab *s, slab *sl, void *ptr) {
   *(void **)ptr = sl->free;
   sl->free = ptr;
-  sl->k->frees++;
-  if (af_unlikely(!sl->on_avail)) avail_push(sl->k, sl);
+  sl->frees++;
+  if (af_unlikely(!sl->on_avail)) avail_push(&s->classes[sl->cls], sl);
 }
 
 /* Frees a block of either kind; AF_ERR_NOT_OWNED changes nothing. */
 static int block_free(af_slab *s, void *ptr, size_t size, size_t align) {
-  slab *sl = _af_addrmap_get(&s->map, (uintptr_t)ptr >> GRANULE_SHIFT);
+  slab *sl = _af_radixmap_get(&s->map, (uintptr_t)ptr);
   if (sl == NULL) {
     int status = s->large->vt->free(s->large, ptr, size, align);
     if (status == AF_OK) s->oversize_in_use--;
     return status;
   }
-  sl = block_slab(s, ptr);
   /* The free-list head check catches the commonest double free for free. */
-  if (sl == NULL || sl->free == ptr) return AF_ERR_NOT_OWNED;
+  if (!is_block(sl, ptr) || sl->free == ptr) return AF_ERR_NOT_OWNED;
   af_assert(size <= sl->block_size);
-  push_free(sl, ptr);
+  push_free(s, sl, ptr);
   return AF_OK;
 }
 
@@ -310,10 +309,16 @@ static int block_free(af_slab *s, void *ptr, size_t size, size_t align) {
  * Vtable
  * ------------------------------------------------------------------------- */
 
+/* The byte counters of an alloc (the count itself is derived). */
+static inline void count_alloc_bytes(af_slab *s, size_t size) {
+  s->c.bytes_in_use += size;
+  if (s->c.bytes_in_use > s->c.peak_bytes_in_use) s->c.peak_bytes_in_use = s->c.bytes_in_use;
+}
+
 static __attribute__((noinline)) void *slab_alloc_slow(af_slab *s, size_t size, size_t align, bool zero) {
   void *b = block_alloc(s, size, align, zero);
   if (af_unlikely(b == NULL)) return af_fail(&s->base, &s->c, s->base.last_error);
-  af_count_alloc(&s->c, size);
+  count_alloc_bytes(s, size);
   return b;
 }
 
@@ -329,7 +334,7 @@ static void *slab_alloc(af_allocator *self, size_t size, size_t align) {
       if (af_likely(b != NULL)) {
         sl->free = *(void **)b;
         k->hits++;
-        af_count_alloc(&s->c, size);
+        count_alloc_bytes(s, size);
         return b;
       }
     }
@@ -343,19 +348,20 @@ static void *slab_calloc(af_allocator *self, size_t size, size_t align) {
 
 static __attribute__((noinline)) int slab_free_slow(af_slab *s, void *ptr, size_t size, size_t align) {
   int status = block_free(s, ptr, size, align);
-  if (status == AF_OK) af_count_free(&s->c, size);
+  if (status == AF_OK) s->c.bytes_in_use -= size;
   return status;
 }
 
 /* Fast path: the map names the slab, the pointer is a carved block boundary
-   and not the free-list head (the cheap part of double-free detection). */
+   and not the free-list head (the cheap part of double-free detection).
+   Nothing reads the block before those checks pass. */
 static int slab_free(af_allocator *self, void *ptr, size_t size, size_t align) {
   af_slab *s = (af_slab *)self;
-  slab *sl = block_slab(s, ptr);
-  if (af_likely(sl != NULL && sl->free != ptr)) {
+  slab *sl = _af_radixmap_get(&s->map, (uintptr_t)ptr);
+  if (af_likely(sl != NULL && is_block(sl, ptr) && sl->free != ptr)) {
     af_assert(size <= sl->block_size);
-    push_free(sl, ptr);
-    af_count_free(&s->c, size);
+    push_free(s, sl, ptr);
+    s->c.bytes_in_use -= size;
     return AF_OK;
   }
   return slab_free_slow(s, ptr, size, align);
@@ -364,11 +370,10 @@ static int slab_free(af_allocator *self, void *ptr, size_t size, size_t align) {
 static void *slab_realloc(af_allocator *self, void *ptr, size_t old_size, size_t new_size, size_t align) {
   af_slab *s = (af_slab *)self;
   unsigned cls = class_of(s, new_size, align);
-  slab *sl = _af_addrmap_get(&s->map, (uintptr_t)ptr >> GRANULE_SHIFT);
+  slab *sl = _af_radixmap_get(&s->map, (uintptr_t)ptr);
   void *q;
   if (sl != NULL) {
-    sl = block_slab(s, ptr);
-    if (sl == NULL || sl->free == ptr) return af_fail(self, &s->c, AF_ERR_NOT_OWNED);
+    if (!is_block(sl, ptr) || sl->free == ptr) return af_fail(self, &s->c, AF_ERR_NOT_OWNED);
     if (cls == sl->cls) { /* same class: nothing moves */
       if (s->zero && new_size > old_size) memset((char *)ptr + old_size, 0, new_size - old_size);
       af_count_realloc(&s->c, old_size, new_size);
@@ -395,6 +400,7 @@ static void *slab_realloc(af_allocator *self, void *ptr, size_t old_size, size_t
   int status = block_free(s, ptr, old_size, align);
   af_assert(status == AF_OK);
   (void)status;
+  s->moves++;
   af_count_realloc(&s->c, old_size, new_size);
   return q;
 }
@@ -429,11 +435,32 @@ static void slab_trim(af_allocator *self) {
     slab *sl = s->classes[i].all;
     while (sl != NULL) {
       slab *next = sl->all_next;
-      if (free_count(sl) == (sl->carve - sl->base) / sl->block_size) release_slab(s, sl);
+      if (free_count(sl) == sl->carved / sl->block_size) release_slab(s, sl);
       sl = next;
     }
   }
   s->large->vt->trim(s->large);
+}
+
+/* Frees of a class: the retired slabs' and the live slabs' (O(slabs)). */
+static uint64_t class_frees(const slab_class *k) {
+  uint64_t frees = k->frees_retired;
+  for (const slab *sl = k->all; sl != NULL; sl = sl->all_next) frees += sl->frees;
+  return frees;
+}
+
+/* allocs and frees as the stats define them. Every successful block alloc
+   is a class hit or miss or an oversize alloc, every block free a slab's or
+   the large cache's free; a realloc that moves does one of each, which
+   counts as a realloc instead. */
+static void slab_totals(const af_slab *s, uint64_t *allocs, uint64_t *frees) {
+  uint64_t a = s->oversize_allocs, f = s->oversize_allocs - s->oversize_in_use;
+  for (size_t i = 0; i < s->class_count; i++) {
+    a += s->classes[i].hits + s->classes[i].misses;
+    f += class_frees(&s->classes[i]);
+  }
+  *allocs = a - s->moves;
+  *frees = f - s->moves;
 }
 
 static void slab_get_stats(af_allocator *self, af_stats *out) {
@@ -442,6 +469,8 @@ static void slab_get_stats(af_allocator *self, af_stats *out) {
   memset(&large, 0, sizeof large);
   s->large->vt->get_stats(s->large, &large);
   af_counters_fill(&s->c, out);
+  slab_totals(s, &out->allocs, &out->frees);
+  out->blocks_in_use = out->allocs - out->frees;
   out->os_bytes = s->slab_bytes + large.os_bytes;
   out->slabs = s->slab_count;
   out->oversize_allocs = s->oversize_allocs;
@@ -465,7 +494,7 @@ static void slab_destroy(af_allocator *self) {
       sl = next;
     }
   }
-  _af_addrmap_destroy(&s->map);
+  _af_radixmap_destroy(&s->map);
   s->large->vt->destroy(s->large);
   free(s);
 }
@@ -592,7 +621,6 @@ af_allocator *af_slab_new(const af_slab_options *options, af_error *err) {
   s->zero = o.zero_on_alloc != 0;
   s->byte_limit = o.byte_limit;
   s->large_limit = o.large.byte_limit;
-  _af_addrmap_init(&s->map);
   for (size_t i = 0; i < n; i++) {
     size_t slab_bytes = MIN_SLAB;
     while (slab_bytes < 4 * sizes[i]) slab_bytes *= 2; /* at least 4 blocks per slab */
@@ -604,8 +632,14 @@ af_allocator *af_slab_new(const af_slab_options *options, af_error *err) {
     free(s);
     return NULL;
   }
+  if (_af_radixmap_init(&s->map) != AF_OK) {
+    _af_error_set(err, AF_ERR_NOMEM, "slab: out of memory for the address map");
+    free(s);
+    return NULL;
+  }
   s->large = af_large_new(&o.large, err);
   if (s->large == NULL) {
+    _af_radixmap_destroy(&s->map);
     free(s);
     return NULL;
   }
@@ -633,7 +667,7 @@ int af_slab_class_stats(af_allocator *a, size_t index, af_class_stats *out) {
     status = AF_ERR_INVALID;
   } else {
     const slab_class *k = &((af_slab *)inner)->classes[index];
-    uint64_t in_use = k->hits + k->misses - k->frees;
+    uint64_t in_use = k->hits + k->misses - class_frees(k);
     *out = (af_class_stats){.class_size = k->size, .in_use = in_use, .free = k->misses - k->released - in_use,
                             .hits = k->hits, .misses = k->misses, .slabs = k->slabs};
   }

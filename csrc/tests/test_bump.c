@@ -104,6 +104,47 @@ static void test_growth_and_reset(void) {
   af_destroy(a);
 }
 
+/* The engine's large-cycle in arena mode: 256 KiB, 1 MiB, 4 MiB in turn,
+   reset every 12. Requests above the geometric size get chunks of their own;
+   after a warm-up the cycle must map and unmap nothing. */
+static void test_steady_large_cycle(void) {
+  af_allocator *a = make(0, 0, 0);
+  af_stats warm = {0};
+  for (int phase = 0; phase < 8; phase++) {
+    for (int i = 0; i < 12; i++) {
+      size_t size = ((size_t)256 << 10) << (2 * (i % 3));
+      char *p = af_alloc(a, size, 16);
+      CHECK(p != NULL);
+      if (p == NULL) break;
+      p[0] = (char)i;
+      p[size - 1] = (char)i;
+    }
+    CHECK_EQ(af_reset(a), AF_OK);
+    if (phase == 2) warm = stats_of(a);
+  }
+  af_stats st = stats_of(a);
+  CHECK(warm.os_maps > 0);
+  CHECK_EQ(st.os_maps, warm.os_maps);
+  CHECK_EQ(st.os_unmaps, warm.os_unmaps);
+  CHECK_EQ(st.chunks, 1);
+  CHECK_EQ(st.capacity_bytes, warm.capacity_bytes);
+  CHECK(st.capacity_bytes >= (size_t)4 * ((256 + 1024 + 4096) << 10)); /* one chunk holds a phase */
+  CHECK(st.capacity_bytes <= (size_t)64 << 20);                       /* within max_chunk_size */
+  af_destroy(a);
+
+  /* With a byte limit the grown chunk must still fit beside the kept one. */
+  a = make(0, 0, 40 << 20);
+  for (int phase = 0; phase < 6; phase++) {
+    for (int i = 0; i < 12; i++) CHECK(af_alloc(a, ((size_t)256 << 10) << (2 * (i % 3)), 16) != NULL);
+    CHECK_EQ(af_reset(a), AF_OK);
+    if (phase == 2) warm = stats_of(a);
+  }
+  st = stats_of(a);
+  CHECK_EQ(st.os_maps, warm.os_maps);
+  CHECK(st.capacity_bytes <= (size_t)40 << 20);
+  af_destroy(a);
+}
+
 static void test_calloc_after_reset(void) {
   af_allocator *a = make(16 << 10, 16 << 10, 0);
   for (int round = 0; round < 3; round++) {
@@ -223,6 +264,7 @@ static void test_trim(void) {
 int main(void) {
   test_basics();
   test_growth_and_reset();
+  test_steady_large_cycle();
   test_calloc_after_reset();
   test_free_and_realloc();
   test_limit();

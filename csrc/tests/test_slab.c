@@ -161,6 +161,40 @@ static void test_foreign_pointers(void) {
   af_destroy(a);
 }
 
+/* Every carved block boundary of a full slab is owned and every other
+   16-byte step inside it is refused (the divisibility test of free/owns
+   against a plain modulo), for classes of every shape. */
+static void test_block_boundaries(void) {
+  static const size_t classes[] = {16, 48, 80, 112, 208, 1040, 4096, 9984, 65536, 96 << 10};
+  af_slab_options o = {.class_sizes = classes, .class_count = sizeof classes / sizeof classes[0]};
+  af_allocator *a = af_slab_new(&o, NULL);
+  CHECK(a != NULL);
+  for (size_t c = 0; c < o.class_count; c++) {
+    size_t size = classes[c];
+    char *first = af_alloc(a, size, 16), *last = first, *next;
+    CHECK(first != NULL);
+    size_t blocks = 1;
+    while ((next = af_alloc(a, size, 16)) == last + size) { /* consecutive while in one slab */
+      last = next;
+      blocks++;
+    }
+    CHECK_EQ(af_free(a, next, size, 16), AF_OK); /* the first block of the next slab */
+    size_t span = blocks * size, bad = 0;
+    for (size_t off = 0; off < span; off += 16)
+      if (af_owns(a, first + off) != (off % size == 0)) bad++;
+    CHECK_EQ(bad, 0);
+    af_stats before = stats_of(a);
+    if (size > 16) CHECK_EQ(af_free(a, first + 16, size - 16, 16), AF_ERR_NOT_OWNED);
+    if (size > 32) CHECK_EQ(af_free(a, last + size / 2 / 16 * 16 + 16, 16, 16), AF_ERR_NOT_OWNED);
+    CHECK_EQ(stats_of(a).frees, before.frees);
+    for (size_t i = 0; i < blocks; i++) CHECK_EQ(af_free(a, first + i * size, size, 16), AF_OK);
+  }
+  af_stats st = stats_of(a);
+  CHECK_EQ(st.blocks_in_use, 0);
+  CHECK_EQ(st.allocs, st.frees);
+  af_destroy(a);
+}
+
 static void test_oversize(void) {
   af_allocator *a = af_slab_new(NULL, NULL);
   size_t big = 3 << 20;
@@ -301,6 +335,7 @@ int main(void) {
   test_invalid_configs();
   test_alignment_and_reuse();
   test_foreign_pointers();
+  test_block_boundaries();
   test_oversize();
   test_zeroing();
   test_trim_and_limit();
