@@ -118,7 +118,20 @@ def test_threads_share_one_allocator(allocator: allocffi.Allocator) -> None:
 
 def test_threads_batch_and_realloc(allocator: allocffi.Allocator) -> None:
     if allocffi.Capability.THREAD_BOUND in allocator.capabilities:
-        pytest.skip("allocation only on the creating thread (covered above)")
+        # mimalloc heaps allocate only on their own thread: from others, the batch
+        # path and realloc must refuse cleanly and leave nothing behind.
+        own = allocator.alloc(64)
+
+        def refused(index: int) -> None:
+            with pytest.raises(allocffi.ThreadAffinityError):
+                allocator.alloc_many(5, 100)
+            with pytest.raises(allocffi.ThreadAffinityError):
+                allocator.realloc(own, 4096)
+
+        _run_threads(refused)
+        assert own.alive and allocator.stats()["live_blocks"] == 1
+        allocator.free(own)
+        return
 
     def worker(index: int) -> None:
         rng = random.Random(100 + index)
