@@ -17,7 +17,7 @@ CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench sanitize valgrind lint format clean
+.PHONY: all setup system-libs build test ctest pytest bench bench-check sanitize valgrind lint format clean
 
 all: build
 
@@ -80,6 +80,10 @@ valgrind: system-libs $(CTESTS)
 bench: build
 	$(PY) -m allocffi bench --repeat 5 --markdown bench/results/report.md --json bench/results/report.json \
 	  --csv bench/results/report.csv --plot bench/results/report.png
+
+## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
+bench-check: build
+	$(PY) -m pytest -q bench --benchmark-disable
 
 lint: setup
 	$(VENV)/bin/ruff check allocffi tests bench

@@ -13,6 +13,7 @@ ns per block (target <= 25).
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,9 @@ ALIGN = 16
 
 
 def ns_per(benchmark: Any, count: int) -> float:
+    """Median round / count in ns; NaN under --benchmark-disable (each body then runs once, untimed)."""
+    if benchmark.stats is None:
+        return math.nan
     return float(benchmark.stats.stats.median) / count * 1e9
 
 
