@@ -13,38 +13,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 
 import pytest
 
-from allocffi.bench.catalog import TUNABLE, TUNABLE_VALUE, child_environment
-
-REEXEC_GUARD = "ALLOCFFI_BENCH_REEXEC"
-
-
-def _launched_as_pytest() -> bool:
-    """True for `pytest ...` and `python -m pytest ...`, not for pytest.main() inside another program."""
-    argv0 = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return argv0.startswith(("pytest", "py.test")) or sys.argv[0].endswith(
-        os.path.join("pytest", "__main__.py")
-    )
+from allocffi._startup import reexec_pytest_with_setting
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if f"{TUNABLE}={TUNABLE_VALUE}" in os.environ.get("GLIBC_TUNABLES", ""):
-        return
-    if os.environ.get(REEXEC_GUARD) or not _launched_as_pytest() or hasattr(config, "workerinput"):
-        return
-    env = child_environment()
-    env[REEXEC_GUARD] = "1"
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if capture is not None:
-        capture.stop_global_capturing()  # give the real stdout/stderr back before exec
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]], env)
+    reexec_pytest_with_setting(config, guard="ALLOCFFI_BENCH_REEXEC")
 
 
 def _require_available(name: str) -> None:

@@ -19,33 +19,18 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-TLS_TUNABLE = "glibc.rtld.optional_static_tls=16384"
-REEXEC_GUARD = "ALLOCFFI_TEST_REEXEC"
-
-
-def _launched_as_pytest() -> bool:
-    """True for `pytest ...` and `python -m pytest ...`, not for pytest.main() inside another program."""
-    argv0 = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return argv0.startswith(("pytest", "py.test")) or sys.argv[0].endswith(
-        os.path.join("pytest", "__main__.py")
-    )
+try:  # importing allocffi loads no allocator library, so it may precede the re-exec
+    import allocffi
+except ModuleNotFoundError as missing:  # plain `pytest` in a source checkout: use the checkout
+    if missing.name != "allocffi":
+        raise
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import allocffi
+from allocffi._startup import reexec_pytest_with_setting
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if TLS_TUNABLE in tunables or os.environ.get(REEXEC_GUARD) or not _launched_as_pytest():
-        return
-    if hasattr(config, "workerinput"):  # an xdist worker: its controller decides
-        return
-    env = dict(os.environ)
-    env["GLIBC_TUNABLES"] = f"{tunables}:{TLS_TUNABLE}" if tunables else TLS_TUNABLE
-    env[REEXEC_GUARD] = "1"
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if capture is not None:
-        capture.stop_global_capturing()  # give the real stdout/stderr back before exec
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]], env)
+    reexec_pytest_with_setting(config, guard="ALLOCFFI_TEST_REEXEC")
 
 
 def require_all() -> bool:
@@ -73,14 +58,6 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if require_all() else "dev"))
 
-
-try:  # after the re-exec decision; importing allocffi does not load any allocator library
-    import allocffi
-except ModuleNotFoundError as missing:  # plain `pytest` in a source checkout: use the checkout
-    if missing.name != "allocffi":
-        raise
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import allocffi
 
 ALL_NAMES = allocffi.ALLOCATOR_NAMES
 RESETTABLE = ("bump", "mimalloc-heap", "jemalloc-arena")

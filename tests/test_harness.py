@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from allocffi._startup import child_environment
 from allocffi.bench import catalog, compare, machine, report, runner, stats, targets, units
 from allocffi.bench.errors import BenchFailure, UsageError
 from allocffi.bench.runner import RunRecord, RunSpec
@@ -82,10 +83,10 @@ def test_overhead_plan_is_one_null_run_per_workload() -> None:
 
 
 def test_child_environment_adds_the_static_tls_tunable_and_keeps_others() -> None:
-    env = catalog.child_environment({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "X": "1"})
+    env = child_environment({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "X": "1"})
     assert env["GLIBC_TUNABLES"] == "glibc.malloc.tcache_count=0:glibc.rtld.optional_static_tls=16384"
     assert env["X"] == "1"
-    mine = catalog.child_environment({"GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=32768"})
+    mine = child_environment({"GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=32768"})
     assert mine["GLIBC_TUNABLES"] == "glibc.rtld.optional_static_tls=32768"
 
 

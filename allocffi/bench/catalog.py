@@ -12,21 +12,12 @@ Invariants:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
+from allocffi.allocators import ALLOCATOR_NAMES
+
 # Competitors, in column order: ours first, then the system allocators.
-ALLOCATORS: tuple[str, ...] = (
-    "bump",
-    "slab",
-    "large",
-    "libc",
-    "mimalloc",
-    "jemalloc",
-    "tcmalloc",
-    "mimalloc-heap",
-    "jemalloc-arena",
-)
+ALLOCATORS: tuple[str, ...] = ALLOCATOR_NAMES
 BASELINE = "libc"
 MMAP = "mmap"
 NULL = "null"
@@ -72,25 +63,7 @@ DEFAULT_OPS: Mapping[str, int] = {
 # completes in this many seconds.
 DEFAULT_CALIBRATION_BUDGET_S = 0.05
 
-# Debian's libjemalloc.so.2 uses initial-exec TLS: dlopen() only works in a
-# process that started with this much optional static TLS.
-TUNABLE = "glibc.rtld.optional_static_tls"
-TUNABLE_VALUE = "16384"
-
 
 def runs_on(allocator: str, workload: str) -> bool:
     """Whether the harness runs ``allocator`` on ``workload`` at all."""
     return allocator != MMAP or workload in MMAP_WORKLOADS
-
-
-def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a process that loads the native library.
-
-    Keeps the caller's other glibc tunables and adds the static-TLS one.
-    """
-    env = dict(os.environ if base is None else base)
-    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t]
-    if not any(t.split("=", 1)[0] == TUNABLE for t in tunables):
-        tunables.append(f"{TUNABLE}={TUNABLE_VALUE}")
-    env["GLIBC_TUNABLES"] = ":".join(tunables)
-    return env

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from allocffi._startup import child_environment
 from allocffi.bench import catalog
 from allocffi.bench.errors import BenchFailure, UsageError
 
@@ -70,7 +71,7 @@ def _package_root() -> str:
 
 def worker_environment() -> dict[str, str]:
     """Child environment: jemalloc's tunable, and this very allocffi importable."""
-    env = catalog.child_environment()
+    env = child_environment()
     paths = [_package_root(), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env

@@ -11,7 +11,7 @@ workloads with their descriptions.
 
 Invariant: the worker does nothing but the run between loading the library
 and printing, so the numbers are those of a fresh process. The parent must
-start it with GLIBC_TUNABLES from ``catalog.child_environment`` (jemalloc).
+start it with GLIBC_TUNABLES from ``allocffi._startup.child_environment`` from allocffi._startup (jemalloc).
 """
 
 from __future__ import annotations
