@@ -12,8 +12,13 @@ Safety model (what makes this layer "safe"):
   together with the export check, so no view can appear in between.
 - Each allocator object owns a C allocator wrapped by ``af_locked_new``: cffi releases the GIL
   around C calls, so several Python threads may be inside it at once. The Python-side state (the
-  table of live blocks, the generation, the handle) is guarded by one ``threading.Lock`` that is
-  also held across the C call which changes it, so the table always matches the C allocator.
+  table of live blocks, the generation, the handle) lives in the C base type ``AllocatorBase``
+  (csrc/python/allocstate.c) and is guarded by one lock (``self._lock``, like threading.Lock) that
+  is also held across the C call which changes it, so the table always matches the C allocator.
+- Fast paths: alloc, calloc and free first try one C call (``_try_alloc``/``_try_free``) that
+  takes the lock without waiting, allocates or frees through the af_* entry points and updates the
+  state. It declines (returns None, changing nothing) for anything unusual, and the Python slow
+  path below it then waits for the lock, checks everything and raises the precise error.
 - The allocator owns the memory, a Block is a handle to it: dropping a Block without free() does
   not free the memory (it stays in ``blocks()`` until free(), reset() or close()). A Block keeps its
   allocator alive, and an allocator nobody references is closed by the garbage collector.
@@ -74,6 +79,15 @@ _af_free_batch = _lib.af_free_batch
 _af_last_error = _lib.af_last_error
 _new_block = _blockbuffer.new_block
 _retire_all = _blockbuffer.retire_all
+
+# The fast paths of AllocatorBase call the cffi module's own entry points (one copy of the C
+# library; af_* still validate size and alignment). Bound once, here, before any user code runs.
+_blockbuffer.bind_entry_points(
+    *(
+        int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, name)))
+        for name in ("af_alloc", "af_calloc", "af_free", "af_last_error")
+    )
+)
 
 
 class Capability(enum.Flag):
@@ -233,7 +247,7 @@ _blockbuffer.set_block_type(Block)
 # ---------------------------------------------------------------------------------------------------
 
 
-class Allocator:
+class Allocator(_blockbuffer.AllocatorBase):
     """One native allocator behind the common interface. Build one with :func:`allocffi.open`.
 
     Methods: alloc, calloc, realloc, free, alloc_many, free_many, usable_size, reset, trim,
@@ -256,21 +270,18 @@ class Allocator:
         handle = _lib.af_locked_new(inner, err)
         if handle == _ffi.NULL:  # (only when out of memory; `inner` is then leaked, never double-freed)
             raise errors.error_for_status(err.code, "af_locked_new", _message(err))
+        # self._lock (AllocatorBase) guards _handle, the C base's state (_live: keys are the alive
+        # Blocks; _generation: reset() count, which a Block's generation must match to be used) and
+        # every C call that changes them.
         self._handle = handle
+        self._attach(int(_ffi.cast("uintptr_t", handle)))  # the same handle, for the fast paths
         self._keepalive = keepalive  # cffi memory the C allocator may point into (options)
-        self._lock = threading.Lock()  # guards everything below and every C call that changes it
-        self._live: dict[int, Block] = {}  # address -> the alive Block of that memory
-        self._generation = 0  # reset() count: a Block's generation must match to be used
         self._name: str = _ffi.string(_lib.af_name(handle)).decode()
         self._capabilities = Capability(_lib.af_caps(handle))
         self._resettable = Capability.RESET in self._capabilities
         self._thread_bound = Capability.THREAD_BOUND in self._capabilities
         self._creator_thread = threading.get_ident()
         self._stats = _ffi.new("af_stats *")
-        # One-slot arrays for the single-block batch calls: they take and return plain ints, which
-        # is ~4x cheaper than converting a void* cdata to an int (_ffi.cast) on every call.
-        self._slot = _ffi.new("uintptr_t[1]")
-        self._slot_ptrs = _ffi.cast("void **", self._slot)
 
     # -- properties ------------------------------------------------------------------------------
 
@@ -302,37 +313,25 @@ class Allocator:
         Raises InvalidSizeError, InvalidAlignmentError, OutOfMemoryError (ByteLimitError when the
         allocator's byte_limit is reached), ThreadAffinityError, ClosedAllocatorError.
         """
-        if size.__class__ is not int or not 0 <= size <= MAX_ALLOC_SIZE:
-            size = _checked_size(size)
-        if align != DEFAULT_ALIGN:
-            align = _checked_align(align)
-        lock = self._lock
-        lock.acquire()  # explicit acquire/release: cheaper than `with` on this path
-        try:
-            handle = self._handle
-            if handle is None:
-                raise self._closed_error()
-            if _af_alloc_batch(handle, size, align, 1, self._slot_ptrs) != 1:
-                raise self._failure(f"alloc({size}, align={align})")
-            address = self._slot[0]
-            block = _new_block(address, size, align, self._generation, self)
-            self._live[address] = block
-        finally:
-            lock.release()
+        block = self._try_alloc(size, align, False)
+        if block is None:
+            block = self._alloc_slow(size, align, False)
         return block
 
     def calloc(self, size: int, align: int = DEFAULT_ALIGN) -> Block:
         """Like alloc(), but the memory is zeroed."""
+        block = self._try_alloc(size, align, True)
+        if block is None:
+            block = self._alloc_slow(size, align, True)
+        return block
+
+    def _alloc_slow(self, size: object, align: object, zeroed: bool) -> Block:
+        """alloc/calloc when the fast path declined: check, wait for the lock, allocate."""
         size = _checked_size(size)
         align = _checked_align(align)
         with self._lock:
-            handle = self._open_handle()
-            ptr = _lib.af_calloc(handle, size, align)
-            if ptr == _ffi.NULL:
-                raise self._failure(f"calloc({size}, align={align})")
-            address = int(_ffi.cast("uintptr_t", ptr))
-            block = _new_block(address, size, align, self._generation, self)
-            self._live[address] = block
+            self._open_handle()
+            block: Block = self._alloc_held(size, align, zeroed)
         return block
 
     def realloc(self, block: Block, new_size: int) -> Block:
@@ -346,15 +345,16 @@ class Allocator:
             handle = self._open_handle()
             self._check_owned(block, "realloc")
             block._retire(_MOVED)  # ViewsOutstandingError while views exist: nothing changed
-            old_address = block.address
-            ptr = _lib.af_realloc(handle, _ffi.cast("void *", old_address), block.size, new_size, block.align)
+            ptr = _lib.af_realloc(
+                handle, _ffi.cast("void *", block.address), block.size, new_size, block.align
+            )
             if ptr == _ffi.NULL:
                 block._revive()
                 raise self._failure(f"realloc({block.size} -> {new_size}, align={block.align})")
             address = int(_ffi.cast("uintptr_t", ptr))
-            del self._live[old_address]
+            del self._live[block]
             new_block = _new_block(address, new_size, block.align, self._generation, self)
-            self._live[address] = new_block
+            self._live[new_block] = None
         return new_block
 
     def free(self, block: Block) -> None:
@@ -363,23 +363,16 @@ class Allocator:
         Raises DoubleFreeError, ForeignBlockError, StaleBlockError, ViewsOutstandingError (views
         still point into the memory: release them first), ClosedAllocatorError, TypeError.
         """
-        lock = self._lock
-        lock.acquire()
-        try:
-            handle = self._handle
-            if handle is None:
-                raise self._closed_error()
-            # One C call checks owner and state, refuses while views exist, and retires the block.
-            address = block._take(self, _FREED) if block.__class__ is Block else 0
-            if not address:
-                self._check_owned(block, "free")  # raises the precise error
-            self._slot[0] = address
-            if _af_free_batch(handle, self._slot_ptrs, 1, block.size, block.align) != 1:
-                block._revive()
-                raise self._failure("free")
-            del self._live[address]
-        finally:
-            lock.release()
+        if self._try_free(block) is None:
+            self._free_slow(block)
+
+    def _free_slow(self, block: Block) -> None:
+        """free() when the fast path declined: wait for the lock, then free or raise the precise error."""
+        with self._lock:
+            self._open_handle()
+            if self._free_held(block) is None:
+                self._check_owned(block, "free")  # raises
+                raise AssertionError("_free_held refused a valid block")  # pragma: no cover
 
     def alloc_many(self, n: int, size: int, align: int = DEFAULT_ALIGN) -> list[Block]:
         """``n`` blocks of one size in one C call (all or nothing)."""
@@ -397,7 +390,7 @@ class Allocator:
                 raise self._failure(f"alloc_many({n}, {size}, align={align})")
             addresses = _ffi.unpack(out, n)
             blocks: list[Block] = _blockbuffer.new_blocks(addresses, size, align, self._generation, self)
-            self._live.update(zip(addresses, blocks))
+            self._live.update(dict.fromkeys(blocks))
         return blocks
 
     def free_many(self, blocks: Iterable[Block]) -> None:
@@ -432,7 +425,7 @@ class Allocator:
                     count, first = len(group_addresses), group_blocks[0]
                     ptrs = _ffi.new("uintptr_t[]", group_addresses)
                     done = _af_free_batch(handle, _ffi.cast("void **", ptrs), count, first.size, first.align)
-                    deque(map(live_pop, group_addresses[:done]), 0)
+                    deque(map(live_pop, group_blocks[:done]), 0)
                     settled += 1
                     if done != count:
                         for b in group_blocks[done:]:
@@ -478,14 +471,14 @@ class Allocator:
                     f"capabilities include RESET (bump, mimalloc-heap, jemalloc-arena)"
                 )
             self._check_thread("reset")
-            blocks = list(self._live.values())
+            blocks = list(self._live)
             _retire_all(blocks, _RESET)
             if _lib.af_reset(handle) != _lib.AF_OK:
                 for b in blocks:
                     b._revive()
                 raise self._failure("reset")
             self._live.clear()
-            self._generation += 1
+            self._advance_generation()
 
     def trim(self) -> None:
         """Return cached or empty memory to the OS where the allocator can (a no-op otherwise)."""
@@ -512,7 +505,7 @@ class Allocator:
         """A snapshot of the live Blocks (including ones the caller dropped without freeing)."""
         with self._lock:
             self._open_handle()
-            return list(self._live.values())
+            return list(self._live)
 
     def close(self) -> None:
         """Free every live block and destroy the C allocator. Idempotent.
@@ -545,7 +538,7 @@ class Allocator:
         try:
             if sys.is_finalizing() or getattr(self, "_handle", None) is None:
                 return
-            if not self._lock.acquire(blocking=False):
+            if not self._lock.acquire(False):
                 return
             try:
                 if self._handle is not None:
@@ -559,7 +552,7 @@ class Allocator:
 
     def _release_all(self) -> None:
         handle = self._handle
-        blocks = list(self._live.values())
+        blocks = list(self._live)
         _retire_all(blocks, _CLOSED)  # ViewsOutstandingError: nothing changed
         process_wide = not self._resettable and Capability.SYSTEM in self._capabilities
         foreign_thread = self._thread_bound and threading.get_ident() != self._creator_thread
@@ -567,12 +560,11 @@ class Allocator:
             # A process-wide allocator does not free its blocks when destroyed, and a thread-bound
             # heap destroyed from another thread is abandoned, not emptied (see system_heaps.c):
             # free them one by one (frees work from any thread).
-            slot, slot_ptrs = self._slot, self._slot_ptrs
             for b in blocks:
-                slot[0] = b.address
-                _af_free_batch(handle, slot_ptrs, 1, b.size, b.align)
+                _lib.af_free(handle, _ffi.cast("void *", b.address), b.size, b.align)
         self._live.clear()
         self._handle = None
+        self._detach()
         _lib.af_destroy(handle)
 
     def _open_handle(self) -> Any:
@@ -606,9 +598,11 @@ class Allocator:
                 f"allocator; allocate and reset on the creating thread (frees may come from any thread)"
             )
 
-    def _failure(self, call: str) -> errors.AllocffiError:
-        """The exception for the C call that just failed (its af_last_error)."""
-        status = _af_last_error(self._handle)
+    def _failure(self, call: str, status: int | None = None) -> errors.AllocffiError:
+        """The exception for the C call that just failed: its ``status``, by default af_last_error
+        (lock held). Also called by the C fast paths, which pass the status they read."""
+        if status is None:
+            status = _af_last_error(self._handle)
         return errors.error_for_status(status, f"{self._name}: {call}")
 
     def _extra_stats(self, handle: Any, result: dict[str, Any]) -> None:

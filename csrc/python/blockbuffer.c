@@ -1,5 +1,6 @@
 /* ----------------------------------------------------------------------------
  * blockbuffer.c: allocffi._blockbuffer, the C base type of allocffi.Block.
+ * (The module also holds AllocatorBase, in allocstate.c.)
  *
  * A pure-Python class cannot export a buffer on Python 3.11, so the part of a
  * Block that memoryview(), bytes() and numpy need lives here: the address and
@@ -9,44 +10,23 @@
  * Invariants:
  * - A buffer is exported only while state == ALIVE; every export holds a
  *   reference to the block (Py_buffer.obj), so a view keeps its Block alive.
- * - The Python layer (allocffi/allocator.py) only gives memory back after
- *   moving the block out of ALIVE with _retire() or retire_all(); both refuse
- *   while exports > 0 and run without releasing the GIL, so no export can
- *   appear between the check and the state change. A view therefore never
- *   outlives its memory.
+ * - The safe layer only gives memory back after checking exports == 0 and
+ *   moving the block out of ALIVE (_retire(), retire_all(), take_all(), or
+ *   AllocatorBase's free fast path in allocstate.c), without releasing the GIL
+ *   in between, so no export can appear between the check and the state
+ *   change. A view therefore never outlives its memory.
  * - Blocks cannot be created from Python code: BlockBase() raises, and
- *   new_block() only builds the one subclass registered by allocffi.allocator
- *   (the safe layer creates a Block only for memory it just allocated).
+ *   new_block() and _allocffi_block_blank() only build the one subclass
+ *   registered by allocffi.allocator (the safe layer creates a Block only for
+ *   memory it just allocated).
  * ------------------------------------------------------------------------- */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "blockbuffer.h"
+
 #include <structmember.h>
 #include <stdbool.h>
-#include <stdint.h>
-
-/* Lifecycle states; anything but ALIVE means the memory is gone. */
-enum {
-  BLOCK_ALIVE = 0,
-  BLOCK_FREED = 1,  /* free() */
-  BLOCK_RESET = 2,  /* the allocator was reset */
-  BLOCK_CLOSED = 3, /* the allocator was closed */
-  BLOCK_MOVED = 4,  /* realloc() returned a new Block for this memory */
-  BLOCK_STATE_COUNT
-};
-
-typedef struct {
-  PyObject_HEAD
-  uintptr_t address;          /* start of the memory; never 0 */
-  Py_ssize_t size;            /* bytes a view spans; >= 0 */
-  Py_ssize_t align;           /* the alignment the block was allocated with */
-  unsigned long long generation; /* the allocator's reset count at allocation */
-  Py_ssize_t exports;         /* live Py_buffer exports; >= 0 */
-  int state;                  /* BLOCK_*; exports == 0 unless ALIVE */
-  PyObject *owner;            /* the allocator that handed the memory out */
-} BlockBase;
 
 static PyTypeObject BlockBase_Type;
-static PyTypeObject *registered_block_type; /* the one subclass new_block() builds */
+PyTypeObject *_allocffi_block_type; /* the one subclass new_block() builds */
 
 static const char *const state_messages[BLOCK_STATE_COUNT] = {
   "block is alive",
@@ -78,7 +58,7 @@ static void raise_stale(const BlockBase *b) {
   raise_error("StaleBlockError", PyExc_ValueError, state_messages[b->state]);
 }
 
-static void raise_views(Py_ssize_t exports) {
+void _allocffi_raise_views(Py_ssize_t exports) {
   char message[200];
   snprintf(message, sizeof message,
            "%zd memoryview/ndarray export(s) still point into this memory; release them "
@@ -138,7 +118,7 @@ static PyObject *block_retire(PyObject *self, PyObject *arg) {
     return NULL;
   }
   if (b->exports > 0) {
-    raise_views(b->exports);
+    _allocffi_raise_views(b->exports);
     return NULL;
   }
   b->state = state;
@@ -159,7 +139,7 @@ static PyObject *block_take(PyObject *self, PyObject *const *args, Py_ssize_t na
   if (parse_dead_state(args[1], &state) < 0) return NULL;
   if (b->owner != args[0] || b->state != BLOCK_ALIVE) return PyLong_FromLong(0);
   if (b->exports > 0) {
-    raise_views(b->exports);
+    _allocffi_raise_views(b->exports);
     return NULL;
   }
   b->state = state;
@@ -264,7 +244,7 @@ static PyTypeObject BlockBase_Type = {
 
 static PyObject *set_block_type(PyObject *module, PyObject *arg) {
   (void)module;
-  if (registered_block_type != NULL) {
+  if (_allocffi_block_type != NULL) {
     PyErr_SetString(PyExc_RuntimeError, "the Block type is already registered");
     return NULL;
   }
@@ -273,14 +253,23 @@ static PyObject *set_block_type(PyObject *module, PyObject *arg) {
     return NULL;
   }
   Py_INCREF(arg);
-  registered_block_type = (PyTypeObject *)arg;
+  _allocffi_block_type = (PyTypeObject *)arg;
   Py_RETURN_NONE;
+}
+
+BlockBase *_allocffi_block_blank(void) {
+  if (_allocffi_block_type == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "no Block type registered");
+    return NULL;
+  }
+  /* tp_alloc zeroes the object: address 0, state ALIVE, no owner. */
+  return (BlockBase *)_allocffi_block_type->tp_alloc(_allocffi_block_type, 0);
 }
 
 /* new_block(address, size, align, generation, owner) */
 static PyObject *new_block(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
   (void)module;
-  if (registered_block_type == NULL) {
+  if (_allocffi_block_type == NULL) {
     PyErr_SetString(PyExc_RuntimeError, "no Block type registered");
     return NULL;
   }
@@ -297,7 +286,7 @@ static PyObject *new_block(PyObject *module, PyObject *const *args, Py_ssize_t n
     PyErr_SetString(PyExc_ValueError, "invalid block geometry");
     return NULL;
   }
-  BlockBase *b = (BlockBase *)registered_block_type->tp_alloc(registered_block_type, 0);
+  BlockBase *b = _allocffi_block_blank();
   if (b == NULL) return NULL;
   b->address = (uintptr_t)address;
   b->size = size;
@@ -330,7 +319,7 @@ static PyObject *retire_all(PyObject *module, PyObject *args) {
     exports += ((BlockBase *)item)->exports;
   }
   if (exports > 0) {
-    raise_views(exports);
+    _allocffi_raise_views(exports);
     return NULL;
   }
   for (Py_ssize_t i = 0; i < n; i++) {
@@ -384,13 +373,13 @@ static PyObject *take_all(PyObject *module, PyObject *const *args, Py_ssize_t na
   Py_ssize_t exports = 0;
   for (Py_ssize_t i = 0; i < n; i++) {
     PyObject *item = PyList_GET_ITEM(list, i);
-    if (Py_TYPE(item) != registered_block_type) Py_RETURN_NONE;
+    if (Py_TYPE(item) != _allocffi_block_type) Py_RETURN_NONE;
     BlockBase *b = (BlockBase *)item;
     if (b->owner != args[1] || b->state != BLOCK_ALIVE) Py_RETURN_NONE;
     exports += b->exports;
   }
   if (exports > 0) {
-    raise_views(exports);
+    _allocffi_raise_views(exports);
     return NULL;
   }
   PyObject *addresses = PyList_New(n);
@@ -446,6 +435,10 @@ PyMODINIT_FUNC PyInit__blockbuffer(void) {
   Py_INCREF(&BlockBase_Type);
   if (PyModule_AddObject(m, "BlockBase", (PyObject *)&BlockBase_Type) < 0) {
     Py_DECREF(&BlockBase_Type);
+    Py_DECREF(m);
+    return NULL;
+  }
+  if (_allocffi_allocstate_init(m) < 0) {
     Py_DECREF(m);
     return NULL;
   }
