@@ -17,7 +17,7 @@ CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-check sanitize valgrind lint format clean
+.PHONY: all setup system-libs build test ctest pytest bench bench-check sanitize sanitize-python valgrind lint format clean
 
 all: build
 
@@ -65,6 +65,23 @@ ASAN_TESTS := $(patsubst csrc/tests/%.c,build/asan/%,$(CTEST_SRCS))
 sanitize: system-libs $(ASAN_TESTS)
 	@set -e; for t in $(ASAN_TESTS); do echo "== $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 AF_SANITIZER=1 $$t; done
+
+## sanitize-python: the Python suite with allocffi's C extensions (the cffi module, the Block
+## exporter, the fast paths) built under ASan + UBSan, in a scratch copy (build/asan-py), with
+## the sanitizer runtimes preloaded and PYTHONMALLOC=malloc so every Python object is checked too
+ASAN_PY_DIR := build/asan-py
+ASAN_PY_RUNTIME = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
+sanitize-python: setup
+	rm -rf $(ASAN_PY_DIR) && mkdir -p $(ASAN_PY_DIR)
+	tar --exclude=./.venv --exclude=./build --exclude=./.git --exclude='*.so' -cf - . | tar -xf - -C $(ASAN_PY_DIR)
+	cd $(ASAN_PY_DIR) && CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" $(CURDIR)/$(PY) setup.py -q build_ext --inplace
+	cd $(ASAN_PY_DIR) && LD_PRELOAD="$(ASAN_PY_RUNTIME)" PYTHONMALLOC=malloc \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(CURDIR)/$(PY) -c "import allocffi, sys; assert '$(ASAN_PY_DIR)' in allocffi.__file__, allocffi.__file__" && \
+	cd $(ASAN_PY_DIR) && LD_PRELOAD="$(ASAN_PY_RUNTIME)" PYTHONMALLOC=malloc \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests
 
 ## valgrind: the C tests under memcheck (fewer operations: it is ~30x slower)
 # somalloc=nouserintercepts: replace only glibc's malloc. By default memcheck
