@@ -78,7 +78,7 @@ sanitize-python: setup
 	  LDFLAGS="-fsanitize=address,undefined" $(CURDIR)/$(PY) setup.py -q build_ext --inplace
 	cd $(ASAN_PY_DIR) && LD_PRELOAD="$(ASAN_PY_RUNTIME)" PYTHONMALLOC=malloc \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(CURDIR)/$(PY) -c "import allocffi, sys; assert '$(ASAN_PY_DIR)' in allocffi.__file__, allocffi.__file__" && \
+	  $(CURDIR)/$(PY) -c "import allocffi, sys; assert '$(ASAN_PY_DIR)' in allocffi.__file__, allocffi.__file__"
 	cd $(ASAN_PY_DIR) && LD_PRELOAD="$(ASAN_PY_RUNTIME)" PYTHONMALLOC=malloc \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests
