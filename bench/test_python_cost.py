@@ -101,32 +101,27 @@ def test_block_api_alloc_free(benchmark: Any, allocator: allocffi.Allocator) -> 
     assert allocator.stats()["blocks_in_use"] == 0
 
 
-def test_unchecked_raw_alloc_free(benchmark: Any, allocator: allocffi.Allocator) -> None:
-    """The raw path: int handle and addresses through allocffi's vectorcall helper."""
-    benchmark.group = GROUP
-    h = unchecked.handle_address(allocator)
-
-    def loop() -> None:
+def _raw_pair_loop(allocator: allocffi.Allocator, path: str) -> Callable[[], None]:
+    """LOOP alloc+free pairs through one of the unchecked paths."""
+    if path == "int":  # int handle and addresses through allocffi's vectorcall helper
+        h: Any = unchecked.handle_address(allocator)
         alloc, free = unchecked.alloc_address, unchecked.free_address
-        for _ in range(LOOP):
-            free(h, alloc(h, SIZE, ALIGN), SIZE, ALIGN)
-
-    benchmark(loop)
-    benchmark.extra_info["ns_per_op"] = ns_per(benchmark, LOOP)
-    benchmark.extra_info["ratio_vs_two_noops"] = interleaved_ratio(loop, two_noops_loop)
-    assert allocator.stats()["blocks_in_use"] == 0
-
-
-def test_unchecked_cffi_alloc_free(benchmark: Any, allocator: allocffi.Allocator) -> None:
-    """The same two calls through cffi's own bindings (void* cdata, GIL released per call)."""
-    benchmark.group = GROUP
-    h = unchecked.handle(allocator)
+    else:  # cffi's own bindings: void* cdata, the GIL released around each call
+        h = unchecked.handle(allocator)
+        alloc, free = unchecked.alloc, unchecked.free
 
     def loop() -> None:
-        alloc, free = unchecked.alloc, unchecked.free
         for _ in range(LOOP):
             free(h, alloc(h, SIZE, ALIGN), SIZE, ALIGN)
 
+    return loop
+
+
+@pytest.mark.parametrize("path", ["int", "cffi"])
+def test_unchecked_alloc_free(benchmark: Any, allocator: allocffi.Allocator, path: str) -> None:
+    """The raw path ("int", the fast one) and cffi's bindings of the same entry points."""
+    benchmark.group = GROUP
+    loop = _raw_pair_loop(allocator, path)
     benchmark(loop)
     benchmark.extra_info["ns_per_op"] = ns_per(benchmark, LOOP)
     benchmark.extra_info["ratio_vs_two_noops"] = interleaved_ratio(loop, two_noops_loop)
