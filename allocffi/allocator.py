@@ -15,10 +15,11 @@ Safety model (what makes this layer "safe"):
   table of live blocks, the generation, the handle) lives in the C base type ``AllocatorBase``
   (csrc/python/allocstate.c) and is guarded by one lock (``self._lock``, like threading.Lock) that
   is also held across the C call which changes it, so the table always matches the C allocator.
-- Fast paths: alloc, calloc and free first try one C call (``_try_alloc``/``_try_free``) that
-  takes the lock without waiting, allocates or frees through the af_* entry points and updates the
-  state. It declines (returns None, changing nothing) for anything unusual, and the Python slow
-  path below it then waits for the lock, checks everything and raises the precise error.
+- Fast paths: alloc, calloc, free, alloc_many and free_many first try one C call (``_try_alloc``,
+  ``_try_free``, ``_try_alloc_many``, ``_try_free_many``) that takes the lock without waiting,
+  allocates or frees through the af_* entry points and updates the state. It declines (returns
+  None, changing nothing) for anything unusual, and the Python slow path below it then waits for
+  the lock, checks everything and raises the precise error.
 - The allocator owns the memory, a Block is a handle to it: dropping a Block without free() does
   not free the memory (it stays in ``blocks()`` until free(), reset() or close()). A Block keeps its
   allocator alive, and an allocator nobody references is closed by the garbage collector.
@@ -33,7 +34,6 @@ import enum
 import operator
 import sys
 import threading
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, ClassVar, NoReturn
 
@@ -74,8 +74,6 @@ _CLOSED = _blockbuffer.CLOSED
 _MOVED = _blockbuffer.MOVED
 
 # Bound once: attribute lookups on `_lib` cost as much as the check they guard.
-_af_alloc_batch = _lib.af_alloc_batch
-_af_free_batch = _lib.af_free_batch
 _af_last_error = _lib.af_last_error
 _new_block = _blockbuffer.new_block
 _retire_all = _blockbuffer.retire_all
@@ -85,7 +83,7 @@ _retire_all = _blockbuffer.retire_all
 _blockbuffer.bind_entry_points(
     *(
         int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, name)))
-        for name in ("af_alloc", "af_calloc", "af_free", "af_last_error")
+        for name in ("af_alloc", "af_calloc", "af_free", "af_last_error", "af_alloc_batch", "af_free_batch")
     )
 )
 
@@ -375,76 +373,45 @@ class Allocator(_blockbuffer.AllocatorBase):
                 raise AssertionError("_free_held refused a valid block")  # pragma: no cover
 
     def alloc_many(self, n: int, size: int, align: int = DEFAULT_ALIGN) -> list[Block]:
-        """``n`` blocks of one size in one C call (all or nothing)."""
-        n = _checked_size(n, "n")
-        size = _checked_size(size)
-        align = _checked_align(align)
-        if n == 0:
+        """``n`` blocks of one size in one C call (all or nothing).
+
+        On any failure nothing is allocated and the precise error is raised (as for alloc()).
+        """
+        blocks: list[Block] | None = self._try_alloc_many(n, size, align)
+        if blocks is None:
+            n = _checked_size(n, "n")
+            size = _checked_size(size)
+            align = _checked_align(align)
             with self._lock:
                 self._open_handle()
-            return []
-        out = _ffi.new("uintptr_t[]", n)
-        with self._lock:
-            handle = self._open_handle()
-            if _af_alloc_batch(handle, size, align, n, _ffi.cast("void **", out)) != n:
-                raise self._failure(f"alloc_many({n}, {size}, align={align})")
-            addresses = _ffi.unpack(out, n)
-            blocks: list[Block] = _blockbuffer.new_blocks(addresses, size, align, self._generation, self)
-            self._live.update(dict.fromkeys(blocks))
+                blocks = self._alloc_many_held(n, size, align)
         return blocks
 
     def free_many(self, blocks: Iterable[Block]) -> None:
-        """Free many blocks with one C call per distinct (size, align).
+        """Free many blocks in one C call (one C allocator call per run of equal size and align).
 
-        Every block is checked first (and none may have views); if any check fails nothing is
-        freed. Should the C allocator refuse one, the blocks before it are freed and the rest stay
-        alive.
+        Every block is checked first (and none may have views or be listed twice); if any check
+        fails nothing is freed. Should the C allocator refuse one, the blocks before it are freed
+        and the rest stay alive.
         """
-        blocks = list(blocks)
-        with self._lock:
-            handle = self._open_handle()
-            if not blocks:
-                return
-            taken = _blockbuffer.take_all(blocks, self, _FREED)  # all retired, or none
-            if taken is None:
-                self._raise_free_many_error(blocks)
-            addresses, uniform = taken
-            if uniform:
-                groups = [(blocks, addresses)]
-            else:
-                by_geometry: dict[tuple[int, int], tuple[list[Block], list[int]]] = {}
-                for b, address in zip(blocks, addresses):
-                    group = by_geometry.setdefault((b.size, b.align), ([], []))
-                    group[0].append(b)
-                    group[1].append(address)
-                groups = list(by_geometry.values())
-            live_pop = self._live.pop
-            settled = 0  # groups whose blocks are freed, or revived after a refusal
-            try:
-                for group_blocks, group_addresses in groups:
-                    count, first = len(group_addresses), group_blocks[0]
-                    ptrs = _ffi.new("uintptr_t[]", group_addresses)
-                    done = _af_free_batch(handle, _ffi.cast("void **", ptrs), count, first.size, first.align)
-                    deque(map(live_pop, group_blocks[:done]), 0)
-                    settled += 1
-                    if done != count:
-                        for b in group_blocks[done:]:
-                            b._revive()
-                        raise self._failure(f"free_many (block {done} of size {first.size})")
-            finally:
-                for group_blocks, _ in groups[settled:]:  # not reached: still allocated, alive again
-                    for b in group_blocks:
-                        b._revive()
+        if blocks.__class__ is not list:
+            blocks = list(blocks)
+        assert isinstance(blocks, list)
+        if self._try_free_many(blocks) is None:
+            with self._lock:
+                self._open_handle()
+                if self._free_many_held(blocks) is None:
+                    self._raise_free_many_error(blocks)
 
     def _raise_free_many_error(self, blocks: list[Block]) -> NoReturn:
-        """The precise error for a free_many() list that take_all() turned down."""
+        """The precise error for a free_many() list that _free_many_held() turned down."""
         seen: set[int] = set()
         for b in blocks:
             self._check_owned(b, "free_many")
             if id(b) in seen:
                 raise DoubleFreeError(f"free_many: {b!r} appears twice in the list; free each block once")
             seen.add(id(b))
-        raise AssertionError("take_all refused a valid list")  # pragma: no cover
+        raise AssertionError("_free_many_held refused a valid list")  # pragma: no cover
 
     def usable_size(self, block: Block) -> int:
         """Bytes the allocator actually reserved for ``block`` (>= block.size)."""

@@ -14,6 +14,7 @@ constructors, whose message is passed on.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -173,7 +174,7 @@ class SlabAllocator(Allocator):
             sizes = [_byte_count("class_sizes[]", s, allow_none=False) for s in class_sizes]
             if not sizes:
                 raise InvalidOptionError("option class_sizes must not be empty (None: the default classes)")
-            if any(s % 16 for s in sizes) or any(a >= b for a, b in zip(sizes, sizes[1:])):
+            if any(s % 16 for s in sizes) or any(a >= b for a, b in itertools.pairwise(sizes)):
                 raise InvalidOptionError(
                     f"option class_sizes must be strictly ascending multiples of 16, got {sizes}"
                 )

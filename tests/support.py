@@ -25,5 +25,5 @@ def check(block: allocffi.Block, expected: bytes) -> None:
     actual = bytes(block)
     assert len(actual) == len(expected)
     if actual != expected:
-        first = next(i for i, (a, b) in enumerate(zip(actual, expected)) if a != b)
+        first = next(i for i, (a, b) in enumerate(zip(actual, expected, strict=True)) if a != b)
         raise AssertionError(f"{block!r}: contents differ first at byte {first}")

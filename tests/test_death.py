@@ -99,5 +99,5 @@ def test_misuse_ends_in_an_exception(sequence: str) -> None:
     assert expected in proc.stderr.strip().splitlines()[-1], proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == len(names) - 1, proc.stdout
-    for name, line in zip(names, lines):
+    for name, line in zip(names[:-1], lines, strict=True):
         assert line.startswith(f"{name}: {expected}: "), line

@@ -1,4 +1,5 @@
-"""The C fast paths of alloc/calloc/free (csrc/python/allocstate.c) and their fallback.
+"""The C fast paths of alloc/calloc/free/alloc_many/free_many (csrc/python/allocstate.c) and their
+fallback.
 
 The fast path takes the allocator's lock without waiting; when the lock is busy, or anything is
 unusual, it declines and the Python slow path waits and checks. These tests force each branch.
@@ -148,7 +149,7 @@ def test_state_lock_behaves_like_threading_lock() -> None:
 
 def test_internals_cannot_be_rebound() -> None:
     with pytest.raises(RuntimeError):
-        _blockbuffer.bind_entry_points(1, 2, 3, 4)
+        _blockbuffer.bind_entry_points(1, 2, 3, 4, 5, 6)
     with allocffi.open("slab") as a, pytest.raises(RuntimeError):
         a._attach(12345)
 
@@ -176,3 +177,153 @@ print("ok")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# alloc_many / free_many
+# ---------------------------------------------------------------------------------------------------
+
+
+def _snapshot(a: allocffi.Allocator) -> tuple[set[int], int, int, int]:
+    """What a refused batch must leave unchanged: the live set and the C allocator's counters."""
+    stats = a.stats()
+    return {id(b) for b in a.blocks()}, stats["blocks_in_use"], stats["allocs"], stats["frees"]
+
+
+def test_busy_lock_sends_batches_to_the_waiting_slow_path(allocator: allocffi.Allocator) -> None:
+    def alloc_batch() -> list[allocffi.Block]:
+        return allocator.alloc_many(50, 48)
+
+    if allocffi.Capability.THREAD_BOUND in allocator.capabilities:
+        blocks = _run_here_while_locked_elsewhere(allocator, alloc_batch)
+    else:
+        (blocks,) = _run_while_locked(allocator, alloc_batch)
+    assert isinstance(blocks, list) and len(blocks) == 50
+    assert all(b.alive and b.size == 48 and b.allocator is allocator for b in blocks)
+    assert {id(b) for b in allocator.blocks()} == {id(b) for b in blocks}
+    view = memoryview(blocks[3])
+
+    def free_batch_and_catch() -> BaseException | None:
+        try:
+            allocator.free_many(blocks)
+        except BaseException as error:
+            return error
+        return None
+
+    (error,) = _run_while_locked(allocator, free_batch_and_catch)
+    assert isinstance(error, errors.ViewsOutstandingError) and all(b.alive for b in blocks)
+    view.release()
+    (error,) = _run_while_locked(allocator, free_batch_and_catch)
+    assert error is None and not any(b.alive for b in blocks) and allocator.blocks() == []
+
+
+def test_one_bad_block_refuses_the_whole_batch(allocator: allocffi.Allocator) -> None:
+    with allocffi.open("bump") as other:
+        good = allocator.alloc_many(20, 48) + allocator.alloc_many(5, 1000)
+        freed = allocator.alloc(48)
+        allocator.free(freed)
+        moved = allocator.alloc(48)
+        moved_to = allocator.realloc(moved, 64)
+        foreign = other.alloc(48)
+        bad_cases: list[tuple[object, type[BaseException]]] = [
+            (foreign, errors.ForeignBlockError),
+            (freed, errors.DoubleFreeError),
+            (moved, errors.StaleBlockError),
+            (good[11], errors.DoubleFreeError),  # listed twice
+            (object(), TypeError),
+        ]
+        for locked in (False, True):
+            for bad, error_type in bad_cases:
+                batch = [*good[:15], bad, *good[15:]]
+                before = _snapshot(allocator)
+
+                def free_and_catch(batch: list[object] = batch) -> BaseException | None:
+                    try:
+                        allocator.free_many(batch)  # type: ignore[arg-type]
+                    except BaseException as caught:
+                        return caught
+                    return None
+
+                if locked:  # the slow path, after waiting for the lock
+                    (error,) = _run_while_locked(allocator, free_and_catch)
+                else:
+                    error = free_and_catch()
+                assert isinstance(error, error_type), (bad, error)
+                assert all(b.alive for b in good) and moved_to.alive
+                assert _snapshot(allocator) == before
+        allocator.free_many(iter([*good, moved_to]))  # any iterable
+        assert allocator.blocks() == [] and not any(b.alive for b in good)
+        other.free(foreign)
+
+
+def test_views_refuse_the_whole_batch_before_duplicates(allocator: allocffi.Allocator) -> None:
+    blocks = allocator.alloc_many(10, 32)
+    view = memoryview(blocks[9])
+    before = _snapshot(allocator)
+    with pytest.raises(errors.ViewsOutstandingError):
+        allocator.free_many([*blocks, blocks[0]])
+    assert _snapshot(allocator) == before and all(b.alive for b in blocks)
+    view.release()
+    with pytest.raises(errors.DoubleFreeError, match="twice"):
+        allocator.free_many([*blocks, blocks[0]])
+    assert _snapshot(allocator) == before and all(b.alive for b in blocks)
+    allocator.free_many(tuple(blocks))
+    assert allocator.blocks() == []
+
+
+def test_batch_of_an_older_generation_is_stale() -> None:
+    with allocffi.open("bump") as a:
+        old = a.alloc_many(5, 16)
+        a.reset()
+        fresh = a.alloc_many(5, 16)
+        before = _snapshot(a)
+        with pytest.raises(errors.StaleBlockError, match="reset"):
+            a.free_many([*fresh, old[2]])
+        assert _snapshot(a) == before and all(b.alive for b in fresh)
+        a.free_many(fresh)
+        assert a.blocks() == []
+
+
+@pytest.mark.parametrize("n", [3000, 70_000])  # the fast path, and beyond its size limit (slow path)
+def test_out_of_memory_mid_batch_allocates_nothing(n: int) -> None:
+    with allocffi.open("slab", byte_limit=1 << 20) as a:
+        kept = a.alloc_many(10, 48)
+        before = _snapshot(a)
+        failures = a.stats()["failures"]
+        with pytest.raises(errors.ByteLimitError, match=rf"alloc_many\({n}, 1024, align=16\)"):
+            a.alloc_many(n, 1024)  # the limit is met after ~1000 of them
+        after = _snapshot(a)
+        assert after[:2] == before[:2]  # (the refused batch's allocs were undone: counted as frees)
+        assert after[2] - after[3] == before[2] - before[3]
+        assert a.stats()["failures"] == failures + 1  # counted once: the slow path did not retry
+        assert all(b.alive for b in kept)
+        many = a.alloc_many(500, 1024)  # the memory of the refused batch was given back
+        a.free_many(many + kept)
+        assert a.blocks() == []
+
+
+def test_large_batches_take_the_slow_path_and_work() -> None:
+    with allocffi.open("slab") as a:
+        blocks = a.alloc_many(70_000, 8)
+        assert len(blocks) == 70_000 and len({b.address for b in blocks}) == 70_000
+        assert a.stats()["live_blocks"] == 70_000
+        a.free_many(blocks)
+        assert a.blocks() == [] and a.stats()["blocks_in_use"] == 0
+
+
+def test_batch_arguments_decline_to_precise_errors(allocator: allocffi.Allocator) -> None:
+    with pytest.raises(errors.InvalidSizeError):
+        allocator.alloc_many(-1, 8)
+    with pytest.raises(TypeError):
+        allocator.alloc_many(2.0, 8)  # type: ignore[arg-type]
+    with pytest.raises(errors.InvalidAlignmentError):
+        allocator.alloc_many(2, 8, 3)
+    with pytest.raises(TypeError):
+        allocator.free_many(None)  # type: ignore[arg-type]
+    assert allocator.alloc_many(0, 8) == [] and allocator.blocks() == []
+    allocator.free_many([])
+    allocator.close()
+    with pytest.raises(errors.ClosedAllocatorError):
+        allocator.alloc_many(0, 8)
+    with pytest.raises(errors.ClosedAllocatorError):
+        allocator.free_many([])

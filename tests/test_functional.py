@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import random
 
 import pytest
@@ -68,7 +69,7 @@ def test_alignment_edge_cases(allocator: allocffi.Allocator) -> None:
 def test_blocks_do_not_overlap(allocator: allocffi.Allocator) -> None:
     blocks = [allocator.alloc(size, 16) for size in [1, 16, 48, 100, 4096, 5000, 70_000, 300_000] * 5]
     spans = sorted((b.address, b.address + max(b.size, 1)) for b in blocks)
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end <= start
     allocator.free_many(blocks)
 
@@ -149,7 +150,7 @@ def test_alloc_many_and_free_many(allocator: allocffi.Allocator) -> None:
     assert all(b.address % 32 == 0 and b.size == 48 for b in blocks)
     contents = [fill(b, i) for i, b in enumerate(blocks)]
     mixed = blocks + allocator.alloc_many(10, 1000)
-    for b, data in zip(blocks, contents):
+    for b, data in zip(blocks, contents, strict=True):
         check(b, data)
     allocator.free_many(mixed)
     assert all(not b.alive for b in mixed)
@@ -169,7 +170,7 @@ def test_reset_semantics(allocator: allocffi.Allocator) -> None:
             allocator.reset()
         assert isinstance(info.value, io.UnsupportedOperation)
         assert allocator.name in str(info.value)
-        for b, data in zip(blocks, kept):  # nothing changed
+        for b, data in zip(blocks, kept, strict=True):  # nothing changed
             check(b, data)
         allocator.free_many(blocks)
         return

@@ -8,6 +8,7 @@ the documented exception and leave the model's blocks untouched.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -179,7 +180,7 @@ class AllocatorMachine(RuleBasedStateMachine):
             check(block, contents)
             spans.append((block.address, block.address + max(block.size, 1)))
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert end <= start, "live blocks overlap"
 
     @invariant()

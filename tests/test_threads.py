@@ -140,7 +140,7 @@ def test_threads_batch_and_realloc(allocator: allocffi.Allocator) -> None:
             contents = [fill(b, index + i) for i, b in enumerate(blocks)]
             grown = allocator.realloc(blocks[0], blocks[0].size * 3)
             assert bytes(grown)[: len(contents[0])] == contents[0]
-            for b, data in zip(blocks[1:], contents[1:]):
+            for b, data in zip(blocks[1:], contents[1:], strict=True):
                 check(b, data)
             allocator.free_many([grown, *blocks[1:]])
 
@@ -185,7 +185,7 @@ def test_mimalloc_heap_closed_from_another_thread() -> None:
     contents = [fill(b, i) for i, b in enumerate(blocks)]
 
     def other(_: int) -> None:
-        for b, data in zip(blocks, contents):
+        for b, data in zip(blocks, contents, strict=True):
             check(b, data)
         with pytest.raises(allocffi.ThreadAffinityError):
             heap.reset()

@@ -210,11 +210,12 @@ def footer_lines(report: BenchReport) -> list[str]:
 
 
 def _plain_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
 
     def fmt(row: Sequence[str]) -> str:
         return "  ".join(
-            str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+            str(c).ljust(w) if i < left else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
         )
 
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *[fmt(r) for r in rows]])

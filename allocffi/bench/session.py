@@ -119,7 +119,7 @@ def choose_ops(opts: BenchOptions, sel: Selection) -> dict[str, int]:
         for a in sel.allocators
         if catalog.runs_on(a, w)
     ]
-    for spec, record in zip(specs, runner.execute(specs)):
+    for spec, record in zip(specs, runner.execute(specs), strict=True):
         ops[spec.workload] = min(ops.get(spec.workload, record.ops), max(1, record.ops))
     return {w: ops[w] for w in sel.workloads}
 

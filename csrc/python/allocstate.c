@@ -5,9 +5,9 @@
  * Why in C: through cffi, one safe alloc()+free() pair cost ~1.2 us, mostly
  * in cffi's tuple-unpacking, GIL-releasing calls, int <-> pointer
  * conversions and Python-level bookkeeping. Here the common case of alloc,
- * calloc and free is one C call each, which allocates (or frees) through the
- * cffi module's own af_* entry points (bound once, as in rawcall.c) and
- * updates the Python-side state in the same call.
+ * calloc, free, alloc_many and free_many is one C call each, which allocates
+ * (or frees) through the cffi module's own af_* entry points (bound once, as
+ * in rawcall.c) and updates the Python-side state in the same call.
  *
  * The state: the allocator handle, the generation (reset count) and `live`,
  * a dict whose keys are exactly the ALIVE Blocks this allocator handed out.
@@ -34,6 +34,9 @@
  *   current generation. The Python slow path then raises the precise error.
  *   It raises itself only when the allocator refused (the af_last_error
  *   status goes to Allocator._failure) or views are outstanding.
+ * - Batches are all or nothing: alloc_many gives back every block it got when
+ *   one allocation (or the live table) fails; free_many checks every block
+ *   (type, owner, alive, generation, views, listed once) before freeing any.
  * ------------------------------------------------------------------------- */
 #include "blockbuffer.h"
 
@@ -50,26 +53,31 @@ static __typeof__(&af_alloc) entry_alloc; /* all NULL until bind_entry_points() 
 static __typeof__(&af_calloc) entry_calloc;
 static __typeof__(&af_free) entry_free;
 static __typeof__(&af_last_error) entry_last_error;
+static __typeof__(&af_alloc_batch) entry_alloc_batch;
+static __typeof__(&af_free_batch) entry_free_batch;
 
 static bool entry_points_bound(void) {
-  return entry_alloc != NULL && entry_calloc != NULL && entry_free != NULL && entry_last_error != NULL;
+  return entry_alloc != NULL && entry_calloc != NULL && entry_free != NULL && entry_last_error != NULL &&
+         entry_alloc_batch != NULL && entry_free_batch != NULL;
 }
 
-/* bind_entry_points(af_alloc, af_calloc, af_free, af_last_error): once, at
-   import of allocffi.allocator, with ffi.addressof() addresses. Refusing a
-   second call keeps user code from rebinding them. */
+/* bind_entry_points(af_alloc, af_calloc, af_free, af_last_error,
+   af_alloc_batch, af_free_batch): once, at import of allocffi.allocator, with
+   ffi.addressof() addresses. Refusing any later call keeps user code from
+   rebinding them. */
 static PyObject *bind_entry_points(PyObject *module, PyObject *args) {
   (void)module;
-  unsigned long long addresses[4];
-  if (!PyArg_ParseTuple(args, "KKKK:bind_entry_points", &addresses[0], &addresses[1], &addresses[2], &addresses[3]))
-    return NULL;
   if (entry_points_bound()) {
     PyErr_SetString(PyExc_RuntimeError, "the entry points are already bound");
     return NULL;
   }
-  for (int i = 0; i < 4; i++) {
+  unsigned long long addresses[6];
+  if (!PyArg_ParseTuple(args, "KKKKKK:bind_entry_points", &addresses[0], &addresses[1], &addresses[2],
+                        &addresses[3], &addresses[4], &addresses[5]))
+    return NULL;
+  for (int i = 0; i < 6; i++) {
     if (addresses[i] == 0) {
-      PyErr_SetString(PyExc_ValueError, "bind_entry_points() needs four function addresses");
+      PyErr_SetString(PyExc_ValueError, "bind_entry_points() needs six function addresses");
       return NULL;
     }
   }
@@ -77,6 +85,8 @@ static PyObject *bind_entry_points(PyObject *module, PyObject *args) {
   entry_calloc = (__typeof__(entry_calloc))(uintptr_t)addresses[1];
   entry_free = (__typeof__(entry_free))(uintptr_t)addresses[2];
   entry_last_error = (__typeof__(entry_last_error))(uintptr_t)addresses[3];
+  entry_alloc_batch = (__typeof__(entry_alloc_batch))(uintptr_t)addresses[4];
+  entry_free_batch = (__typeof__(entry_free_batch))(uintptr_t)addresses[5];
   Py_RETURN_NONE;
 }
 
@@ -397,6 +407,268 @@ static PyObject *allocator_free_held(PyObject *op, PyObject *arg) {
   return free_result(self, arg, result, call_failed, status);
 }
 
+/* ----------------------------------------------------------------------------
+ * Batches: alloc_many and free_many, each one C call for n blocks (one
+ * af_alloc_batch / af_free_batch call takes the C allocator's lock once).
+ * Both are all or nothing, like their single-block forms.
+ * ------------------------------------------------------------------------- */
+
+/* Largest n the alloc_many fast path takes. It creates the n Blocks before it
+   knows whether the allocator can serve them, which for a huge n could use up
+   memory only to meet a byte limit; larger batches take the slow path, which
+   allocates first. */
+#define FAST_BATCH_MAX 65536
+
+/* A list of n blank Blocks. Runs no collection while it builds them: one
+   would only examine the Blocks of this very batch (over half the cost of a
+   batch, measured). The collection is deferred, not skipped: the collector's
+   allocation count keeps growing, and the next allocation after this call
+   starts it if the Blocks survive. With the collector paused, creating the
+   Blocks runs no Python code and keeps the GIL, so no other code can see the
+   pause. May still fail with MemoryError. */
+static PyObject *blank_blocks(Py_ssize_t n) {
+  PyObject *blocks = PyList_New(n);
+  if (blocks == NULL) return NULL;
+  int collector_was_enabled = PyGC_Disable();
+  for (Py_ssize_t i = 0; i < n; i++) {
+    BlockBase *b = _allocffi_block_blank();
+    if (b == NULL) {
+      Py_CLEAR(blocks); /* (a list tolerates its NULL tail) */
+      break;
+    }
+    PyList_SET_ITEM(blocks, i, (PyObject *)b);
+  }
+  if (collector_was_enabled) PyGC_Enable();
+  return blocks;
+}
+
+/* Room for n pointers (at least one, so that NULL always means no memory). */
+static void **pointer_array(Py_ssize_t n) {
+  if ((size_t)n > PY_SSIZE_T_MAX / sizeof(void *)) return NULL;
+  return PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(void *));
+}
+
+/* Make the n blank Blocks of `blocks` own ptrs[0..n), just allocated, and
+   enter them in live (lock held). 0, or -1 with MemoryError after undoing
+   everything: the memory is freed and live is as before. */
+static int adopt_batch(AllocatorBase *self, PyObject *blocks, void **ptrs, Py_ssize_t n, long long size,
+                       long long align) {
+  for (Py_ssize_t i = 0; i < n; i++) {
+    BlockBase *b = (BlockBase *)PyList_GET_ITEM(blocks, i);
+    b->address = (uintptr_t)ptrs[i];
+    b->size = (Py_ssize_t)size;
+    b->align = (Py_ssize_t)align;
+    b->generation = self->generation;
+    Py_INCREF(self);
+    b->owner = (PyObject *)self;
+    /* A Block hashes by identity, so this runs no Python code; it fails only
+       when the dict cannot grow. */
+    if (PyDict_SetItem(self->live, (PyObject *)b, Py_None) < 0) {
+      PyErr_Clear();
+      for (Py_ssize_t j = 0; j <= i; j++) {
+        BlockBase *adopted = (BlockBase *)PyList_GET_ITEM(blocks, j);
+        adopted->state = BLOCK_FREED;
+        if (j < i && PyDict_DelItem(self->live, (PyObject *)adopted) < 0) PyErr_Clear(); /* (cannot fail) */
+      }
+      (void)entry_free_batch(self->handle, ptrs, (size_t)n, (size_t)size, (size_t)align); /* (just allocated) */
+      PyErr_NoMemory();
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static PyObject *alloc_many_call(long long n, long long size, long long align) {
+  return PyUnicode_FromFormat("alloc_many(%lld, %lld, align=%lld)", n, size, align);
+}
+
+/* _try_alloc_many(n, size, align) -> [Block], or None to take the slow path. */
+static PyObject *allocator_try_alloc_many(PyObject *op, PyObject *const *args, Py_ssize_t nargs) {
+  AllocatorBase *self = (AllocatorBase *)op;
+  long long n, size, align;
+  int status = AF_OK, adopted = 0;
+  if (nargs != 3 || !small_int(args[0], 0, FAST_BATCH_MAX, &n) || !valid_geometry(args[1], args[2], &size, &align) ||
+      !entry_points_bound())
+    Py_RETURN_NONE;
+  PyObject *blocks = blank_blocks((Py_ssize_t)n); /* before the lock: may run the garbage collector */
+  if (blocks == NULL) return NULL;
+  void **ptrs = pointer_array((Py_ssize_t)n);
+  if (ptrs == NULL) {
+    Py_DECREF(blocks);
+    return PyErr_NoMemory();
+  }
+  if (!lock_try(self->lock)) goto decline;
+  if (self->handle == NULL) {
+    lock_release(self->lock);
+    goto decline;
+  }
+  if (n > 0 && entry_alloc_batch(self->handle, (size_t)size, (size_t)align, (size_t)n, ptrs) != (size_t)n)
+    status = entry_last_error(self->handle);
+  else
+    adopted = adopt_batch(self, blocks, ptrs, (Py_ssize_t)n, size, align);
+  lock_release(self->lock);
+  PyMem_Free(ptrs);
+  if (status == AF_OK && adopted == 0) return blocks;
+  Py_DECREF(blocks);
+  return status == AF_OK ? NULL : raise_failure(self, alloc_many_call(n, size, align), status);
+
+decline:
+  PyMem_Free(ptrs);
+  Py_DECREF(blocks);
+  Py_RETURN_NONE;
+}
+
+/* _alloc_many_held(n, size, align) -> [Block]: the slow path, with the lock
+   held by the caller, the allocator open and the arguments checked. Unlike the
+   fast path it allocates first, so that a huge n the allocator refuses costs
+   no objects. */
+static PyObject *allocator_alloc_many_held(PyObject *op, PyObject *const *args, Py_ssize_t nargs) {
+  AllocatorBase *self = (AllocatorBase *)op;
+  long long n, size, align;
+  if (nargs != 3 || !small_int(args[0], 0, AF_MAX_ALLOC_SIZE, &n) ||
+      !valid_geometry(args[1], args[2], &size, &align) || !entry_points_bound() || self->handle == NULL ||
+      !self->lock->held) {
+    PyErr_SetString(PyExc_RuntimeError, "_alloc_many_held: precondition violated");
+    return NULL;
+  }
+  if (n > PY_SSIZE_T_MAX) return PyErr_NoMemory();
+  void **ptrs = pointer_array((Py_ssize_t)n);
+  if (ptrs == NULL) return PyErr_NoMemory();
+  if (n > 0 && entry_alloc_batch(self->handle, (size_t)size, (size_t)align, (size_t)n, ptrs) != (size_t)n) {
+    int status = entry_last_error(self->handle);
+    PyMem_Free(ptrs);
+    return raise_failure(self, alloc_many_call(n, size, align), status);
+  }
+  /* Python code the collector may run here cannot take the lock: the caller
+     holds it, so the handle stays open. */
+  PyObject *blocks = blank_blocks((Py_ssize_t)n);
+  if (blocks == NULL || adopt_batch(self, blocks, ptrs, (Py_ssize_t)n, size, align) < 0) {
+    if (blocks == NULL) (void)entry_free_batch(self->handle, ptrs, (size_t)n, (size_t)size, (size_t)align);
+    Py_XDECREF(blocks);
+    PyMem_Free(ptrs);
+    return NULL;
+  }
+  PyMem_Free(ptrs);
+  return blocks;
+}
+
+/* free_many's checks, all before anything changes (lock held, handle open):
+   every item of `blocks` must be an alive Block of this allocator's current
+   generation, without views, listed once. Returns 1 when they all passed and
+   are retired to FREED, with their addresses in ptrs; 0 when an item is not
+   such a block, or is listed twice (nothing changed: the caller finds the
+   precise error); -1 when views exist (nothing changed; *views says how many). */
+static int retire_batch(AllocatorBase *self, PyObject *blocks, void **ptrs, Py_ssize_t *views) {
+  Py_ssize_t n = PyList_GET_SIZE(blocks);
+  Py_ssize_t exports = 0;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PyList_GET_ITEM(blocks, i);
+    if (Py_TYPE(item) != _allocffi_block_type) return 0;
+    BlockBase *b = (BlockBase *)item;
+    if (b->owner != (PyObject *)self || b->state != BLOCK_ALIVE || b->generation != self->generation) return 0;
+    exports += b->exports;
+  }
+  if (exports > 0) {
+    *views = exports;
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    BlockBase *b = (BlockBase *)PyList_GET_ITEM(blocks, i);
+    if (b->state != BLOCK_ALIVE) { /* retired a moment ago: listed twice */
+      for (Py_ssize_t j = 0; j < i; j++) ((BlockBase *)PyList_GET_ITEM(blocks, j))->state = BLOCK_ALIVE;
+      return 0;
+    }
+    b->state = BLOCK_FREED;
+    ptrs[i] = (void *)b->address;
+  }
+  return 1;
+}
+
+/* Free the blocks retire_batch() retired (lock held), one af_free_batch call
+   per run of equal size and alignment. Returns n; or, when the allocator
+   refuses a block, its index, with *status saying why: the blocks before it
+   are freed, it and the ones after it are alive again (still allocated).
+   Freed blocks leave live. */
+static Py_ssize_t free_retired(AllocatorBase *self, PyObject *blocks, void **ptrs, int *status) {
+  Py_ssize_t n = PyList_GET_SIZE(blocks), freed = 0;
+  while (freed < n) {
+    const BlockBase *first = (BlockBase *)PyList_GET_ITEM(blocks, freed);
+    Py_ssize_t end = freed + 1;
+    while (end < n && ((BlockBase *)PyList_GET_ITEM(blocks, end))->size == first->size &&
+           ((BlockBase *)PyList_GET_ITEM(blocks, end))->align == first->align)
+      end++;
+    size_t count = (size_t)(end - freed);
+    size_t done = entry_free_batch(self->handle, ptrs + freed, count, (size_t)first->size, (size_t)first->align);
+    freed += (Py_ssize_t)done;
+    if (done != count) {
+      *status = entry_last_error(self->handle);
+      break;
+    }
+  }
+  for (Py_ssize_t i = freed; i < n; i++) ((BlockBase *)PyList_GET_ITEM(blocks, i))->state = BLOCK_ALIVE;
+  /* The list's references keep the blocks alive: removing them runs no Python
+     code, and each is in live (every ALIVE block of self is). */
+  for (Py_ssize_t i = 0; i < freed; i++)
+    if (PyDict_DelItem(self->live, PyList_GET_ITEM(blocks, i)) < 0) PyErr_Clear(); /* (cannot fail) */
+  return freed;
+}
+
+/* free_many on a list of blocks with the lock held and the handle open;
+   releases the lock when `release`. Frees ptrs. Returns True when all are
+   freed, None when some item is not an alive block of ours (or is listed
+   twice: nothing changed), NULL with the exception otherwise. */
+static PyObject *free_many_locked(AllocatorBase *self, PyObject *blocks, void **ptrs, bool release) {
+  Py_ssize_t views = 0, freed = 0, refused_size = 0;
+  int status = AF_OK;
+  int taken = retire_batch(self, blocks, ptrs, &views);
+  if (taken == 1) {
+    freed = free_retired(self, blocks, ptrs, &status);
+    if (status != AF_OK) refused_size = ((BlockBase *)PyList_GET_ITEM(blocks, freed))->size;
+  }
+  if (release) lock_release(self->lock);
+  PyMem_Free(ptrs);
+  if (taken == 0) Py_RETURN_NONE;
+  if (taken < 0) {
+    _allocffi_raise_views(views);
+    return NULL;
+  }
+  if (status == AF_OK) Py_RETURN_TRUE;
+  return raise_failure(self, PyUnicode_FromFormat("free_many (block %zd of size %zd)", freed, refused_size), status);
+}
+
+/* _try_free_many(blocks: list) -> True when all are freed, None to take the
+   slow path (nothing changed). */
+static PyObject *allocator_try_free_many(PyObject *op, PyObject *arg) {
+  AllocatorBase *self = (AllocatorBase *)op;
+  if (!PyList_CheckExact(arg) || !entry_points_bound()) Py_RETURN_NONE;
+  void **ptrs = pointer_array(PyList_GET_SIZE(arg)); /* before the lock; the list cannot change until the end */
+  if (ptrs == NULL) return PyErr_NoMemory();
+  if (!lock_try(self->lock)) {
+    PyMem_Free(ptrs);
+    Py_RETURN_NONE;
+  }
+  if (self->handle == NULL) {
+    lock_release(self->lock);
+    PyMem_Free(ptrs);
+    Py_RETURN_NONE;
+  }
+  return free_many_locked(self, arg, ptrs, true);
+}
+
+/* _free_many_held(blocks: list) -> True when all are freed, None when some
+   item is not an alive block of ours or is listed twice (the caller raises the
+   precise error). The caller holds the lock and the allocator is open. */
+static PyObject *allocator_free_many_held(PyObject *op, PyObject *arg) {
+  AllocatorBase *self = (AllocatorBase *)op;
+  if (!PyList_CheckExact(arg) || !entry_points_bound() || self->handle == NULL || !self->lock->held) {
+    PyErr_SetString(PyExc_RuntimeError, "_free_many_held: precondition violated");
+    return NULL;
+  }
+  void **ptrs = pointer_array(PyList_GET_SIZE(arg));
+  if (ptrs == NULL) return PyErr_NoMemory();
+  return free_many_locked(self, arg, ptrs, false);
+}
+
 /* _attach(handle_address): once, by Allocator.__init__. */
 static PyObject *allocator_attach(PyObject *op, PyObject *arg) {
   AllocatorBase *self = (AllocatorBase *)op;
@@ -470,6 +742,14 @@ static PyMethodDef allocator_methods[] = {
    "_alloc_held(size, align, zeroed) -> Block; lock held, arguments checked"},
   {"_try_free", allocator_try_free, METH_O, "_try_free(block) -> True, or None: take the slow path"},
   {"_free_held", allocator_free_held, METH_O, "_free_held(block) -> True, or None: not an alive block of ours"},
+  {"_try_alloc_many", (PyCFunction)(void (*)(void))allocator_try_alloc_many, METH_FASTCALL,
+   "_try_alloc_many(n, size, align) -> [Block], or None: take the slow path"},
+  {"_alloc_many_held", (PyCFunction)(void (*)(void))allocator_alloc_many_held, METH_FASTCALL,
+   "_alloc_many_held(n, size, align) -> [Block]; lock held, arguments checked"},
+  {"_try_free_many", allocator_try_free_many, METH_O,
+   "_try_free_many(blocks: list) -> True, or None: take the slow path"},
+  {"_free_many_held", allocator_free_many_held, METH_O,
+   "_free_many_held(blocks: list) -> True, or None: some item is not an alive block of ours, or is repeated"},
   {"_attach", allocator_attach, METH_O, "_attach(handle_address): once"},
   {"_detach", allocator_detach, METH_NOARGS, "_detach(): the handle is gone (lock held)"},
   {"_advance_generation", allocator_advance_generation, METH_NOARGS, "after a successful reset (lock held)"},
@@ -492,7 +772,7 @@ static PyTypeObject AllocatorBase_Type = {
 
 static PyMethodDef allocstate_functions[] = {
   {"bind_entry_points", bind_entry_points, METH_VARARGS,
-   "bind_entry_points(af_alloc, af_calloc, af_free, af_last_error): once, by allocffi.allocator"},
+   "bind_entry_points(af_alloc, af_calloc, af_free, af_last_error, af_alloc_batch, af_free_batch): once"},
   {NULL, NULL, 0, NULL},
 };
 

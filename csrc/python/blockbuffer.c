@@ -11,8 +11,8 @@
  * - A buffer is exported only while state == ALIVE; every export holds a
  *   reference to the block (Py_buffer.obj), so a view keeps its Block alive.
  * - The safe layer only gives memory back after checking exports == 0 and
- *   moving the block out of ALIVE (_retire(), retire_all(), take_all(), or
- *   AllocatorBase's free fast path in allocstate.c), without releasing the GIL
+ *   moving the block out of ALIVE (_retire(), retire_all(), or AllocatorBase's
+ *   free and free_many paths in allocstate.c), without releasing the GIL
  *   in between, so no export can appear between the check and the state
  *   change. A view therefore never outlives its memory.
  * - Blocks cannot be created from Python code: BlockBase() raises, and
@@ -329,93 +329,10 @@ static PyObject *retire_all(PyObject *module, PyObject *args) {
   Py_RETURN_NONE;
 }
 
-/* new_blocks(addresses, size, align, generation, owner) -> [Block]: the batch
-   form of new_block for memory from one af_alloc_batch call. */
-static PyObject *new_blocks(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-  if (nargs != 5 || !PyList_Check(args[0])) {
-    PyErr_SetString(PyExc_TypeError, "new_blocks(addresses: list, size, align, generation, owner)");
-    return NULL;
-  }
-  PyObject *addresses = args[0];
-  Py_ssize_t n = PyList_GET_SIZE(addresses);
-  PyObject *blocks = PyList_New(n);
-  if (blocks == NULL) return NULL;
-  PyObject *one[5] = {NULL, args[1], args[2], args[3], args[4]};
-  for (Py_ssize_t i = 0; i < n; i++) {
-    one[0] = PyList_GET_ITEM(addresses, i);
-    PyObject *block = new_block(module, one, 5);
-    if (block == NULL) {
-      Py_DECREF(blocks);
-      return NULL;
-    }
-    PyList_SET_ITEM(blocks, i, block);
-  }
-  return blocks;
-}
-
-/* take_all(blocks, owner, state) -> (addresses, uniform) or None.
-   The free_many fast path, all or nothing: when every item is a Block of
-   `owner`, alive, listed once and without views, retire them all to `state`
-   and return their addresses, with uniform True when all share one size and
-   alignment. Returns None, changing nothing, when any item fails those tests
-   (the caller then finds and raises the precise error); raises
-   ViewsOutstandingError, changing nothing, when views exist. */
-static PyObject *take_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-  (void)module;
-  if (nargs != 3 || !PyList_Check(args[0])) {
-    PyErr_SetString(PyExc_TypeError, "take_all(blocks: list, owner, state)");
-    return NULL;
-  }
-  PyObject *list = args[0];
-  int state;
-  if (parse_dead_state(args[2], &state) < 0) return NULL;
-  Py_ssize_t n = PyList_GET_SIZE(list);
-  Py_ssize_t exports = 0;
-  for (Py_ssize_t i = 0; i < n; i++) {
-    PyObject *item = PyList_GET_ITEM(list, i);
-    if (Py_TYPE(item) != _allocffi_block_type) Py_RETURN_NONE;
-    BlockBase *b = (BlockBase *)item;
-    if (b->owner != args[1] || b->state != BLOCK_ALIVE) Py_RETURN_NONE;
-    exports += b->exports;
-  }
-  if (exports > 0) {
-    _allocffi_raise_views(exports);
-    return NULL;
-  }
-  PyObject *addresses = PyList_New(n);
-  if (addresses == NULL) return NULL;
-  for (Py_ssize_t i = 0; i < n; i++) {
-    PyObject *address = PyLong_FromUnsignedLongLong((unsigned long long)((BlockBase *)PyList_GET_ITEM(list, i))->address);
-    if (address == NULL) {
-      Py_DECREF(addresses);
-      return NULL;
-    }
-    PyList_SET_ITEM(addresses, i, address);
-  }
-  /* Retire in order; meeting a block already retired means it is listed twice. */
-  bool uniform = true;
-  const BlockBase *first = n > 0 ? (BlockBase *)PyList_GET_ITEM(list, 0) : NULL;
-  for (Py_ssize_t i = 0; i < n; i++) {
-    BlockBase *b = (BlockBase *)PyList_GET_ITEM(list, i);
-    if (b->state != BLOCK_ALIVE) {
-      for (Py_ssize_t j = 0; j < i; j++) ((BlockBase *)PyList_GET_ITEM(list, j))->state = BLOCK_ALIVE;
-      Py_DECREF(addresses);
-      Py_RETURN_NONE;
-    }
-    b->state = state;
-    uniform = uniform && b->size == first->size && b->align == first->align;
-  }
-  return Py_BuildValue("(NO)", addresses, uniform ? Py_True : Py_False);
-}
-
 static PyMethodDef module_methods[] = {
   {"set_block_type", set_block_type, METH_O, "Register the Block subclass new_block() builds (once)."},
   {"new_block", (PyCFunction)(void (*)(void))new_block, METH_FASTCALL,
    "new_block(address, size, align, generation, owner) -> Block"},
-  {"new_blocks", (PyCFunction)(void (*)(void))new_blocks, METH_FASTCALL,
-   "new_blocks(addresses, size, align, generation, owner) -> [Block]"},
-  {"take_all", (PyCFunction)(void (*)(void))take_all, METH_FASTCALL,
-   "take_all(blocks, owner, state) -> (addresses, uniform) or None: the free_many fast path"},
   {"retire_all", retire_all, METH_VARARGS, "retire_all(blocks, state): all or none, refusing while views exist"},
   {NULL, NULL, 0, NULL},
 };
