@@ -71,14 +71,20 @@ int _af_os_purge(void *addr, size_t size) {
   return madvise(addr, size, MADV_DONTNEED) == 0 ? AF_OK : AF_ERR_INVALID;
 }
 
-size_t _af_os_rss_bytes(void) {
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[128];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+/* Reads a small /proc file into buf as a C string; false if it cannot. */
+static bool read_proc_file(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, size - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return false;
   buf[n] = '\0';
+  return true;
+}
+
+size_t _af_os_rss_bytes(void) {
+  char buf[128];
+  if (!read_proc_file("/proc/self/statm", buf, sizeof buf)) return 0;
   /* Fields: size resident shared text lib data dt, in pages. */
   char *end = NULL;
   strtoull(buf, &end, 10);
@@ -90,13 +96,8 @@ size_t _af_os_rss_bytes(void) {
 }
 
 size_t _af_os_peak_rss_bytes(void) {
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
   char buf[4096];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
+  if (!read_proc_file("/proc/self/status", buf, sizeof buf)) return 0;
   const char *line = strstr(buf, "\nVmHWM:");
   if (line == NULL) return 0;
   return (size_t)strtoull(line + strlen("\nVmHWM:"), NULL, 10) * 1024u; /* "VmHWM:  1234 kB" */
