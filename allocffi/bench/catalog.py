@@ -31,7 +31,9 @@ SELECTABLE: tuple[str, ...] = (*ALLOCATORS, MMAP)
 SYSTEM_ALLOCATORS: tuple[str, ...] = ("libc", "mimalloc", "jemalloc", "tcmalloc")
 
 # Workloads of large blocks, where one mmap per request is a meaningful floor.
-MMAP_WORKLOADS: frozenset[str] = frozenset({"large-cycle", "large", "oversize"})
+MMAP_WORKLOADS: frozenset[str] = frozenset(
+    {"large-cycle", "large", "oversize", "large-cycle-pages", "large-pages", "oversize-pages"}
+)
 
 # Default ops per workload, measured on a 2-core machine so that a full
 # default run (every allocator, --repeat 5) takes about three minutes, of which
@@ -66,7 +68,7 @@ DEFAULT_OPS: Mapping[str, int] = {
     # one write per 4 KiB page: a fresh mapping faults every page in
     "large-pages": 20_000,
     "oversize-pages": 20_000,
-    "large-cycle-pages": 20_000,
+    "large-cycle-pages": 6_000,
 }
 # Any other threads-N or shared-threads-N: ops summed over the threads.
 DEFAULT_THREADS_OPS = 200_000
