@@ -441,3 +441,10 @@ def test_pages_variants_are_listed_and_report_their_policy() -> None:
 
 def test_workload_file_errors_are_usage_errors() -> None:
     assert issubclass(WorkloadFileError, UsageError)
+
+
+def test_list_says_any_thread_count_works(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "list")
+    assert code == EXIT_OK
+    assert "threads-N and shared-threads-N run for any 1 <= N <= 256" in out and "--workload-file" in out
+    assert "shared-threads-2" in out and "large-cycle-pages" in out

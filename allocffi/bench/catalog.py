@@ -65,10 +65,11 @@ DEFAULT_OPS: Mapping[str, int] = {
     "threads-4": 200_000,
     "shared-threads-2": 200_000,
     "shared-threads-4": 200_000,
-    # one write per 4 KiB page: a fresh mapping faults every page in
-    "large-pages": 20_000,
-    "oversize-pages": 20_000,
-    "large-cycle-pages": 6_000,
+    # one write per 4 KiB page: mmap faults every page in (~0.4 ms an op on large-pages,
+    # ~2.5 ms on large-cycle-pages at load 6), the others recycle memory (1-20 us an op)
+    "large-pages": 4_000,
+    "oversize-pages": 4_000,
+    "large-cycle-pages": 1_200,
 }
 # Any other threads-N or shared-threads-N: ops summed over the threads.
 DEFAULT_THREADS_OPS = 200_000
