@@ -198,8 +198,10 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         require_matplotlib()
     baseline = compare.load_baseline(opts.baseline_path) if opts.baseline_path else None
 
+    custom = workload_file.load(opts.workload_file) if opts.workload_file else []
     caps = runner.probe()
-    custom = workload_file.load(opts.workload_file, caps.workloads) if opts.workload_file else []
+    if custom:  # the engine's table is the one list of built-in names
+        workload_file.check_names(str(opts.workload_file), custom, caps.workloads)
     sel = select(opts, caps, custom)
     for name, reason in sel.skipped.items():
         _say(opts, f"note: skipping {name}: {reason}", err)

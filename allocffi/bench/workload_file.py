@@ -251,14 +251,21 @@ def check_tables(source: str, tables: Sequence[Any], reserved: Collection[str] =
     seen: dict[str, int] = {}
     for index, table in enumerate(tables):
         spec = check_table(source, index, table)
-        where = _Where(source, index, table)
         if spec.name in seen:
+            where = _Where(source, index, table)
             raise where.error("name", f"{spec.name!r} is already the name of workload[{seen[spec.name]}]")
-        if spec.name in reserved or catalog.thread_count(spec.name) is not None:
-            raise where.error("name", f"{spec.name!r} is a built-in workload: choose another name")
         seen[spec.name] = index
         specs.append(spec)
+    check_names(source, specs, reserved)
     return specs
+
+
+def check_names(source: str, specs: Sequence[WorkloadSpec], reserved: Collection[str]) -> None:
+    """WorkloadFileError for a spec named like a built-in workload (``reserved``, or [shared-]threads-N)."""
+    for index, spec in enumerate(specs):
+        if spec.name in reserved or catalog.thread_count(spec.name) is not None:
+            where = _Where(source, index, {"name": spec.name})
+            raise where.error("name", f"{spec.name!r} is a built-in workload: choose another name")
 
 
 # --------------------------------------------------------------------------
@@ -309,4 +316,13 @@ def from_json(text: str) -> WorkloadSpec:
     return check_table("--workload-spec", 0, json.loads(text))
 
 
-__all__ = ["KERNELS", "SizeEntry", "WorkloadFileError", "WorkloadSpec", "check_tables", "from_json", "load"]
+__all__ = [
+    "KERNELS",
+    "SizeEntry",
+    "WorkloadFileError",
+    "WorkloadSpec",
+    "check_names",
+    "check_tables",
+    "from_json",
+    "load",
+]

@@ -296,7 +296,7 @@ typedef struct af_workload_spec {
 
 typedef struct af_bench_config {
   const char *workload;       /* e.g. "fixed-48", "mixed", "threads-4", "shared-threads-4" */
-  const char *allocator;      /* any af_create name; one instance per thread */
+  const char *allocator;      /* any af_create name; one instance per thread (shared-threads-N: one in all) */
   uint64_t ops;               /* allocations to run; 0: run for time_budget_ns */
   uint64_t time_budget_ns;    /* used when ops == 0 (0: 100 ms) */
   uint64_t seed;              /* PRNG seed (0: a fixed default) */
