@@ -67,9 +67,9 @@ DEFAULT_OPS: Mapping[str, int] = {
     "shared-threads-4": 200_000,
     # one write per 4 KiB page: mmap faults every page in (~0.4 ms an op on large-pages,
     # ~2.5 ms on large-cycle-pages at load 6), the others recycle memory (1-20 us an op)
-    "large-pages": 4_000,
-    "oversize-pages": 4_000,
-    "large-cycle-pages": 1_200,
+    "large-pages": 2_000,
+    "oversize-pages": 2_000,
+    "large-cycle-pages": 600,
 }
 # Any other threads-N or shared-threads-N: ops summed over the threads.
 DEFAULT_THREADS_OPS = 200_000
