@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class RunSpec:
     ops: int  # > 0, or 0 to run for time_budget_ns
     seed: int
     time_budget_ns: int = 0
+    workload_spec: str = ""  # a user's workload (WorkloadSpec.to_json); "" for the engine's own
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def worker_environment() -> dict[str, str]:
 
 
 def worker_command(spec: RunSpec) -> list[str]:
+    custom = ["--workload-spec", spec.workload_spec] if spec.workload_spec else []
     return [
         sys.executable,
         "-m",
@@ -92,6 +94,7 @@ def worker_command(spec: RunSpec) -> list[str]:
         str(spec.time_budget_ns),
         "--seed",
         str(spec.seed),
+        *custom,
     ]
 
 
@@ -147,6 +150,7 @@ class Capabilities:
     available: Mapping[str, bool]
     reasons: Mapping[str, str]  # empty for available allocators
     workloads: Mapping[str, str]  # name -> description, in engine order
+    shared_refused: Mapping[str, str] = field(default_factory=dict)  # allocator -> why not shared-threads-N
 
 
 def probe(env: Mapping[str, str] | None = None) -> Capabilities:
@@ -178,28 +182,44 @@ def probe(env: Mapping[str, str] | None = None) -> Capabilities:
         available={name: bool(info["available"]) for name, info in allocators.items()},
         reasons={name: str(info["reason"]) for name, info in allocators.items()},
         workloads={w["name"]: w["description"] for w in payload["workloads"]},
+        shared_refused=dict(payload.get("shared_refused", {})),
     )
 
 
 def plan(
-    allocators: Sequence[str], workloads: Sequence[str], ops: Mapping[str, int], repeat: int, seed: int
+    allocators: Sequence[str],
+    workloads: Sequence[str],
+    ops: Mapping[str, int],
+    repeat: int,
+    seed: int,
+    custom: Mapping[str, str] | None = None,
+    runs_on: Callable[[str, str], bool] = catalog.runs_on,
 ) -> list[RunSpec]:
-    """All measured runs, repeat by repeat, allocators rotating within each workload."""
+    """All measured runs, repeat by repeat, allocators rotating within each workload.
+
+    ``custom`` maps a user's workload to its spec JSON; ``runs_on`` says which
+    (allocator, workload) pairs run at all.
+    """
+    custom = custom or {}
     specs: list[RunSpec] = []
     for r in range(repeat):
         for workload in workloads:
-            members = [a for a in allocators if catalog.runs_on(a, workload)]
+            members = [a for a in allocators if runs_on(a, workload)]
             if not members:
                 continue
             shift = r % len(members)
             for allocator in members[shift:] + members[:shift]:
-                specs.append(RunSpec(allocator, workload, r, ops[workload], seed))
+                spec = RunSpec(allocator, workload, r, ops[workload], seed, 0, custom.get(workload, ""))
+                specs.append(spec)
     return specs
 
 
-def overhead_plan(workloads: Sequence[str], ops: Mapping[str, int], seed: int) -> list[RunSpec]:
+def overhead_plan(
+    workloads: Sequence[str], ops: Mapping[str, int], seed: int, custom: Mapping[str, str] | None = None
+) -> list[RunSpec]:
     """One run of the null allocator per workload: the engine's own cost."""
-    return [RunSpec(catalog.NULL, w, -1, ops[w], seed) for w in workloads]
+    custom = custom or {}
+    return [RunSpec(catalog.NULL, w, -1, ops[w], seed, 0, custom.get(w, "")) for w in workloads]
 
 
 Progress = Callable[[RunSpec, RunRecord], None]

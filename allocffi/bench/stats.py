@@ -44,6 +44,8 @@ class Result:
     threads: int = 1
     user_ns_per_op: float = 0.0  # median CPU time per op in user mode
     sys_ns_per_op: float = 0.0  # median CPU time per op in the kernel
+    touch: str = "ends"  # the workload's touch policy: ends, pages or all
+    sharing: str = "one thread"  # one thread, per-thread instances or one shared instance
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +97,8 @@ def summarize(allocator: str, workload: str, runs: Sequence[RunRecord]) -> Resul
         threads=int(first.get("threads", 1) or 1),
         user_ns_per_op=statistics.median([int(r.result["user_ns"]) / max(r.ops, 1) for r in runs]),
         sys_ns_per_op=statistics.median([int(r.result["sys_ns"]) / max(r.ops, 1) for r in runs]),
+        touch=str(first.get("touch", "ends")),
+        sharing=str(first.get("sharing", "one thread")),
     )
 
 
