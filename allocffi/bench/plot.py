@@ -56,7 +56,7 @@ def check_plot_path(path: str | Path) -> None:
         shown = f"'.{suffix}'" if suffix else "no extension"
         raise UsageError(
             f"--plot {path}: the image format comes from the extension and {shown} is not one "
-            f"matplotlib writes; use .png, .svg or .pdf (or {', '.join('.' + f for f in formats)})"
+            "matplotlib writes; use .png, .svg or .pdf"
         )
 
 
@@ -67,6 +67,30 @@ def _cell_text(speedup: float, spread: float, verdict: str | None, is_baseline: 
     return f"{figure}\n{spread:.0%}"
 
 
+def log_speedups(report: BenchReport) -> list[list[float]]:
+    """log2 of each cell's speedup, workloads x allocators; NaN where there is none."""
+    cells = report.cell()
+    rows = []
+    for w in report.workloads:
+        row = []
+        for a in report.allocators:
+            r = cells.get((w, a))
+            row.append(math.log2(r.speedup) if r is not None and r.speedup else math.nan)
+        rows.append(row)
+    return rows
+
+
+def colour_limit(report: BenchReport) -> float:
+    """The largest |log2 speedup| of a competitor (references excluded): the symmetric colour scale."""
+    values = [
+        abs(v)
+        for row in log_speedups(report)
+        for a, v in zip(report.allocators, row, strict=True)
+        if a not in REFERENCES and not math.isnan(v)
+    ]
+    return max([*values, math.log2(1.25)])  # a run where all is within 25% still shows a scale
+
+
 def write_plot(report: BenchReport, path: str | Path) -> None:
     plt = require_matplotlib()
     from matplotlib.colors import Normalize
@@ -75,21 +99,10 @@ def write_plot(report: BenchReport, path: str | Path) -> None:
     workloads = report.workloads
     cells = report.cell()
     baseline = report.baseline_allocator
-    logs: list[list[float]] = []
-    scale = 0.0  # the largest |log2 speedup| of a competitor: the colour scale is symmetric
-    for w in workloads:
-        row = []
-        for a in allocators:
-            r = cells.get((w, a))
-            value = math.log2(r.speedup) if r is not None and r.speedup else math.nan
-            row.append(value)
-            if a not in REFERENCES and not math.isnan(value):
-                scale = max(scale, abs(value))
-        logs.append(row)
-    scale = max(scale, math.log2(1.25))  # a run where everything is within 25% still shows a scale
+    logs = log_speedups(report)
+    scale = colour_limit(report)
 
-    cmap = plt.get_cmap("RdBu").copy()
-    cmap.set_bad(REFERENCE_GREY)  # references and missing cells
+    cmap = plt.get_cmap("RdBu").with_extremes(bad=REFERENCE_GREY)  # references and missing cells
     masked = [
         [math.nan if a in REFERENCES else v for a, v in zip(allocators, row, strict=True)] for row in logs
     ]
