@@ -192,6 +192,9 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
 
     caps = runner.probe()
     sel = select(opts, caps)
+    if opts.baseline_allocator is not None and opts.baseline_allocator not in sel.allocators:
+        reason = sel.skipped.get(opts.baseline_allocator) or "it is not selected"
+        raise UsageError(f"--baseline-allocator {opts.baseline_allocator} cannot run here: {reason}")
     if baseline is not None and not planned_cells(sel) & compare.cells(baseline.results):
         raise UsageError(
             f"baseline {opts.baseline_path} has no (allocator, workload) in common with this run: "
