@@ -338,3 +338,12 @@ def test_change_round_trips_through_json() -> None:
     verdict = significance.Verdict(2.0, 1.8, 2.2, 0.008, 0.95, significance.SLOWER)
     change = compare.Change("bump", "fixed-48", 4.0, 8.0, verdict, ops_changed=False)
     assert compare.Change.from_dict(json.loads(json.dumps(change.to_dict()))) == change
+
+
+def test_a_field_only_one_run_records_is_not_a_difference() -> None:
+    older = {k: v for k, v in MACHINE.items() if k != "engine"}
+    older["libraries"] = {"jemalloc": "5.3.0-1"}  # no libc entry yet
+    assert machine.differences(older, MACHINE) == []
+    assert machine.differences({**MACHINE, "kernel": "Linux 7"}, MACHINE) == [
+        "different machine: kernel Linux 7 vs Linux 6"
+    ]

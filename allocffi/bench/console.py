@@ -233,14 +233,18 @@ def footer_lines(report: BenchReport) -> list[str]:
     return lines
 
 
-def plain_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2) -> str:
+def plain_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2, text_last: bool = False
+) -> str:
+    """Aligned columns: the first ``left`` (and the last, with ``text_last``) to the left, numbers right."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    last = len(widths) - 1
 
     def fmt(row: Sequence[str]) -> str:
         return "  ".join(
-            str(c).ljust(w) if i < left else str(c).rjust(w)
+            str(c).ljust(w) if i < left or (text_last and i == last) else str(c).rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
+        ).rstrip()
 
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *[fmt(r) for r in rows]])
 

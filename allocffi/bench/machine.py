@@ -245,17 +245,25 @@ def _libraries(record: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """What differs between the machine records of two runs, one phrase each."""
+    """What differs between the machine records of two runs, one phrase each.
+
+    Only fields both records hold are compared: an older report without the
+    engine fingerprint, say, is not "different", just not known to be the same.
+    """
     found = []
     for what, keys in _IDENTITY.items():
-        changed = [f"{k} {old.get(k)} vs {new.get(k)}" for k in keys if old.get(k) != new.get(k)]
+        changed = [
+            f"{k} {old[k]} vs {new[k]}"
+            for k in keys
+            if k in old and k in new and old[k] != new[k]  # a field one run lacks is unknown, not different
+        ]
         if changed:
             found.append(f"different {what}: " + "; ".join(changed))
     old_libs, new_libs = _libraries(old), _libraries(new)
     changed_libs = [
-        f"{name} {old_libs.get(name, 'absent')} vs {new_libs.get(name, 'absent')}"
-        for name in sorted(set(old_libs) | set(new_libs))
-        if old_libs.get(name) != new_libs.get(name)
+        f"{name} {old_libs[name]} vs {new_libs[name]}"
+        for name in sorted(set(old_libs) & set(new_libs))
+        if old_libs[name] != new_libs[name]
     ]
     if changed_libs:
         found.append("different library versions: " + "; ".join(changed_libs))

@@ -372,9 +372,8 @@ def run_compare(
         print(f"warning: {warning}", file=out)
     rows = [[c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()] for c in changes]
     print("", file=out)
-    print(
-        console.plain_table(["workload", "allocator", "old ns/op", "new ns/op", "new vs old"], rows), file=out
-    )
+    header = ["workload", "allocator", "old ns/op", "new ns/op", "new vs old"]
+    print(console.plain_table(header, rows, text_last=True), file=out)
     print("", file=out)
     print(compare.summary_line(changes) + f" (noise floor {noise_floor:.0%}, confidence 95%)", file=out)
     if only_old or only_new:
