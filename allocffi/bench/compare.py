@@ -182,4 +182,4 @@ def warnings_between(old: BenchReport, new: BenchReport, changes: Sequence[Chang
 
 def load_baseline(path: str | Path) -> BenchReport:
     """Read a JSON report written by ``allocffi bench --json``, as a baseline."""
-    return read_json(path, "baseline")
+    return read_json(path, "baseline", speedups=False)

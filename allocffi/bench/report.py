@@ -200,8 +200,13 @@ def results_from_json(data: Mapping[str, Any], source: str) -> list[Result]:
     return results
 
 
-def from_json(data: Mapping[str, Any], source: str, baseline_allocator: str | None = None) -> BenchReport:
-    """A report from its JSON record; speedups recomputed against ``baseline_allocator``."""
+def from_json(
+    data: Mapping[str, Any], source: str, baseline_allocator: str | None = None, speedups: bool = True
+) -> BenchReport:
+    """A report from its JSON record; speedups recomputed against ``baseline_allocator``.
+
+    ``speedups=False`` skips that work (a verdict per cell) for callers that only compare runs.
+    """
     if not isinstance(data, Mapping):
         raise UsageError(f"{source} is not an allocffi bench report (not a JSON object)")
     schema = data.get("schema", READABLE_SCHEMAS[0])
@@ -219,7 +224,8 @@ def from_json(data: Mapping[str, Any], source: str, baseline_allocator: str | No
         )
     if baseline not in present and present:
         baseline = default_baseline(present)
-    stats.fill_speedups(results, baseline)
+    if speedups:
+        stats.fill_speedups(results, baseline)
     config = data.get("config")
     overhead = data.get("engine_overhead_ns_per_op")
     machine = data.get("machine")
@@ -253,7 +259,9 @@ def from_json(data: Mapping[str, Any], source: str, baseline_allocator: str | No
     )
 
 
-def read_json(path: str | Path, what: str = "report", baseline_allocator: str | None = None) -> BenchReport:
+def read_json(
+    path: str | Path, what: str = "report", baseline_allocator: str | None = None, speedups: bool = True
+) -> BenchReport:
     """Read a JSON report written by ``allocffi bench --json``; UsageError when that fails."""
     try:
         text = Path(path).read_text()
@@ -263,7 +271,7 @@ def read_json(path: str | Path, what: str = "report", baseline_allocator: str | 
         data = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{what} {path} is not valid JSON ({exc})") from exc
-    return from_json(data, str(path), baseline_allocator)
+    return from_json(data, str(path), baseline_allocator, speedups)
 
 
 def default_baseline(allocators: Sequence[str]) -> str:

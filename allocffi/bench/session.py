@@ -358,8 +358,8 @@ def run_compare(
         raise UsageError(f"--noise-threshold must not be negative (got {noise_floor})")
     if json_path is not None:
         report.ensure_writable(json_path, "JSON comparison")
-    old = report.read_json(old_path, "run")
-    new = report.read_json(new_path, "run")
+    old = report.read_json(old_path, "run", speedups=False)
+    new = report.read_json(new_path, "run", speedups=False)
     compare.require_common(old.results, new.results, old_path, new_path)
     changes = compare.compare(old.results, new.results, noise_floor)
     warnings = compare.warnings_between(old, new, changes)
