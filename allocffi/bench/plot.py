@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from allocffi.bench import significance
+from allocffi.bench import significance, units
 from allocffi.bench.catalog import MMAP
 from allocffi.bench.errors import UsageError
 from allocffi.bench.report import BenchReport
@@ -61,7 +61,7 @@ def check_plot_path(path: str | Path) -> None:
 
 
 def _cell_text(speedup: float, spread: float, verdict: str | None, is_baseline: bool) -> str:
-    figure = f"{speedup:.2f}x" if speedup < 100 else f"{speedup:.0f}x"
+    figure = units.speedup(speedup)
     if not is_baseline and verdict not in (significance.FASTER, significance.SLOWER):
         figure = f"({figure})"
     return f"{figure}\n{spread:.0%}"
