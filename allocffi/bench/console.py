@@ -228,8 +228,11 @@ def footer_lines(report: BenchReport) -> list[str]:
     if report.changes is not None:
         from allocffi.bench.compare import summary_line
 
-        lines.append(f"Against the baseline run: {summary_line(report.changes)}.")
-        lines += [f"  {c.workload} {c.allocator}: {c.describe()}" for c in report.changes if c.significant]
+        lines.append(f"Against the baseline run (new vs old): {summary_line(report.changes)}.")
+        rows = [[c.workload, c.allocator, c.describe()] for c in report.changes]
+        if rows:
+            table = plain_table(["workload", "allocator", "new vs old"], rows, text_last=True)
+            lines += ["  " + line for line in table.splitlines()]
     return lines
 
 
