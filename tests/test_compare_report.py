@@ -347,3 +347,35 @@ def test_a_field_only_one_run_records_is_not_a_difference() -> None:
     assert machine.differences({**MACHINE, "kernel": "Linux 7"}, MACHINE) == [
         "different machine: kernel Linux 7 vs Linux 6"
     ]
+
+
+def test_run_warnings_name_a_busy_machine_and_wide_cells(tmp_path: Path) -> None:
+    cells = {("libc", "fixed-48"): jitter(20.0), ("bump", "fixed-48"): [4.0, 4.1, 9.0, 4.2, 4.3]}
+    busy = run_record(cells)
+    busy["load"]["before"]["load_average"] = [3.0, 2.0, 1.0]
+    loaded = report.read_json(write(tmp_path, "run.json", busy))
+    warnings = report.run_warnings(loaded)
+    assert len(warnings) == 2
+    assert warnings[0].startswith(
+        "the machine was busy before the runs: 1-minute load average 3.00 on 2 CPUs"
+    )
+    assert warnings[1].startswith("1 of 2 cells spread more than 20%") and "fixed-48/bump 119%" in warnings[1]
+    quiet = report.read_json(write(tmp_path, "quiet.json", run_record(BASE_CELLS)))
+    assert report.run_warnings(quiet) == []
+
+
+@pytest.mark.parametrize(
+    ("opts", "message"),
+    [
+        ({"baseline_allocator": "dlmalloc"}, "unknown --baseline-allocator 'dlmalloc'"),
+        ({"baseline_allocator": "libc", "allocators": ["bump"]}, "is not among --allocators bump: add it"),
+        ({"json_path": "-", "markdown_path": "-"}, "only one of --json, --csv and --markdown can be '-'"),
+        ({"plot_path": "-"}, "--plot needs a file name"),
+    ],
+)
+def test_bench_options_for_reports_are_checked_before_running(opts: dict[str, Any], message: str) -> None:
+    from allocffi.bench.errors import UsageError
+    from allocffi.bench.session import BenchOptions, check_options
+
+    with pytest.raises(UsageError, match=message):
+        check_options(BenchOptions(**opts))
