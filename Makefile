@@ -95,8 +95,16 @@ valgrind: system-libs $(CTESTS)
 
 ## bench: the comparison of every available allocator over every workload
 bench: build
-	$(PY) -m allocffi bench --repeat 5 --markdown bench/results/report.md --json bench/results/report.json \
+	$(PY) -m allocffi bench --repeat 5 --targets --markdown bench/results/report.md --json bench/results/report.json \
 	  --csv bench/results/report.csv --plot bench/results/report.png
+
+## bench-noise: how often unchanged code gets a false verdict: two full runs, then allocffi compare
+.PHONY: bench-noise
+bench-noise: build
+	$(PY) -m allocffi bench --repeat 5 --quiet --json bench/results/self-a.json
+	$(PY) -m allocffi bench --repeat 5 --quiet --json bench/results/self-b.json
+	$(PY) -m allocffi compare bench/results/self-a.json bench/results/self-b.json \
+	  --json bench/results/self-compare.json
 
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build

@@ -1,18 +1,23 @@
-"""The ``allocffi`` command: ``allocffi bench`` and ``allocffi list``.
+"""The ``allocffi`` command: ``bench``, ``compare``, ``report`` and ``list``.
 
     allocffi bench [--allocators a,b] [--workloads w,x] [--repeat N]
                    [--ops N | --time-budget S] [--seed S]
-                   [--json P] [--csv P] [--markdown P] [--plot P.png]
+                   [--json P|-] [--csv P] [--markdown P] [--plot P.png]
                    [--baseline P.json [--fail-on-regression]] [--quiet]
+                   [--targets] [--baseline-allocator NAME]
+    allocffi compare OLD.json NEW.json [--json P|-] [--fail-on-regression]
+    allocffi report RUN.json [--markdown P] [--csv P] [--plot P.png] [--targets]
     allocffi list
 
 Every error the user can fix is one line on stderr and exit status 2 (never a
-traceback); see allocffi/bench/errors.py for the other exit statuses.
+traceback); Ctrl-C exits with 130 and a closed output pipe (``| head``)
+quietly with 141; see allocffi/bench/errors.py for the other exit statuses.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -21,6 +26,7 @@ from typing import NoReturn
 from allocffi.bench.errors import EXIT_USAGE, UsageError
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +45,6 @@ def _names(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from allocffi.bench.catalog import MMAP_WORKLOADS, SELECTABLE
-    from allocffi.bench.compare import DEFAULT_NOISE_THRESHOLD
 
     parser = _Parser(prog="allocffi", description="Native memory allocators side by side.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -87,32 +92,95 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the operation streams (default 0: the engine's)"
     )
     bench.add_argument(
-        "--json", metavar="PATH", help="write the full results as JSON (readable by --baseline)"
+        "--json",
+        metavar="PATH",
+        help="write the full results as JSON (readable by --baseline, compare and report); "
+        "'-' writes it to standard output and the tables to standard error",
     )
     bench.add_argument("--csv", metavar="PATH", help="write one CSV row per (allocator, workload)")
     bench.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
-    bench.add_argument("--plot", metavar="PATH.png", help="write a bar chart of speedups (needs matplotlib)")
+    bench.add_argument(
+        "--plot",
+        metavar="PATH.png",
+        help="write a heatmap of speedups, workloads x allocators (needs matplotlib; .png, .svg, .pdf)",
+    )
     bench.add_argument("--baseline", metavar="PATH.json", help="compare with a report saved by --json")
     bench.add_argument(
         "--fail-on-regression",
         action="store_true",
         help="exit with status 3 when something got slower than the baseline beyond noise",
     )
-    bench.add_argument(
-        "--noise-threshold",
-        type=float,
-        default=DEFAULT_NOISE_THRESHOLD,
-        metavar="FRACTION",
-        help=f"smallest relative change that counts against the baseline (default {DEFAULT_NOISE_THRESHOLD})",
-    )
+    _noise_option(bench)
     bench.add_argument(
         "--no-overhead", action="store_true", help="skip the null-allocator runs (engine overhead)"
     )
-    bench.add_argument("--quiet", "-q", action="store_true", help="no progress and no tables, only errors")
+    bench.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress and no tables: only warnings and errors"
+    )
+    _report_options(bench)
+
+    compare = sub.add_parser(
+        "compare",
+        help="compare two saved runs, cell by cell, with verdicts that survive noise",
+        description=(
+            "For every (allocator, workload) in both runs: the ratio of the median ns/op with its 95% "
+            "interval, and a verdict: faster or slower only when a Mann-Whitney U test on the repeats is "
+            "significant at 95% and the whole interval lies beyond the noise threshold. Nothing is run."
+        ),
+        epilog="exit status: 0 done; 2 usage error or no cell in common; 3 a regression with "
+        "--fail-on-regression",
+    )
+    compare.add_argument("old", metavar="OLD.json", help="a run saved by allocffi bench --json")
+    compare.add_argument("new", metavar="NEW.json", help="the run to judge against OLD")
+    compare.add_argument("--json", metavar="PATH", help="write the comparison as JSON ('-': standard output)")
+    compare.add_argument(
+        "--fail-on-regression", action="store_true", help="exit with status 3 when a cell got slower"
+    )
+    _noise_option(compare)
+
+    redraw = sub.add_parser(
+        "report",
+        help="redraw the tables, files and plot of a saved run without running it",
+        description="Print the tables of a run saved by allocffi bench --json, or write its reports.",
+    )
+    redraw.add_argument("run", metavar="RUN.json", help="a run saved by allocffi bench --json")
+    redraw.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
+    redraw.add_argument("--csv", metavar="PATH", help="write one CSV row per (allocator, workload)")
+    redraw.add_argument("--json", metavar="PATH", help="write the run again as JSON (current schema)")
+    redraw.add_argument("--plot", metavar="PATH.png", help="write the heatmap of speedups (needs matplotlib)")
+    _report_options(redraw)
+
     sub.add_parser(
         "list", help="allocators (with availability) and workloads", description="List what can run here."
     )
     return parser
+
+
+def _noise_option(parser: argparse.ArgumentParser) -> None:
+    from allocffi.bench.compare import DEFAULT_NOISE_THRESHOLD
+
+    parser.add_argument(
+        "--noise-threshold",
+        type=float,
+        default=DEFAULT_NOISE_THRESHOLD,
+        metavar="FRACTION",
+        help="the noise floor: a change whose interval reaches within this fraction of 1.0 is no change "
+        f"(default {DEFAULT_NOISE_THRESHOLD})",
+    )
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    from allocffi.bench.catalog import BASELINE
+
+    parser.add_argument(
+        "--targets", action="store_true", help="also check the allocffi project's own performance targets"
+    )
+    parser.add_argument(
+        "--baseline-allocator",
+        metavar="NAME",
+        help=f"the allocator speedups are computed against (default {BASELINE}; when {BASELINE} did "
+        "not run, the first allocator)",
+    )
 
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -136,25 +204,75 @@ def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
         quiet=args.quiet,
         command=shlex.join(["allocffi", *argv]),
         workload_file=args.workload_file,
+        targets=args.targets,
+        baseline_allocator=args.baseline_allocator,
     )
     return run_bench(opts)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from allocffi.bench.session import run_compare
+
+    return run_compare(
+        args.old,
+        args.new,
+        json_path=args.json,
+        noise_floor=args.noise_threshold,
+        fail_on_regression=args.fail_on_regression,
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from allocffi.bench.session import ReportOptions, run_report
+
+    return run_report(
+        ReportOptions(
+            path=args.run,
+            markdown_path=args.markdown,
+            csv_path=args.csv,
+            plot_path=args.plot,
+            json_path=args.json,
+            targets=args.targets,
+            baseline_allocator=args.baseline_allocator,
+        )
+    )
+
+
+def _dispatch(args: argparse.Namespace, arguments: list[str]) -> int:
+    if args.command == "bench":
+        return _bench(args, arguments)
+    if args.command == "compare":
+        return _compare(args)
+    if args.command == "report":
+        return _report(args)
+    from allocffi.bench.session import list_capabilities
+
+    return list_capabilities()
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away: send what Python still flushes at exit nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(arguments)
     try:
-        if args.command == "bench":
-            return _bench(args, arguments)
-        from allocffi.bench.session import list_capabilities
-
-        return list_capabilities()
+        code = _dispatch(args, arguments)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
     except UsageError as exc:
         print(f"allocffi {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"allocffi {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `allocffi list | head -1`: the reader has all it wanted
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-from allocffi.bench import units
-from allocffi.bench.catalog import BASELINE
+from allocffi.bench import machine, units
 from allocffi.bench.report import BenchReport, overhead_line
 from allocffi.bench.runner import RunRecord, RunSpec
+from allocffi.bench.stats import Result
 from allocffi.bench.targets import MET, MISSED, PYTHON_TARGETS
 
 
@@ -161,7 +161,8 @@ def detail_rows(report: BenchReport) -> list[list[str]]:
                     r.allocator,
                     units.ns(r.ns_per_op),
                     f"{units.ns(r.ns_per_op_min)}-{units.ns(r.ns_per_op_max)}",
-                    units.speedup(r.speedup_vs_libc),
+                    f"{r.spread:.0%}",
+                    _speedup_text(r),
                     units.size(r.peak_rss_bytes),
                     units.size(r.rss_growth_bytes),
                     units.count(r.minor_faults),
@@ -170,18 +171,42 @@ def detail_rows(report: BenchReport) -> list[list[str]]:
     return rows
 
 
+SLOWER_MARK = "*"  # plain text: slower than the baseline beyond noise
+
+
+def _speedup_text(r: Result | None) -> str:
+    if r is None or r.speedup is None:
+        return "-"
+    return units.speedup(r.speedup) + (SLOWER_MARK if r.significantly_slower else "")
+
+
 TABLE_WIDTH = 120
 
-DETAIL_HEADER = [
-    "workload",
-    "allocator",
-    "ns/op",
-    "min-max",
-    "vs libc",
-    "peak RSS",
-    "RSS growth",
-    "faults",
-]
+SPEEDUP_COLUMN = 5  # index of "vs <baseline>" in the detail rows
+
+
+def detail_header(report: BenchReport) -> list[str]:
+    return [
+        "workload",
+        "allocator",
+        "ns/op",
+        "min-max",
+        "spread",
+        f"vs {report.baseline_allocator}",
+        "peak RSS",
+        "RSS growth",
+        "faults",
+    ]
+
+
+def header_lines(report: BenchReport) -> list[str]:
+    """What stands above the tables: an interrupted run, the machine's load, warnings."""
+    lines = []
+    if report.partial:
+        lines.append("PARTIAL: the run was interrupted; these are the runs completed before that.")
+    lines.append(f"Machine: {machine.one_line(report.machine)}; {machine.load_line(report.load)}")
+    lines += [f"warning: {w}" for w in report.warnings]
+    return lines
 
 
 def footer_lines(report: BenchReport) -> list[str]:
@@ -201,37 +226,43 @@ def footer_lines(report: BenchReport) -> list[str]:
             lines.append(f"  n/a    {skipped} targets need allocators or workloads that did not run")
         lines += [f"  (pytest) {t}" for t in PYTHON_TARGETS]
     if report.changes is not None:
-        moved = [c for c in report.changes if c.verdict != "noise"]
-        lines.append(
-            f"Baseline: {len(report.changes)} compared, {len(report.changes) - len(moved)} within noise."
-        )
-        lines += [f"  {c.workload} {c.allocator}: {c.describe()}" for c in moved]
+        from allocffi.bench.compare import summary_line
+
+        lines.append(f"Against the baseline run (new vs old): {summary_line(report.changes)}.")
+        rows = [[c.workload, c.allocator, c.describe()] for c in report.changes]
+        if rows:
+            table = plain_table(["workload", "allocator", "new vs old"], rows, text_last=True)
+            lines += ["  " + line for line in table.splitlines()]
     return lines
 
 
-def _plain_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2) -> str:
+def plain_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2, text_last: bool = False
+) -> str:
+    """Aligned columns: the first ``left`` (and the last, with ``text_last``) to the left, numbers right."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    last = len(widths) - 1
 
     def fmt(row: Sequence[str]) -> str:
         return "  ".join(
-            str(c).ljust(w) if i < left else str(c).rjust(w)
+            str(c).ljust(w) if i < left or (text_last and i == last) else str(c).rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
+        ).rstrip()
 
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *[fmt(r) for r in rows]])
 
 
 def speedup_matrix(report: BenchReport) -> tuple[list[str], list[list[str]]]:
     cells = report.cell()
-    allocators = report.allocators
-    rows = []
-    for w in report.workloads:
-        row = [w]
-        for a in allocators:
-            r = cells.get((w, a))
-            row.append("-" if r is None else units.speedup(r.speedup_vs_libc))
-        rows.append(row)
-    return ["workload", *allocators], rows
+    rows = [[w, *[_speedup_text(cells.get((w, a))) for a in report.allocators]] for w in report.workloads]
+    return ["workload", *report.allocators], rows
+
+
+def speedup_title(report: BenchReport, slower: str) -> str:
+    return (
+        f"Speedup vs {report.baseline_allocator} (median; > 1 is faster; {slower}: slower beyond noise, "
+        "Mann-Whitney U at 95%)"
+    )
 
 
 def print_report(report: BenchReport, stream: TextIO | None = None) -> None:
@@ -239,11 +270,13 @@ def print_report(report: BenchReport, stream: TextIO | None = None) -> None:
     if use_rich(stream):
         _print_rich(report, stream)
         return
-    print(_plain_table(DETAIL_HEADER, detail_rows(report)), file=stream)
-    if BASELINE in report.allocators:
+    print("\n".join(header_lines(report)), file=stream)
+    print("", file=stream)
+    print(plain_table(detail_header(report), detail_rows(report)), file=stream)
+    if report.baseline_allocator in report.allocators:
         header, rows = speedup_matrix(report)
-        print(f"\nSpeedup vs {BASELINE} (median; > 1 is faster)", file=stream)
-        print(_plain_table(header, rows, left=1), file=stream)
+        print("\n" + speedup_title(report, SLOWER_MARK), file=stream)
+        print(plain_table(header, rows, left=1), file=stream)
     print("", file=stream)
     print("\n".join(footer_lines(report)), file=stream)
 
@@ -257,31 +290,33 @@ def _print_rich(report: BenchReport, stream: TextIO) -> None:
     # lines that the terminal wraps are easier to read than broken numbers.
     console = Console(file=stream)
     console.width = max(console.width, TABLE_WIDTH)
+    for line in header_lines(report):
+        style = "bold red" if line.startswith(("PARTIAL", "warning")) else ""
+        console.print(Text(line, style=style), highlight=False)
     table = Table(title="allocffi bench: median ns/op over repeats (lower is better)")
-    for i, name in enumerate(DETAIL_HEADER):
+    for i, name in enumerate(detail_header(report)):
         # fold, never truncate: a number cut to "12…" would be a wrong number
         table.add_column(name, justify="left" if i < 2 else "right", overflow="fold")
     rows = detail_rows(report)
     starts = {i for i, row in enumerate(rows) if row[0] and not row[0].startswith("(")}
     for i, row in enumerate(rows):
         last_of_group = i + 1 in starts or i + 1 == len(rows)
-        speed = row[4]
-        style = "red" if speed.endswith("x") and float(speed[:-1].replace(",", "")) < 1 else ""
-        row = [*row[:4], f"[{style}]{speed}[/]" if style else speed, *row[5:]]
+        row = [*row[:SPEEDUP_COLUMN], _red_if_slower(row[SPEEDUP_COLUMN]), *row[SPEEDUP_COLUMN + 1 :]]
         table.add_row(*row, end_section=last_of_group)
     console.print(table)
-    if BASELINE in report.allocators:
+    if report.baseline_allocator in report.allocators:
         header, matrix = speedup_matrix(report)
-        speed_table = Table(title=f"Speedup vs {BASELINE} (> 1 is faster; red: slower than {BASELINE})")
+        speed_table = Table(title=speedup_title(report, "red"))
         for i, name in enumerate(header):
             speed_table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
         for row in matrix:
-            cells = [row[0]]
-            for c in row[1:]:
-                slow = c.endswith("x") and float(c[:-1].replace(",", "")) < 1
-                cells.append(f"[red]{c}[/]" if slow else c)
-            speed_table.add_row(*cells)
+            speed_table.add_row(row[0], *[_red_if_slower(c) for c in row[1:]])
         console.print(speed_table)
     for line in footer_lines(report):
-        style = "bold red" if ("MISMATCH" in line or "MISSED" in line or "SLOWER" in line) else ""
+        style = "bold red" if ("MISMATCH" in line or "MISSED" in line or "slower [" in line) else ""
         console.print(Text(line, style=style), highlight=False)
+
+
+def _red_if_slower(text: str) -> str:
+    """Rich markup: a cell marked slower beyond noise in red, without the plain-text mark."""
+    return f"[red]{text[: -len(SLOWER_MARK)]}[/]" if text.endswith(SLOWER_MARK) else text

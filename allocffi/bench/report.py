@@ -1,13 +1,20 @@
 """The report of one benchmark session and its files: JSON, CSV, Markdown.
 
 ``BenchReport`` holds everything a session produced; the writers only format
-it. JSON is the machine-readable record (and what ``--baseline`` reads back):
-metadata plus one entry per (allocator, workload) in ``results``. CSV has the
-same entries, flat. Markdown is for people: the numbers, speedups against
-glibc with slow cases in bold, memory, the engine overhead and the targets.
+it. JSON is the machine-readable record, and ``read_json`` reads it back for
+``--baseline``, ``allocffi compare`` and ``allocffi report``: metadata (the
+machine, its load around the run, warnings, whether the run was interrupted)
+plus one entry per (allocator, workload) in ``results``. CSV has the same
+entries, flat. Markdown is for people: the numbers, speedups against the
+baseline allocator with significantly slower cells in bold, memory, the
+engine overhead and, when asked for, the project's targets.
+
+Speedups are never trusted from a file: ``read_json`` recomputes them from the
+samples, so files written before the speedup fields existed still load.
 
 Invariant: every path is checked with ``ensure_writable`` before the
-benchmark starts, so a long run never ends in an unwritable file.
+benchmark starts, so a long run never ends in an unwritable file. The path
+"-" means standard output.
 """
 
 from __future__ import annotations
@@ -16,20 +23,29 @@ import csv
 import io
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from allocffi.bench import machine as machine_info
-from allocffi.bench import units
-from allocffi.bench.catalog import BASELINE
-from allocffi.bench.compare import Change
+from allocffi.bench import significance, stats, units
+from allocffi.bench.catalog import BASELINE, MMAP
 from allocffi.bench.errors import UsageError
 from allocffi.bench.stats import ChecksumMismatch, Result
 from allocffi.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
 
-SCHEMA = "allocffi-bench/1"
+if TYPE_CHECKING:  # compare reads reports: only the type is needed here
+    from allocffi.bench.compare import Change
+
+SCHEMA = "allocffi-bench/2"
+READABLE_SCHEMAS = ("allocffi-bench/1", SCHEMA)  # /1 lacks load, warnings, partial and speedup fields
+STDOUT = "-"  # as a path: write to standard output
+
+# A cell whose repeats spread wider than this ((max - min) / median) is flagged:
+# at 20% a 1.2x difference can come from one noisy repeat.
+SPREAD_WARNING = 0.20
 
 
 @dataclass
@@ -46,6 +62,10 @@ class BenchReport:
     targets: list[Outcome] = field(default_factory=list)
     changes: list[Change] | None = None  # None: no --baseline
     wall_time_s: float = 0.0
+    baseline_allocator: str = BASELINE  # what speedups are computed against
+    load: dict[str, Any] | None = None  # machine.LoadWatch.finish(): load before, during, after
+    partial: bool = False  # interrupted: only the runs completed before Ctrl-C
+    warnings: list[str] = field(default_factory=list)  # what makes these figures doubtful
 
     @property
     def allocators(self) -> list[str]:
@@ -70,6 +90,8 @@ def ensure_writable(path: str | Path, what: str) -> Path:
     An existing file is left untouched; a new one is created and removed.
     """
     target = Path(path)
+    if str(path) == STDOUT:
+        return target
     if target.is_dir():
         raise UsageError(f"{what} path {target} is a directory, not a file")
     try:
@@ -84,8 +106,12 @@ def ensure_writable(path: str | Path, what: str) -> Path:
     return target
 
 
-def _write_text(path: str | Path, text: str) -> None:
-    """Write atomically: a crash never leaves half a report behind."""
+def write_text(path: str | Path, text: str) -> None:
+    """Write atomically: a crash never leaves half a report behind ("-": standard output)."""
+    if str(path) == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
@@ -97,13 +123,37 @@ def _write_text(path: str | Path, text: str) -> None:
 # --------------------------------------------------------------------------
 
 
+def run_warnings(report: BenchReport) -> list[str]:
+    """A busy machine and cells spread wider than SPREAD_WARNING, one line each."""
+    found = []
+    busy = machine_info.busy_reason(report.load)
+    if busy:
+        found.append(busy)
+    wide = sorted(
+        (r for r in report.results if r.repeats > 1 and r.spread > SPREAD_WARNING),
+        key=lambda r: -r.spread,
+    )
+    if wide:
+        examples = ", ".join(f"{r.workload}/{r.allocator} {r.spread:.0%}" for r in wide[:3])
+        found.append(
+            f"{len(wide)} of {len(report.results)} cells spread more than {SPREAD_WARNING:.0%} "
+            f"((max - min) / median of the repeats; widest: {examples}): more --repeat or a quieter "
+            "machine would make them surer"
+        )
+    return found
+
+
 def to_json(report: BenchReport) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "date": report.date,
         "command": report.command,
+        "partial": report.partial,
         "machine": report.machine,
+        "load": report.load,
+        "warnings": report.warnings,
         "config": report.config,
+        "baseline_allocator": report.baseline_allocator,
         "wall_time_s": round(report.wall_time_s, 3),
         "engine_overhead_ns_per_op": report.overhead,
         "checksums_agree": not report.mismatches,
@@ -111,26 +161,124 @@ def to_json(report: BenchReport) -> dict[str, Any]:
             {"workload": m.workload, "checksums": dict(m.checksums)} for m in report.mismatches
         ],
         "targets": [{"target": o.label, "status": o.status, "measured": o.measured} for o in report.targets],
-        "comparison": None
-        if report.changes is None
-        else [
-            {
-                "allocator": c.allocator,
-                "workload": c.workload,
-                "old_ns_per_op": c.old_ns,
-                "new_ns_per_op": c.new_ns,
-                "ratio": c.ratio,
-                "verdict": c.verdict,
-                "noise_threshold": c.threshold,
-            }
-            for c in report.changes
-        ],
+        "comparison": None if report.changes is None else [c.to_dict() for c in report.changes],
         "results": [r.to_dict() for r in report.results],
     }
 
 
 def write_json(report: BenchReport, path: str | Path) -> None:
-    _write_text(path, json.dumps(to_json(report), indent=2) + "\n")
+    write_text(path, json.dumps(to_json(report), indent=2) + "\n")
+
+
+_REQUIRED = ("allocator", "workload", "ns_per_op")
+
+
+def results_from_json(data: Mapping[str, Any], source: str) -> list[Result]:
+    """The results of a saved report; UsageError when it is not one."""
+    records = data.get("results") if isinstance(data, Mapping) else None
+    if not isinstance(records, list):
+        raise UsageError(f'{source} is not an allocffi bench report (no "results" list)')
+    results = []
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping) or any(k not in record for k in _REQUIRED):
+            raise UsageError(f"{source}: result #{index} lacks one of {', '.join(_REQUIRED)}")
+        fields = dict(record)
+        samples = fields.get("samples")
+        if not isinstance(samples, list) or not all(isinstance(x, (int, float)) for x in samples):
+            fields["samples"] = []
+        fields.setdefault("ns_per_op_min", min(fields["samples"], default=fields["ns_per_op"]))
+        fields.setdefault("ns_per_op_max", max(fields["samples"], default=fields["ns_per_op"]))
+        fields.setdefault("repeats", len(fields["samples"]) or 1)
+        fields.setdefault("ops", 0)
+        fields.setdefault("checksum", 0)
+        try:
+            result = Result.from_dict(fields)
+            significance.spread(result.samples or [result.ns_per_op])  # numbers, finite, not negative
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{source}: result #{index} is malformed ({exc})") from exc
+        results.append(result)
+    return results
+
+
+def from_json(
+    data: Mapping[str, Any], source: str, baseline_allocator: str | None = None, speedups: bool = True
+) -> BenchReport:
+    """A report from its JSON record; speedups recomputed against ``baseline_allocator``.
+
+    ``speedups=False`` skips that work (a verdict per cell) for callers that only compare runs.
+    """
+    if not isinstance(data, Mapping):
+        raise UsageError(f"{source} is not an allocffi bench report (not a JSON object)")
+    schema = data.get("schema", READABLE_SCHEMAS[0])
+    if schema not in READABLE_SCHEMAS:
+        raise UsageError(
+            f"{source} has schema {schema!r}; this allocffi reads {', '.join(READABLE_SCHEMAS)} "
+            "(bench reports written by `allocffi bench --json`)"
+        )
+    results = results_from_json(data, source)
+    present = list(dict.fromkeys(r.allocator for r in results))
+    baseline = baseline_allocator or str(data.get("baseline_allocator") or BASELINE)
+    if baseline_allocator is not None and baseline not in present:
+        raise UsageError(
+            f"--baseline-allocator {baseline}: {source} has no results for it (it has {', '.join(present)})"
+        )
+    if baseline not in present and present:
+        baseline = default_baseline(present)
+    if speedups:
+        stats.fill_speedups(results, baseline)
+    config = data.get("config")
+    overhead = data.get("engine_overhead_ns_per_op")
+    machine = data.get("machine")
+    load = data.get("load")
+    from allocffi.bench.compare import Change  # compare imports this module
+
+    try:
+        changes = (
+            None if data.get("comparison") is None else [Change.from_dict(c) for c in data["comparison"]]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f'{source}: its "comparison" is malformed ({exc})') from exc
+    return BenchReport(
+        date=str(data.get("date", "unknown")),
+        command=str(data.get("command", "unknown")),
+        machine=dict(machine) if isinstance(machine, Mapping) else {},
+        config=dict(config) if isinstance(config, Mapping) else {},
+        results=results,
+        overhead={str(k): float(v) for k, v in overhead.items()} if isinstance(overhead, Mapping) else {},
+        mismatches=[
+            ChecksumMismatch(str(m["workload"]), m["checksums"])
+            for m in data.get("checksum_mismatches") or []
+            if isinstance(m, Mapping) and "workload" in m and isinstance(m.get("checksums"), Mapping)
+        ],
+        changes=changes,
+        wall_time_s=float(data.get("wall_time_s") or 0.0),
+        baseline_allocator=baseline,
+        load=dict(load) if isinstance(load, Mapping) else None,
+        partial=bool(data.get("partial", False)),
+        warnings=[str(w) for w in data.get("warnings") or []],
+    )
+
+
+def read_json(
+    path: str | Path, what: str = "report", baseline_allocator: str | None = None, speedups: bool = True
+) -> BenchReport:
+    """Read a JSON report written by ``allocffi bench --json``; UsageError when that fails."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} {path} is not valid JSON ({exc})") from exc
+    return from_json(data, str(path), baseline_allocator, speedups)
+
+
+def default_baseline(allocators: Sequence[str]) -> str:
+    """libc when it ran, else the first allocator that is not a reference such as mmap."""
+    if BASELINE in allocators:
+        return BASELINE
+    return next((a for a in allocators if a != MMAP), allocators[0])
 
 
 CSV_FIELDS: tuple[str, ...] = tuple(Result.__dataclass_fields__)
@@ -148,7 +296,7 @@ def to_csv(results: Sequence[Result]) -> str:
 
 
 def write_csv(report: BenchReport, path: str | Path) -> None:
-    _write_text(path, to_csv(report.results))
+    write_text(path, to_csv(report.results))
 
 
 # --------------------------------------------------------------------------
@@ -176,10 +324,17 @@ def overhead_line(overhead: Mapping[str, float]) -> str:
 
 
 def _speedup_cell(result: Result | None) -> str:
-    if result is None or result.speedup_vs_libc is None:
+    if result is None or result.speedup is None:
         return "-"
-    text = units.speedup(result.speedup_vs_libc)
-    return f"**{text}**" if result.speedup_vs_libc < 1.0 else text
+    text = units.speedup(result.speedup)
+    return f"**{text}**" if result.significantly_slower else text
+
+
+def speedup_legend(baseline: str) -> str:
+    return (
+        f"higher is better; **bold**: slower than {baseline} beyond noise (Mann-Whitney U on the repeats "
+        f"at 95% and the whole interval more than {significance.DEFAULT_NOISE_FLOOR:.0%} away)"
+    )
 
 
 def _config_line(config: Mapping[str, Any]) -> str:
@@ -194,16 +349,22 @@ def to_markdown(report: BenchReport) -> str:
     allocators = report.allocators
     workloads = report.workloads
     cells = report.cell()
+    baseline = report.baseline_allocator
     out = ["# allocffi benchmark", ""]
+    if report.partial:
+        out += ["**PARTIAL: the run was interrupted; only the runs completed before that are here.**", ""]
     out += [
         f"- Date: {report.date}",
         f"- Command: `{report.command}`",
-        f"- Machine: {machine_info.one_line(report.machine)}",
+        f"- Machine: {machine_info.one_line(report.machine)}; {machine_info.load_line(report.load)}",
         f"- Libraries: {machine_info.libraries_line(report.machine)}",
         f"- Runs: {_config_line(report.config)}; wall time {report.wall_time_s:.0f} s",
         f"- {overhead_line(report.overhead)}",
         "",
     ]
+    out += [f"- **warning**: {w}" for w in report.warnings]
+    if report.warnings:
+        out.append("")
     if report.mismatches:
         out += [
             "**CHECKSUM MISMATCH: some allocators computed different results; their numbers are void.**",
@@ -226,8 +387,8 @@ def to_markdown(report: BenchReport) -> str:
         )
     out += _table(["workload", "ops", *allocators], rows)
 
-    if BASELINE in allocators:
-        out += [f"## Speedup vs {BASELINE} (higher is better; **bold**: slower than {BASELINE})", ""]
+    if baseline in allocators:
+        out += [f"## Speedup vs {baseline} ({speedup_legend(baseline)})", ""]
         rows = [[w, *[_speedup_cell(cells.get((w, a))) for a in allocators]] for w in workloads]
         out += _table(["workload", *allocators], rows)
 
@@ -239,20 +400,21 @@ def to_markdown(report: BenchReport) -> str:
         out += [f"- not measured here: {t}" for t in PYTHON_TARGETS] + [""]
 
     if report.changes is not None:
-        out += ["## Compared with the baseline", ""]
-        moved = [c for c in report.changes if c.verdict != "noise"]
-        out.append(f"{len(report.changes)} pairs compared, {len(report.changes) - len(moved)} within noise.")
-        out.append("")
-        if moved:
-            rows = [
-                [c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()] for c in moved
-            ]
+        from allocffi.bench.compare import summary_line
+
+        out += ["## Compared with the baseline run", "", summary_line(report.changes) + ".", ""]
+        rows = [
+            [c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()]
+            for c in report.changes
+        ]
+        if rows:
             out += _table(["workload", "allocator", "old ns/op", "new ns/op", "change"], rows, right_from=2)
 
     out += [
         "## Details",
         "",
-        "Median over repeats; range is [min, max] ns/op; RSS figures are the child process's.",
+        "Median over repeats; range is [min, max] ns/op, spread is (max - min) / median; "
+        "RSS figures are the child process's.",
         "",
     ]
     rows = []
@@ -267,7 +429,8 @@ def to_markdown(report: BenchReport) -> str:
                     a,
                     units.ns(r.ns_per_op),
                     f"{units.ns(r.ns_per_op_min)}-{units.ns(r.ns_per_op_max)}",
-                    units.speedup(r.speedup_vs_libc),
+                    f"{r.spread:.0%}",
+                    units.speedup(r.speedup),
                     units.size(r.peak_rss_bytes),
                     units.size(r.rss_growth_bytes),
                     f"{r.bytes_per_op:,.0f}",
@@ -279,7 +442,8 @@ def to_markdown(report: BenchReport) -> str:
         "allocator",
         "ns/op",
         "range",
-        "vs libc",
+        "spread",
+        f"vs {baseline}",
         "peak RSS",
         "RSS growth",
         "B/op",
@@ -290,4 +454,4 @@ def to_markdown(report: BenchReport) -> str:
 
 
 def write_markdown(report: BenchReport, path: str | Path) -> None:
-    _write_text(path, to_markdown(report))
+    write_text(path, to_markdown(report))

@@ -1,15 +1,22 @@
-"""``allocffi bench`` end to end: validate, plan, run, check, report.
+"""``allocffi bench``, ``compare`` and ``report`` end to end.
 
-Order matters: every user error (names, paths, a missing optional package, an
-unreadable baseline, an allocator that cannot load) is found before the first
-measured run, so a long benchmark never dies at the end. The exit status
-says what happened (see errors.py): 0 fine, 1 a worker failed or checksums
-disagree, 2 usage, 3 a regression beyond noise with --fail-on-regression.
+``bench``: validate, plan, run, check, report. Order matters: every user error
+(names, paths, a plot format, a missing optional package, an unreadable
+baseline or one with nothing in common with this run, an allocator that
+cannot load) is found before the first measured run, so a long benchmark
+never dies at the end. Ctrl-C keeps the runs already completed: the reports
+are written from them, marked partial, and KeyboardInterrupt goes on to the
+caller (exit 130). The exit status says what happened (see errors.py): 0
+fine, 1 a worker failed or checksums disagree, 2 usage, 3 a regression
+beyond noise with --fail-on-regression.
+
+``compare`` and ``report`` read saved JSON runs and never run anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -17,7 +24,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
-from allocffi.bench import catalog, compare, console, machine, report, runner, stats, targets, workload_file
+from allocffi.bench import (
+    catalog,
+    compare,
+    console,
+    machine,
+    report,
+    runner,
+    stats,
+    targets,
+    units,
+    workload_file,
+)
 from allocffi.bench.errors import EXIT_FAILURE, EXIT_OK, EXIT_REGRESSION, BenchFailure, UsageError
 
 
@@ -42,6 +60,8 @@ class BenchOptions:
     quiet: bool = False
     command: str = "allocffi bench"
     workload_file: str | None = None  # a user's workloads (TOML, or a saved JSON report)
+    targets: bool = False  # check the project's own performance targets
+    baseline_allocator: str | None = None  # None: libc, or the first selected when libc is not
 
 
 @dataclass
@@ -82,6 +102,20 @@ def check_options(opts: BenchOptions) -> None:
             )
         if name not in catalog.SELECTABLE:
             raise UsageError(f"unknown allocator {name!r}; choose from {', '.join(catalog.SELECTABLE)}")
+    base = opts.baseline_allocator
+    if base is not None and base not in catalog.SELECTABLE:
+        raise UsageError(
+            f"unknown --baseline-allocator {base!r}; choose from {', '.join(catalog.SELECTABLE)}"
+        )
+    if base is not None and opts.allocators and base not in opts.allocators:
+        raise UsageError(
+            f"--baseline-allocator {base} is not among --allocators {','.join(opts.allocators)}: add it"
+        )
+    stdout_paths = [p for p in (opts.json_path, opts.csv_path, opts.markdown_path) if p == report.STDOUT]
+    if len(stdout_paths) > 1:
+        raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
+    if opts.plot_path == report.STDOUT:
+        raise UsageError("--plot needs a file name: an image does not go to standard output")
 
 
 def select(
@@ -177,10 +211,23 @@ def _say(opts: BenchOptions, text: str, stream: TextIO) -> None:
         print(text, file=stream)
 
 
+def planned_cells(sel: Selection) -> set[tuple[str, str]]:
+    return {(a, w) for a in sel.allocators for w in sel.workloads if sel.runs(a, w)}
+
+
+def baseline_allocator(opts: BenchOptions, sel: Selection) -> str:
+    return opts.baseline_allocator or report.default_baseline(sel.allocators)
+
+
 def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """The whole command; raises UsageError for the caller to print (exit 2)."""
-    out = out or sys.stdout
+    """The whole command; raises UsageError for the caller to print (exit 2).
+
+    On Ctrl-C the completed runs are reported and written, marked partial, and
+    KeyboardInterrupt is raised again for the caller.
+    """
     err = err or sys.stderr
+    writes_stdout = report.STDOUT in (opts.json_path, opts.csv_path, opts.markdown_path)
+    out = err if writes_stdout else (out or sys.stdout)  # standard output carries the file alone
     started = time.monotonic()
     check_options(opts)
     paths = {
@@ -193,9 +240,9 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         if path is not None:
             report.ensure_writable(path, what)
     if opts.plot_path is not None:
-        from allocffi.bench.plot import require_matplotlib
+        from allocffi.bench.plot import check_plot_path
 
-        require_matplotlib()
+        check_plot_path(opts.plot_path)
     baseline = compare.load_baseline(opts.baseline_path) if opts.baseline_path else None
 
     custom = workload_file.load(opts.workload_file) if opts.workload_file else []
@@ -203,6 +250,14 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     if custom:  # the engine's table is the one list of built-in names
         workload_file.check_names(str(opts.workload_file), custom, caps.workloads)
     sel = select(opts, caps, custom)
+    if opts.baseline_allocator is not None and opts.baseline_allocator not in sel.allocators:
+        reason = sel.skipped.get(opts.baseline_allocator) or "it is not selected"
+        raise UsageError(f"--baseline-allocator {opts.baseline_allocator} cannot run here: {reason}")
+    if baseline is not None and not planned_cells(sel) & compare.cells(baseline.results):
+        raise UsageError(
+            f"baseline {opts.baseline_path} has no (allocator, workload) in common with this run: "
+            "nothing to compare (choose --allocators and --workloads that it measured)"
+        )
     for name, reason in sel.skipped.items():
         _say(opts, f"note: skipping {name}: {reason}", err)
     for (name, workload), reason in sel.refused.items():
@@ -225,12 +280,16 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     if opts.overhead:
         specs += runner.overhead_plan(sel.workloads, ops, opts.seed, custom_json)
 
-    records, failures = _run_all(specs, console.make_progress(opts.quiet, err))
+    watch = machine.LoadWatch()
+    records, failures, interrupted = _run_all(specs, console.make_progress(opts.quiet, err), watch)
     measured = [r for r in records if r.spec.allocator != catalog.NULL]
     overhead = {r.spec.workload: r.ns_per_op for r in records if r.spec.allocator == catalog.NULL}
-    results = stats.aggregate(measured)
+    base_name = baseline_allocator(opts, sel)
+    results = stats.aggregate(measured, base_name)
     mismatches = stats.checksum_mismatches(measured)
-    changes = compare.compare(baseline, results, opts.noise_threshold) if baseline is not None else None
+    changes = (
+        compare.compare(baseline.results, results, opts.noise_threshold) if baseline is not None else None
+    )
 
     bench_report = report.BenchReport(
         date=_now(),
@@ -249,13 +308,35 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         results=results,
         overhead=overhead,
         mismatches=mismatches,
-        targets=targets.check_all(results, overhead),
+        targets=targets.check_all(results, overhead) if opts.targets else [],
         changes=changes,
         wall_time_s=time.monotonic() - started,
+        baseline_allocator=base_name,
+        load=watch.finish(),
+        partial=interrupted,
     )
+    bench_report.warnings = report.run_warnings(bench_report)
+    if baseline is not None and changes is not None:
+        bench_report.warnings += [
+            f"against the baseline: {w}" for w in compare.warnings_between(baseline, bench_report, changes)
+        ]
+    if base_name != catalog.BASELINE and opts.baseline_allocator is None:
+        _say(opts, f"note: {catalog.BASELINE} did not run: speedups are against {base_name}", err)
     if not opts.quiet and results:
         console.print_report(bench_report, out)
+    elif bench_report.warnings:  # quiet or nothing to show: the warnings still matter
+        for warning in bench_report.warnings:
+            print(f"allocffi bench: warning: {warning}", file=err)
     _write_reports(bench_report, opts)
+    if interrupted:
+        written = [p for p in (opts.json_path, opts.csv_path, opts.markdown_path, opts.plot_path) if p]
+        where = f"; written, marked partial, to {', '.join(written)}" if written else ""
+        print(
+            f"allocffi bench: interrupted after {len(measured)} of "
+            f"{sum(s.allocator != catalog.NULL for s in specs)} runs{where}",
+            file=err,
+        )
+        raise KeyboardInterrupt
 
     for failure in failures:
         print(f"allocffi bench: FAILED: {failure}", file=err)
@@ -281,13 +362,18 @@ def _custom_config(opts: BenchOptions, sel: Selection, ops: Mapping[str, int]) -
 
 
 def _run_all(
-    specs: Sequence[runner.RunSpec], progress: console.Progress
-) -> tuple[list[runner.RunRecord], list[str]]:
-    """Run every spec; a failed (allocator, workload) is not retried in later repeats."""
+    specs: Sequence[runner.RunSpec], progress: console.Progress, watch: machine.LoadWatch | None = None
+) -> tuple[list[runner.RunRecord], list[str], bool]:
+    """Run every spec; a failed (allocator, workload) is not retried in later repeats.
+
+    Returns the records, the failures, and whether Ctrl-C stopped the runs
+    (the records then hold the runs completed before it).
+    """
     records: list[runner.RunRecord] = []
     failures: list[str] = []
     broken: set[tuple[str, str]] = set()
     env = runner.worker_environment()
+    interrupted = False
     progress.start(specs)
     try:
         for spec in specs:
@@ -304,9 +390,13 @@ def _run_all(
                 continue
             records.append(record)
             progress.done(spec, record)
+            if watch is not None:
+                watch.sample()
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         progress.stop()
-    return records, failures
+    return records, failures, interrupted
 
 
 def _write_reports(bench_report: report.BenchReport, opts: BenchOptions) -> None:
@@ -320,6 +410,118 @@ def _write_reports(bench_report: report.BenchReport, opts: BenchOptions) -> None
         from allocffi.bench.plot import write_plot
 
         write_plot(bench_report, opts.plot_path)
+
+
+def run_compare(
+    old_path: str,
+    new_path: str,
+    json_path: str | None = None,
+    noise_floor: float = compare.DEFAULT_NOISE_THRESHOLD,
+    fail_on_regression: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """``allocffi compare OLD.json NEW.json``: verdicts for every cell in both, nothing run."""
+    err = err or sys.stderr
+    out = err if json_path == report.STDOUT else (out or sys.stdout)
+    if noise_floor < 0:
+        raise UsageError(f"--noise-threshold must not be negative (got {noise_floor})")
+    if json_path is not None:
+        report.ensure_writable(json_path, "JSON comparison")
+    old = report.read_json(old_path, "run", speedups=False)
+    new = report.read_json(new_path, "run", speedups=False)
+    compare.require_common(old.results, new.results, old_path, new_path)
+    changes = compare.compare(old.results, new.results, noise_floor)
+    warnings = compare.warnings_between(old, new, changes)
+    only_old = sorted(compare.cells(old.results) - compare.cells(new.results))
+    only_new = sorted(compare.cells(new.results) - compare.cells(old.results))
+
+    for name, path, run in (("old", old_path, old), ("new", new_path, new)):
+        print(f"{name}: {path} ({run.date}; {machine.load_line(run.load)})", file=out)
+    for warning in warnings:
+        print(f"warning: {warning}", file=out)
+    rows = [[c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()] for c in changes]
+    print("", file=out)
+    header = ["workload", "allocator", "old ns/op", "new ns/op", "new vs old"]
+    print(console.plain_table(header, rows, text_last=True), file=out)
+    print("", file=out)
+    print(compare.summary_line(changes) + f" (noise floor {noise_floor:.0%}, confidence 95%)", file=out)
+    if only_old or only_new:
+        print(
+            f"not compared: {len(only_old)} cells only in the old run, {len(only_new)} only in the new",
+            file=out,
+        )
+
+    if json_path is not None:
+        record = {
+            "schema": "allocffi-compare/1",
+            "old": {"path": old_path, "date": old.date, "command": old.command},
+            "new": {"path": new_path, "date": new.date, "command": new.command},
+            "noise_floor": noise_floor,
+            "confidence": compare.CONFIDENCE,
+            "warnings": warnings,
+            "counts": compare.counts(changes),
+            "comparison": [c.to_dict() for c in changes],
+            "only_in_old": [list(c) for c in only_old],
+            "only_in_new": [list(c) for c in only_new],
+        }
+        report.write_text(json_path, json.dumps(record, indent=2) + "\n")
+    slower = compare.regressions(changes)
+    if fail_on_regression and slower:
+        for c in slower:
+            print(f"allocffi compare: regression: {c.workload} {c.allocator}: {c.describe()}", file=err)
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+@dataclass
+class ReportOptions:
+    """The ``allocffi report`` command line, parsed."""
+
+    path: str
+    markdown_path: str | None = None
+    csv_path: str | None = None
+    plot_path: str | None = None
+    json_path: str | None = None
+    targets: bool = False
+    baseline_allocator: str | None = None
+
+
+def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """``allocffi report RUN.json``: the tables and files of a saved run, without running it."""
+    err = err or sys.stderr
+    paths = {
+        "Markdown report": opts.markdown_path,
+        "CSV report": opts.csv_path,
+        "JSON report": opts.json_path,
+        "plot": opts.plot_path,
+    }
+    if sum(p == report.STDOUT for p in paths.values()) > 1:
+        raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
+    if opts.plot_path == report.STDOUT:
+        raise UsageError("--plot needs a file name: an image does not go to standard output")
+    for what, path in paths.items():
+        if path is not None:
+            report.ensure_writable(path, what)
+    if opts.plot_path is not None:
+        from allocffi.bench.plot import check_plot_path
+
+        check_plot_path(opts.plot_path)
+    run = report.read_json(opts.path, "run", opts.baseline_allocator)
+    run.targets = targets.check_all(run.results, run.overhead) if opts.targets else []
+    if not any(paths.values()):
+        console.print_report(run, out or sys.stdout)
+    if opts.markdown_path:
+        report.write_markdown(run, opts.markdown_path)
+    if opts.csv_path:
+        report.write_csv(run, opts.csv_path)
+    if opts.json_path:
+        report.write_json(run, opts.json_path)
+    if opts.plot_path:
+        from allocffi.bench.plot import write_plot
+
+        write_plot(run, opts.plot_path)
+    return EXIT_OK
 
 
 def list_capabilities(out: TextIO | None = None) -> int:
@@ -350,4 +552,4 @@ def list_capabilities(out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
-__all__ = ["BenchOptions", "list_capabilities", "run_bench"]
+__all__ = ["BenchOptions", "ReportOptions", "list_capabilities", "run_bench", "run_compare", "run_report"]

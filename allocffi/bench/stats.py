@@ -2,8 +2,11 @@
 
 One ``Result`` per (allocator, workload) summarises its repeats: the median
 ns/op (robust to one noisy repeat) with min and max, and medians of the
-memory figures. ``speedup_vs_libc`` is libc's median divided by this median
-(> 1: faster than glibc), None when libc did not run.
+memory figures. ``speedup`` is the baseline allocator's median divided by
+this median (> 1: faster than the baseline; libc unless the user chose
+another), None when the baseline did not run on the workload. Whether that
+speedup is more than noise is ``speedup_verdict``: significance.compare_samples
+on the two allocators' repeats, the same rule as a comparison of two runs.
 
 Invariant: all runs of a workload used the same ops and seed, so every
 correct allocator computed the same checksum; ``checksum_mismatches`` lists
@@ -18,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from allocffi.bench import significance
 from allocffi.bench.catalog import BASELINE
 from allocffi.bench.runner import RunRecord
 
@@ -35,7 +39,11 @@ class Result:
     ops: int  # per run, equal for every allocator of the workload
     checksum: int  # the first repeat's; all repeats agree or the run failed
     samples: list[float] = field(default_factory=list)  # ns/op of each repeat, in run order
-    speedup_vs_libc: float | None = None
+    speedup: float | None = None  # speedup_vs's median / this median; None: speedup_vs did not run here
+    speedup_vs: str | None = None  # the baseline allocator of the speedup
+    speedup_low: float | None = None  # confidence interval of speedup (bootstrap, see significance)
+    speedup_high: float | None = None
+    speedup_verdict: str | None = None  # significance label: faster / slower than speedup_vs, or not
     peak_rss_bytes: int = 0  # median over repeats of the child's own peak RSS (VmHWM; see _peak_rss)
     rss_growth_bytes: int = 0  # median of rss_after - rss_before (may be negative)
     bytes_per_op: float = 0.0  # requested bytes per op (the workload's, not the allocator's)
@@ -49,6 +57,15 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of the repeats."""
+        return significance.spread(self.samples or [self.ns_per_op])
+
+    @property
+    def significantly_slower(self) -> bool:
+        return self.speedup_verdict == significance.SLOWER
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Result:
@@ -102,22 +119,37 @@ def summarize(allocator: str, workload: str, runs: Sequence[RunRecord]) -> Resul
     )
 
 
-def aggregate(runs: Iterable[RunRecord]) -> list[Result]:
+def aggregate(runs: Iterable[RunRecord], baseline: str = BASELINE) -> list[Result]:
     """One Result per (allocator, workload), in first-run order, with speedups filled in."""
     groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for run in runs:
         groups[(run.spec.allocator, run.spec.workload)].append(run)
     results = [summarize(a, w, rs) for (a, w), rs in groups.items()]
-    fill_speedups(results)
+    fill_speedups(results, baseline)
     return results
 
 
-def fill_speedups(results: Sequence[Result]) -> None:
-    """speedup_vs_libc = libc median / this median, per workload (None without libc)."""
-    libc = {r.workload: r.ns_per_op for r in results if r.allocator == BASELINE}
+def _samples(result: Result) -> list[float]:
+    return list(result.samples) or [result.ns_per_op]  # a file without samples: its median alone
+
+
+def fill_speedups(results: Sequence[Result], baseline: str = BASELINE) -> None:
+    """Speedup of each result over ``baseline`` on the same workload, with its interval and verdict."""
+    base = {r.workload: r for r in results if r.allocator == baseline}
     for r in results:
-        base = libc.get(r.workload)
-        r.speedup_vs_libc = base / r.ns_per_op if base is not None and r.ns_per_op > 0 else None
+        ref = base.get(r.workload)
+        r.speedup_vs = baseline if ref is not None else None
+        r.speedup = r.speedup_low = r.speedup_high = r.speedup_verdict = None
+        if ref is None or r.ns_per_op <= 0:
+            continue
+        r.speedup = ref.ns_per_op / r.ns_per_op
+        if r is ref:
+            r.speedup_low = r.speedup_high = 1.0
+            continue
+        verdict = significance.compare_samples(_samples(ref), _samples(r))
+        r.speedup_low = 1 / verdict.high if verdict.high > 0 else None
+        r.speedup_high = 1 / verdict.low if verdict.low > 0 else None
+        r.speedup_verdict = verdict.label
 
 
 @dataclass(frozen=True)
