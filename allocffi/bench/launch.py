@@ -284,6 +284,7 @@ class _Watcher(threading.Thread):
         self._parents: dict[int, int] = {}  # every pid seen in /proc -> its parent pid
         self._tree: set[int] = {root}
         self._exes: dict[int, str] = {}
+        self._launcher_exe = os.path.realpath(LAUNCHER)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -345,8 +346,8 @@ class _Watcher(threading.Thread):
             exe = os.readlink(f"/proc/{pid}/exe")
         except OSError:
             return
-        if self._exes.get(pid) == exe:
-            return
+        if self._exes.get(pid) == exe or (self.skip_root and exe == self._launcher_exe):
+            return  # seen already, or the launcher's own child in the instant before its exec
         self._exes[pid] = exe
         self.processes.append(
             SeenProcess(
