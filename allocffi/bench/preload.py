@@ -12,6 +12,8 @@ The proof, for every run (``verify``):
 2. The sampler in launch.py reads /proc/PID/maps of every process of the tree it sees (once per
    executable): a process without the preloaded libraries mapped ran without the preload, e.g. a
    child started with a cleared environment.
+3. The probe also wraps the exec family: an exec whose environment dropped the preload is
+   reported, even when the process it starts lives too briefly for the sampler.
 A run failing either check is an error row, never a glibc row under another name.
 """
 
@@ -44,7 +46,8 @@ PROBE_FILE_VARIABLE = "ALLOCFFI_PROBE_FILE"
 COUNT_FILE_VARIABLE = "ALLOCFFI_COUNT_FILE"
 CHECK_METHOD = (
     "probe preloaded first: dlsym(RTLD_DEFAULT/RTLD_NEXT, 'malloc') + dladdr in every process "
-    "that started with the preload; /proc/PID/maps of every process the sampler saw"
+    "that started with the preload; execs that drop the preload reported by the probe; "
+    "/proc/PID/maps of every process the sampler saw"
 )
 _HELPER_DIR = Path(__file__).parent
 
@@ -192,8 +195,12 @@ def _same_file(a: str, b: str) -> bool:
 
 def verify(run: ProcessRun, probe_file: str, expected_library: str) -> Verification:
     """Check a finished run against the probe's reports and the sampler's view (module doc)."""
-    lines = _read_probe(probe_file)
-    problems = []
+    lines, unprobed = _read_probe(probe_file)
+    problems = [
+        f"pid {pid} exec'd {path} with an environment that no longer preloads the allocator "
+        "(the program cleared LD_PRELOAD): that process ran without it"
+        for pid, path in unprobed
+    ]
     if not any(pid == run.pid for pid, _, _, _ in lines):
         problems.append(
             f"the command (pid {run.pid}) did not load the probe: LD_PRELOAD had no effect on it "
@@ -211,17 +218,20 @@ def verify(run: ProcessRun, probe_file: str, expected_library: str) -> Verificat
     return Verification(verified=not problems, processes=len(lines), problems=problems)
 
 
-def _read_probe(path: str) -> list[tuple[int, int, str, str]]:
+def _read_probe(path: str) -> tuple[list[tuple[int, int, str, str]], list[tuple[int, str]]]:
+    """The probe's reports: (pid, ppid, malloc's object, exe) lines and (pid, path) unprobed execs."""
     try:
         text = Path(path).read_text(errors="replace")
     except FileNotFoundError:
-        return []
-    lines = []
+        return [], []
+    lines, unprobed = [], []
     for line in text.splitlines():
         parts = line.split("\t")
         if len(parts) == 5 and parts[0] == "probe":
             lines.append((int(parts[1]), int(parts[2]), parts[3], parts[4]))
-    return lines
+        elif len(parts) == 3 and parts[0] == "unprobed":
+            unprobed.append((int(parts[1]), parts[2]))
+    return lines, unprobed
 
 
 def read_allocation_count(path: str) -> int:

@@ -240,9 +240,12 @@ def _tail(path: str) -> str:
     return " | ".join(lines[-_STDERR_TAIL_LINES:])
 
 
-def run_programs(opts: RunOptions, out: TextIO = sys.stdout, log: TextIO = sys.stderr) -> int:
-    """``allocffi run``: returns the exit status (module doc)."""
+def run_programs(opts: RunOptions, out: TextIO | None = None, log: TextIO | None = None) -> int:
+    """``allocffi run``: returns the exit status (module doc). Writes to stdout/stderr by default."""
     from allocffi.bench import run_report
+
+    out = out or sys.stdout
+    log = log or sys.stderr
 
     check_options(opts)
     allocators, skipped = preload.resolve_allocators(opts.allocators)
