@@ -9,6 +9,8 @@ PY     := $(VENV)/bin/python
 export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
+# The programs of `allocffi run --suite real` (make bench-real).
+SYSTEM_PACKAGES += gcc perl sqlite3 python3
 LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c)
 LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
@@ -97,6 +99,13 @@ valgrind: system-libs $(CTESTS)
 bench: build
 	$(PY) -m allocffi bench --repeat 5 --markdown bench/results/report.md --json bench/results/report.json \
 	  --csv bench/results/report.csv --plot bench/results/report.png
+
+## bench-real: the real-program suite (cc1, python3, perl, sqlite3) under every allocator, by LD_PRELOAD
+.PHONY: bench-real
+bench-real: build
+	mkdir -p bench/results
+	$(PY) -m allocffi run --suite real --repeat 5 --markdown bench/results/real.md \
+	  --json bench/results/real.json --plot bench/results/real.png
 
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build
