@@ -44,6 +44,7 @@ MEASURED_BY_LAUNCHER = "launcher getrusage(RUSAGE_CHILDREN)"
 MEASURED_BY_WAIT4 = "wait4 (max RSS includes the launching Python's peak)"
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _IDLE_POLL_S = 0.05  # how often the timeout is checked when nothing is sampled
+_DISCOVER_EVERY = 5  # samples between two looks for new processes in /proc
 
 Output = int | IO[bytes] | None  # as subprocess.Popen takes it: None inherits ours
 
@@ -83,6 +84,7 @@ class ProcessRun:
     pid: int = 0  # the command's own process id (its probe reports can be matched to it)
     measured_by: str = MEASURED_BY_LAUNCHER
     processes: list[SeenProcess] = field(default_factory=list)
+    sampler_cpu_s: float = 0.0  # CPU time the watcher thread spent (in our process, not the command's)
 
     @property
     def peak_sampled_rss_bytes(self) -> int:
@@ -204,6 +206,7 @@ def _result(
             pid=child,
             measured_by=MEASURED_BY_LAUNCHER,
             processes=watcher.processes,
+            sampler_cpu_s=watcher.cpu_s,
         )
     # Started directly, or the launcher was killed with the group (timeout) before it could report.
     return ProcessRun(
@@ -223,6 +226,7 @@ def _result(
         pid=watcher.command_pid or pid,
         measured_by=MEASURED_BY_WAIT4,
         processes=watcher.processes,
+        sampler_cpu_s=watcher.cpu_s,
     )
 
 
@@ -280,6 +284,8 @@ class _Watcher(threading.Thread):
         self.curve: list[tuple[float, int]] = []
         self.processes: list[SeenProcess] = []
         self.command_pid = 0
+        self.cpu_s = 0.0
+        self._samples = 0
         self._stop_event = threading.Event()
         self._parents: dict[int, int] = {}  # every pid seen in /proc -> its parent pid
         self._tree: set[int] = {root}
@@ -292,6 +298,13 @@ class _Watcher(threading.Thread):
             self.join()
 
     def run(self) -> None:
+        cpu_start = time.thread_time()
+        try:
+            self._watch()
+        finally:
+            self.cpu_s = time.thread_time() - cpu_start
+
+    def _watch(self) -> None:
         wait = self.interval if self.interval is not None else _IDLE_POLL_S
         while not self._stop_event.wait(wait):
             now = time.perf_counter() - self.start_time
@@ -303,16 +316,23 @@ class _Watcher(threading.Thread):
                 self._sample(now)
 
     def _sample(self, now: float) -> None:
-        self._discover()
+        # New processes and execs are looked for every few samples: listing /proc costs more than
+        # reading the RSS of a small tree (the probe reports every exec anyway).
+        looking = self._samples % _DISCOVER_EVERY == 0
+        self._samples += 1
+        if looking:
+            self._discover()
         total = 0
-        for pid in sorted(self._tree):
+        for pid in list(self._tree):
             if pid == self.root and self.skip_root:
                 continue
             pages = _resident_pages(pid)
             if pages is None:
+                self._tree.discard(pid)
                 continue
             total += pages * _PAGE_SIZE
-            self._note_exe(pid, now)
+            if looking:
+                self._note_exe(pid, now)
         if total:
             self.curve.append((now, total))
 

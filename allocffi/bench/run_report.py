@@ -92,6 +92,7 @@ def _sample_dict(sample: Sample) -> dict[str, Any]:
         "preload_verified": sample.verification.verified,
         "probed_processes": sample.verification.processes,
         "problems": sample.problems,
+        "sampler_cpu_s": round(run.sampler_cpu_s, 6),
         "rss_curve": [[round(t, 3), rss] for t, rss in run.rss_curve],
     }
 
@@ -325,6 +326,13 @@ def _footer(report: RunReport) -> list[str]:
         lines.append(
             "allocation calls (malloc+calloc+realloc, counted under glibc): "
             + ", ".join(f"{p.name} {p.allocations_counted:,}" for p in counted)
+        )
+    walls = sum(s.run.wall_s for s in report.samples)
+    if walls > 0 and report.opts.sample:
+        cpu = sum(s.run.sampler_cpu_s for s in report.samples)
+        lines.append(
+            f"RSS sampler: {1000 * cpu / walls:.1f} ms of CPU per second of run, in allocffi's own "
+            "process (a core the program shares on a busy machine)."
         )
     if report.partial:
         lines.append("PARTIAL: interrupted; only the completed runs are reported.")
