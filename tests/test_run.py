@@ -417,6 +417,7 @@ def test_text_markdown_csv_and_plot_outputs(tmp_path: Path) -> None:
     report = fake_report({"libc": [2.0, 2.1, 1.9], "fast": [1.0, 1.1, 0.9]})
     assert "prog" in run_report.text_tables(report) and "load average" in run_report.text_tables(report)
     assert "| prog | fast |" in run_report.markdown(report)
+    assert report.rows[1].cpu_speedup_vs_baseline == pytest.approx((2.0 * 0.9 + 0.01) / (1.0 * 0.9 + 0.01))
     opts = RunOptions(command=["prog"], csv_path=str(tmp_path / "r.csv"), plot_path=str(tmp_path / "r.png"))
     run_report.write_outputs(report, opts)
     assert (tmp_path / "r.csv").read_text().count("\n") == 3

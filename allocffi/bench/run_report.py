@@ -63,8 +63,11 @@ class Row:
     python_malloc: bool
     failed: bool
     problems: list[str] = field(default_factory=list)
+    cpu_s: float = 0.0  # median of user + sys: what a busy machine disturbs least
     speedup_vs_baseline: float | None = None  # baseline median wall / this median (> 1: faster)
     verdict: dict[str, Any] | None = None  # wall time against the baseline allocator
+    cpu_speedup_vs_baseline: float | None = None  # the same for cpu_s
+    cpu_verdict: dict[str, Any] | None = None
     allocations_counted: int | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
 
@@ -115,6 +118,7 @@ def summarize(program: Program, allocator: preload.AllocatorChoice, samples: Seq
         wall_s_max=max(walls, default=0.0),
         user_s=_median([r.user_s for r in runs]),
         sys_s=_median([r.sys_s for r in runs]),
+        cpu_s=_median([r.user_s + r.sys_s for r in runs]),
         max_rss_bytes=_median_int([r.max_rss_bytes for r in runs]),
         peak_tree_rss_bytes=_median_int([r.peak_sampled_rss_bytes for r in runs]),
         minor_faults=_median_int([r.minor_faults for r in runs]),
@@ -132,30 +136,40 @@ def summarize(program: Program, allocator: preload.AllocatorChoice, samples: Seq
     )
 
 
+def _verdict(baseline: str, old: Sequence[float], new: Sequence[float]) -> dict[str, Any]:
+    verdict = significance.compare_samples(old, new)
+    return {
+        "baseline": baseline,
+        "ratio": verdict.ratio,
+        "low": verdict.low,
+        "high": verdict.high,
+        "p_value": verdict.p_value,
+        "confidence": verdict.confidence,
+        "label": verdict.label,
+        "significant": verdict.significant,
+        "describe": verdict.describe(),
+    }
+
+
+def _cpu(sample: dict[str, Any]) -> float:
+    return float(sample["user_s"]) + float(sample["sys_s"])
+
+
 def fill_baseline(rows: Sequence[Row], baseline: str) -> None:
-    """speedup_vs_baseline and the verdict on wall time, per program, against ``baseline``."""
+    """Speedups and verdicts (wall time, and user+sys CPU time) per program against ``baseline``."""
     base = {r.program: r for r in rows if r.allocator == baseline}
     for row in rows:
         ref = base.get(row.program)
         if ref is None or not row.samples or not ref.samples:
             continue
         row.speedup_vs_baseline = ref.wall_s / row.wall_s if row.wall_s > 0 else None
+        row.cpu_speedup_vs_baseline = ref.cpu_s / row.cpu_s if row.cpu_s > 0 else None
         if row is ref:
             continue
-        verdict = significance.compare_samples(
-            [s["wall_s"] for s in ref.samples], [s["wall_s"] for s in row.samples]
+        row.verdict = _verdict(
+            baseline, [s["wall_s"] for s in ref.samples], [s["wall_s"] for s in row.samples]
         )
-        row.verdict = {
-            "baseline": baseline,
-            "ratio": verdict.ratio,
-            "low": verdict.low,
-            "high": verdict.high,
-            "p_value": verdict.p_value,
-            "confidence": verdict.confidence,
-            "label": verdict.label,
-            "significant": verdict.significant,
-            "describe": verdict.describe(),
-        }
+        row.cpu_verdict = _verdict(baseline, [_cpu(s) for s in ref.samples], [_cpu(s) for s in row.samples])
 
 
 @dataclass
@@ -261,27 +275,19 @@ def progress_line(sample: Sample, repeats: int) -> str:
     )
 
 
-def _speedup(row: Row) -> str:
-    if row.speedup_vs_baseline is None:
+def _speedup(value: float | None, verdict: dict[str, Any] | None) -> str:
+    if value is None:
         return "-"
-    text = f"{row.speedup_vs_baseline:.2f}x"
-    if row.verdict is not None:
-        text += "" if row.verdict["significant"] else " (noise)"
+    text = f"{value:.2f}x"
+    if verdict is not None:
+        text += "" if verdict["significant"] else " (noise)"
     return text
 
 
 HEADER = [
-    "program",
-    "allocator",
-    "wall s (min-max)",
-    "vs base",
-    "user s",
-    "sys s",
-    "max RSS",
-    "tree peak",
-    "minor faults",
-    "status",
-]
+    "program", "allocator", "wall s (min-max)", "vs base", "user s", "sys s", "cpu vs base", "max RSS",
+    "tree peak", "minor faults", "status",
+]  # fmt: skip
 
 
 def table_rows(report: RunReport) -> list[list[str]]:
@@ -295,9 +301,10 @@ def table_rows(report: RunReport) -> list[list[str]]:
                 r.program,
                 r.allocator,
                 f"{r.wall_s:.2f} ({r.wall_s_min:.2f}-{r.wall_s_max:.2f})",
-                _speedup(r),
+                _speedup(r.speedup_vs_baseline, r.verdict),
                 f"{r.user_s:.2f}",
                 f"{r.sys_s:.2f}",
+                _speedup(r.cpu_speedup_vs_baseline, r.cpu_verdict),
                 units.size(r.max_rss_bytes),
                 units.size(r.peak_tree_rss_bytes) if r.peak_tree_rss_bytes else "-",
                 f"{r.minor_faults:,}",
@@ -312,7 +319,8 @@ def _footer(report: RunReport) -> list[str]:
     lines = [
         f"{report.opts.repeat} repeats interleaved across allocators; medians; 'vs base' = "
         f"{report.opts.baseline} median wall / this median (> 1 is faster; '(noise)' when the "
-        "difference does not survive the Mann-Whitney test and the 5% noise floor).",
+        "difference does not survive the Mann-Whitney test and the 5% noise floor); 'cpu vs base' the "
+        "same for user+sys time, which a busy machine disturbs less than wall time.",
         f"load average {la0[0]:.2f} at start, {la1[0]:.2f} at end; {report.elapsed_s:.0f} s in all.",
     ]
     if any(p.python_malloc for p in report.programs):
