@@ -55,6 +55,26 @@ extern char **environ;
 static char report_path[PATH_MAX]; /* ALLOCFFI_PROBE_FILE at start; "" when not probing */
 static char probe_path[PATH_MAX];  /* this library, as LD_PRELOAD names it */
 
+/* The wrapped exec functions, resolved once at start: a vfork child (gcc's driver) then calls
+ * no dlsym of its own. They are resolved late only if an exec runs before our constructor. */
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execv_fn)(const char *, char *const[]);
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                        char *const[], char *const[]);
+static execve_fn real_execve, real_execvpe;
+static execv_fn real_execv, real_execvp;
+static spawn_fn real_posix_spawn, real_posix_spawnp;
+
+static void resolve_exec_family(void) {
+  real_execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
+  real_execvpe = (execve_fn)dlsym(RTLD_NEXT, "execvpe");
+  real_execv = (execv_fn)dlsym(RTLD_NEXT, "execv");
+  real_execvp = (execv_fn)dlsym(RTLD_NEXT, "execvp");
+  real_posix_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
+  real_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+}
+#define REAL(name) (real_##name != NULL ? real_##name : (resolve_exec_family(), real_##name))
+
 static void append_line(const char *line, int len) {
   if (len <= 0 || report_path[0] == '\0') return;
   int fd = open(report_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -64,6 +84,7 @@ static void append_line(const char *line, int len) {
 }
 
 __attribute__((constructor)) static void allocffi_probe_report(void) {
+  resolve_exec_family();
   const char *report = getenv("ALLOCFFI_PROBE_FILE");
   if (report == NULL || report[0] == '\0' || strlen(report) >= sizeof report_path) return;
   strcpy(report_path, report);
@@ -113,42 +134,36 @@ static void check_exec(const char *path, char *const envp[]) {
   append_line(line, len);
 }
 
-#define NEXT(name, type) ((type)dlsym(RTLD_NEXT, name))
-typedef int (*execve_fn)(const char *, char *const[], char *const[]);
-typedef int (*execv_fn)(const char *, char *const[]);
-typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-                        char *const[], char *const[]);
-
 int execve(const char *path, char *const argv[], char *const envp[]) {
   check_exec(path, envp);
-  return NEXT("execve", execve_fn)(path, argv, envp);
+  return REAL(execve)(path, argv, envp);
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[]) {
   check_exec(file, envp);
-  return NEXT("execvpe", execve_fn)(file, argv, envp);
+  return REAL(execvpe)(file, argv, envp);
 }
 
 int execv(const char *path, char *const argv[]) {
   check_exec(path, environ);
-  return NEXT("execv", execv_fn)(path, argv);
+  return REAL(execv)(path, argv);
 }
 
 int execvp(const char *file, char *const argv[]) {
   check_exec(file, environ);
-  return NEXT("execvp", execv_fn)(file, argv);
+  return REAL(execvp)(file, argv);
 }
 
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
   check_exec(path, envp);
-  return NEXT("posix_spawn", spawn_fn)(pid, path, actions, attr, argv, envp);
+  return REAL(posix_spawn)(pid, path, actions, attr, argv, envp);
 }
 
 int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
   check_exec(file, envp);
-  return NEXT("posix_spawnp", spawn_fn)(pid, file, actions, attr, argv, envp);
+  return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
 }
 
 /* execl, execlp, execle: gather the variable arguments (at most ARG_LIMIT) into an argv. */
