@@ -449,3 +449,13 @@ def test_suite_program_runs_with_its_allocation_count_checked(
     assert all(r["preload_verified"] for r in data["rows"])
     assert "counted python" in err and "python" in out
     assert data["rows"][0]["python_malloc"] is True
+
+
+def test_maps_check_tells_mapped_missing_and_not_yet() -> None:
+    from allocffi.bench.launch import _maps_contain
+
+    libc = preload.find_library("libc.so.6")
+    assert libc is not None
+    assert _maps_contain(os.getpid(), [libc]) is True
+    assert _maps_contain(os.getpid(), ["/no/such/libx.so"]) is False  # libc is mapped: the loader is done
+    assert _maps_contain(2**22 + 12345, [libc]) is None  # no such process

@@ -19,7 +19,8 @@ Invariants:
 - ``rss_curve`` sums the resident pages of every process in the tree at each sample (the launcher
   excluded); processes are found by parent pid, so a descendant that lives less than one sampling
   interval may be missed. ``processes`` lists every (process, executable) the sampler saw, with
-  whether each library of the command's LD_PRELOAD was mapped in it.
+  whether each library of the command's LD_PRELOAD was mapped in it (told once the dynamic loader
+  has mapped libc; static programs are not listed).
 """
 
 from __future__ import annotations
@@ -368,14 +369,13 @@ class _Watcher(threading.Thread):
             return
         if self._exes.get(pid) == exe or (self.skip_root and exe == self._launcher_exe):
             return  # seen already, or the launcher's own child in the instant before its exec
+        mapped = _maps_contain(pid, self.preloads) if self.preloads else None
+        if self.preloads and mapped is None:
+            return  # just exec'd, the dynamic loader is still mapping: look again next time
         self._exes[pid] = exe
         self.processes.append(
             SeenProcess(
-                pid=pid,
-                ppid=self._parents.get(pid, 0),
-                exe=exe,
-                first_seen_s=now,
-                preloads_mapped=_maps_contain(pid, self.preloads) if self.preloads else None,
+                pid=pid, ppid=self._parents.get(pid, 0), exe=exe, first_seen_s=now, preloads_mapped=mapped
             )
         )
 
@@ -412,8 +412,17 @@ def _resident_pages(pid: int) -> int | None:
 
 
 def _maps_contain(pid: int, libraries: Sequence[str]) -> bool | None:
+    """Whether every library is mapped in pid; None while that cannot be told yet (or unreadable).
+
+    Right after an exec only the program and ld.so are mapped. ld.so maps LD_PRELOAD before the
+    program's own libraries, so once libc is mapped a missing preload is really missing. A static
+    program never maps libc and stays undetermined (it ignores LD_PRELOAD; the probe's missing
+    report catches it).
+    """
     try:
         maps = Path(f"/proc/{pid}/maps").read_text(errors="replace")
     except OSError:
         return None
-    return all(os.path.realpath(lib) in maps or lib in maps for lib in libraries)
+    if all(os.path.realpath(lib) in maps or lib in maps for lib in libraries):
+        return True
+    return False if "/libc.so" in maps else None
