@@ -279,8 +279,8 @@ def _speedup(value: float | None, verdict: dict[str, Any] | None) -> str:
     if value is None:
         return "-"
     text = f"{value:.2f}x"
-    if verdict is not None:
-        text += "" if verdict["significant"] else " (noise)"
+    if verdict is not None and not verdict["significant"]:
+        text += " (too few)" if verdict["label"] == significance.TOO_FEW else " (noise)"
     return text
 
 
@@ -319,7 +319,8 @@ def _footer(report: RunReport) -> list[str]:
     lines = [
         f"{report.opts.repeat} repeats interleaved across allocators; medians; 'vs base' = "
         f"{report.opts.baseline} median wall / this median (> 1 is faster; '(noise)' when the "
-        "difference does not survive the Mann-Whitney test and the 5% noise floor); 'cpu vs base' the "
+        "difference does not survive the Mann-Whitney test and the 5% noise floor; '(too few)': "
+        "too few repeats for the test to ever succeed, 4 or more are needed); 'cpu vs base' the "
         "same for user+sys time, which a busy machine disturbs less than wall time.",
         f"load average {la0[0]:.2f} at start, {la1[0]:.2f} at end; {report.elapsed_s:.0f} s in all.",
     ]
