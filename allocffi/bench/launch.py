@@ -72,7 +72,7 @@ class ProcessRun:
     argv: list[str]
     exit_code: int  # negative: killed by that signal
     timed_out: bool
-    interrupted: bool
+    interrupted: bool  # False from run_measured (Ctrl-C re-raises); for callers recording a stopped run
     wall_s: float
     user_s: float
     sys_s: float
@@ -152,11 +152,11 @@ def run_measured(
     except OSError as exc:
         _close(report_r, report_w)
         raise LaunchError(f"{argv[0]}: cannot execute: {exc.strerror or exc}") from exc
-    _close(report_w)
     watcher = _Watcher(proc.pid, start, timeout, sample_interval, env, skip_root=use_launcher)
-    watcher.start()
     reaped = False
-    try:
+    try:  # from here on, whatever happens (a Ctrl-C included), the group dies and the child is reaped
+        _close(report_w)
+        watcher.start()
         _, status, usage = os.wait4(proc.pid, 0)
         reaped = True
         wall = time.perf_counter() - start
@@ -166,7 +166,8 @@ def run_measured(
             os.wait4(proc.pid, 0)
         raise
     finally:
-        watcher.stop()
+        if watcher.ident is not None:
+            watcher.stop()
         _kill_group(proc.pid)  # leftovers (daemons, orphans) of a finished command
         proc.returncode = 0  # reaped by us: stop Popen from waiting again
         report = _read_all(report_r) if use_launcher else ""

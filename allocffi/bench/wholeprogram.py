@@ -170,12 +170,15 @@ def interleaved(allocators: Sequence[preload.AllocatorChoice], repeat: int) -> l
 
 
 class Harness:
-    """Runs programs under allocators in a scratch directory that holds the probe reports."""
+    """Runs programs under allocators in a scratch directory that holds the probe reports.
 
-    def __init__(self, opts: RunOptions, workdir: Path, log: TextIO) -> None:
+    The program's stdout is discarded and its stderr kept in a file: its last lines explain a
+    failed run.
+    """
+
+    def __init__(self, opts: RunOptions, workdir: Path) -> None:
         self.opts = opts
         self.workdir = workdir
-        self.log = log
         self._serial = 0
 
     def _files(self, tag: str) -> tuple[str, str]:
@@ -263,7 +266,7 @@ def run_programs(opts: RunOptions, out: TextIO | None = None, log: TextIO | None
         report = run_report.RunReport.start(opts, allocators, skipped, programs)
         for name, why in skipped.items():
             print(f"note: {name} skipped: {why}", file=log)
-        harness = Harness(opts, workdir, log)
+        harness = Harness(opts, workdir)
         try:
             if opts.suite and opts.count_check:
                 libc = next((a for a in allocators if a.name == preload.BASELINE), None)
