@@ -459,3 +459,17 @@ def test_maps_check_tells_mapped_missing_and_not_yet() -> None:
     assert _maps_contain(os.getpid(), [libc]) is True
     assert _maps_contain(os.getpid(), ["/no/such/libx.so"]) is False  # libc is mapped: the loader is done
     assert _maps_contain(2**22 + 12345, [libc]) is None  # no such process
+
+
+def test_env_cwd_and_python_malloc_reach_the_program(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "r.json"
+    check = f'test "$FOO" = "a b" && test "$PYTHONMALLOC" = malloc && test "$(pwd)" = "{tmp_path}"'
+    code, _, err = run_cli(
+        capsys, "run", "--allocators", "libc", "--repeat", "1", "--env", "FOO=a b", "--python-malloc",
+        "--cwd", str(tmp_path), "--json", str(report), "-q", "--", "sh", "-c", check,
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["python_malloc"] is True and row["exit_code"] == 0
