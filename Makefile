@@ -9,6 +9,8 @@ PY     := $(VENV)/bin/python
 export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
+# The programs of `allocffi run --suite real` (make bench-real).
+SYSTEM_PACKAGES += gcc perl sqlite3 python3
 LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c)
 LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
@@ -105,6 +107,12 @@ bench-noise: build
 	$(PY) -m allocffi bench --repeat 5 --quiet --json bench/results/self-b.json
 	$(PY) -m allocffi compare bench/results/self-a.json bench/results/self-b.json \
 	  --json bench/results/self-compare.json
+## bench-real: the real-program suite (cc1, python3, perl, sqlite3) under every allocator, by LD_PRELOAD
+.PHONY: bench-real
+bench-real: build
+	mkdir -p bench/results
+	$(PY) -m allocffi run --suite real --repeat 5 --markdown bench/results/real.md \
+	  --json bench/results/real.json --plot bench/results/real.png
 
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build
@@ -119,4 +127,4 @@ format: setup
 	$(VENV)/bin/ruff format allocffi tests bench
 
 clean:
-	rm -rf build allocffi/*.so allocffi/_native.c allocffi/_native.o *.egg-info .pytest_cache .benchmarks
+	rm -rf build allocffi/*.so allocffi/bench/*.so allocffi/bench/_launcher allocffi/_native.c allocffi/_native.o *.egg-info .pytest_cache .benchmarks

@@ -1,8 +1,40 @@
 # pyproject.toml cannot name cffi modules or C extensions; this file only does that.
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+# csrc/run/: shared objects that `allocffi run` preloads into the programs it measures. They are
+# built like extensions but have no PyInit and are never imported.
+# Never instrumented (make sanitize-python builds with ASan in CFLAGS): a preloaded ASan library
+# would have to come first in every measured program.
+RUN_CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-fno-sanitize=all"]
+
+
+class BuildExtWithLauncher(build_ext):
+    """build_ext, plus csrc/run/launcher.c as the executable allocffi/bench/_launcher.
+
+    Static, so the LD_PRELOAD of the command it launches never loads into it; dynamic if this
+    machine has no static libc.
+    """
+
+    def run(self) -> None:
+        super().run()
+        out_dir = "allocffi/bench" if self.inplace else f"{self.build_lib}/allocffi/bench"
+        objects = self.compiler.compile(
+            ["csrc/run/launcher.c"], output_dir=self.build_temp, extra_postargs=RUN_CFLAGS
+        )
+        try:
+            self.compiler.link_executable(
+                objects, "_launcher", output_dir=out_dir, extra_postargs=["-static", "-fno-sanitize=all"]
+            )
+        except Exception:  # distutils' LinkError: no libc.a here
+            self.compiler.link_executable(
+                objects, "_launcher", output_dir=out_dir, extra_postargs=["-fno-sanitize=all"]
+            )
+
 
 setup(
     cffi_modules=["allocffi/_build.py:ffibuilder"],
+    cmdclass={"build_ext": BuildExtWithLauncher},
     ext_modules=[
         Extension(
             "allocffi._blockbuffer",
@@ -11,5 +43,17 @@ setup(
             extra_compile_args=["-Wall", "-Wextra"],
         ),
         Extension("allocffi._rawcall", ["csrc/python/rawcall.c"], extra_compile_args=["-Wall", "-Wextra"]),
+        Extension(
+            "allocffi.bench._runprobe",
+            ["csrc/run/probe.c"],
+            extra_compile_args=RUN_CFLAGS,
+            extra_link_args=["-fno-sanitize=all"],
+        ),
+        Extension(
+            "allocffi.bench._runcount",
+            ["csrc/run/count.c"],
+            extra_compile_args=RUN_CFLAGS,
+            extra_link_args=["-fno-sanitize=all"],
+        ),
     ],
 )

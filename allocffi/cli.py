@@ -1,4 +1,4 @@
-"""The ``allocffi`` command: ``bench``, ``compare``, ``report`` and ``list``.
+"""The ``allocffi`` command: ``bench``, ``compare``, ``report``, ``run`` and ``list``.
 
     allocffi bench [--allocators a,b] [--workloads w,x] [--repeat N]
                    [--ops N | --time-budget S] [--seed S]
@@ -7,6 +7,7 @@
                    [--targets] [--baseline-allocator NAME]
     allocffi compare OLD.json NEW.json [--json P|-] [--fail-on-regression]
     allocffi report RUN.json [--markdown P] [--csv P] [--plot P.png] [--targets]
+    allocffi run [--allocators a,b] [--repeat N] [--suite real] [...] -- CMD ARGS
     allocffi list
 
 Every error the user can fix is one line on stderr and exit status 2 (never a
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "list", help="allocators (with availability) and workloads", description="List what can run here."
     )
+    _add_run_parser(sub)
     return parser
 
 
@@ -181,6 +183,97 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
         help=f"the allocator speedups are computed against (default {BASELINE}; when {BASELINE} did "
         "not run, the first allocator)",
     )
+
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+    from allocffi.bench.preload import BASELINE, RUN_ALLOCATORS
+    from allocffi.bench.suite import suite_names
+
+    run = sub.add_parser(
+        "run",
+        help="compare allocators on a whole program (LD_PRELOAD), or on a suite of real programs",
+        description=(
+            "Run a program under each allocator (LD_PRELOAD of its library; libc: none), repeats "
+            "interleaved, checking in every run that the allocator really served every process; report "
+            "wall/user/sys time, max RSS, faults, context switches and the RSS curve of the process tree."
+        ),
+        epilog=(
+            "examples: allocffi run --repeat 3 -- gcc -O2 -c big.c; allocffi run --suite real --json r.json. "
+            "exit status: 0 done; 1 a run failed (non-zero exit, timeout, preload not effective, "
+            "allocation count too low); 2 usage error (nothing was run); 130 interrupted (partial reports "
+            "written)"
+        ),
+    )
+    run.add_argument(
+        "--allocators",
+        type=_names,
+        metavar="A,B",
+        help=f"comma list from {', '.join(RUN_ALLOCATORS)}, or NAME=/path/to/lib.so for another build "
+        "(default: every installed one)",
+    )
+    run.add_argument("--repeat", type=int, default=5, metavar="N", help="runs per allocator (default 5)")
+    run.add_argument(
+        "--baseline-allocator",
+        metavar="NAME",
+        help=f"the allocator speedups are measured against (default {BASELINE}, or the first one without it)",
+    )
+    run.add_argument("--suite", choices=None, metavar="NAME", help=f"run a suite: {', '.join(suite_names())}")
+    run.add_argument("--programs", type=_names, metavar="P,Q", help="only these programs of the suite")
+    run.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="set in the program's environment"
+    )
+    run.add_argument("--cwd", metavar="DIR", help="run the program in DIR")
+    run.add_argument(
+        "--timeout", type=float, metavar="S", help="kill a run (its whole process group) after S seconds"
+    )
+    run.add_argument(
+        "--python-malloc",
+        action="store_true",
+        help="set PYTHONMALLOC=malloc so CPython's objects go through the allocator under test",
+    )
+    run.add_argument(
+        "--no-sample", action="store_true", help="no RSS curve (rusage only): to measure the sampler's cost"
+    )
+    run.add_argument(
+        "--no-count-check",
+        action="store_true",
+        help="suites: skip the run that counts each program's allocations",
+    )
+    run.add_argument("--json", metavar="PATH", help="write every row and repeat (with RSS curves) as JSON")
+    run.add_argument("--csv", metavar="PATH", help="write one CSV row per (program, allocator)")
+    run.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
+    run.add_argument("--plot", metavar="PATH.png", help="write the RSS curves, one chart per program")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress and no table, only errors")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the program to run")
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from allocffi.bench.wholeprogram import RunOptions, run_programs
+
+    command = list(args.cmd)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    opts = RunOptions(
+        command=command,
+        suite=args.suite,
+        programs=args.programs,
+        allocators=args.allocators,
+        repeat=args.repeat,
+        baseline=args.baseline_allocator,
+        env=args.env,
+        cwd=args.cwd,
+        timeout_s=args.timeout,
+        python_malloc=args.python_malloc,
+        sample=not args.no_sample,
+        count_check=not args.no_count_check,
+        json_path=args.json,
+        csv_path=args.csv,
+        markdown_path=args.markdown,
+        plot_path=args.plot,
+        quiet=args.quiet,
+        invocation=shlex.join(["allocffi", *argv]),
+    )
+    return run_programs(opts)
 
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -245,6 +338,8 @@ def _dispatch(args: argparse.Namespace, arguments: list[str]) -> int:
         return _compare(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "run":
+        return _run(args, arguments)
     from allocffi.bench.session import list_capabilities
 
     return list_capabilities()
