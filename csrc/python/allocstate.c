@@ -669,6 +669,16 @@ static PyObject *allocator_free_many_held(PyObject *op, PyObject *arg) {
   return free_many_locked(self, arg, ptrs, false);
 }
 
+/* C allocators attached and not yet detached, over every AllocatorBase: what
+   the finalizer test watches to see that a collected allocator released its C
+   side. Changed only with the GIL held. */
+static Py_ssize_t open_handles;
+
+static PyObject *count_open_handles(PyObject *module, PyObject *Py_UNUSED(ignored)) {
+  (void)module;
+  return PyLong_FromSsize_t(open_handles);
+}
+
 /* _attach(handle_address): once, by Allocator.__init__. */
 static PyObject *allocator_attach(PyObject *op, PyObject *arg) {
   AllocatorBase *self = (AllocatorBase *)op;
@@ -680,11 +690,13 @@ static PyObject *allocator_attach(PyObject *op, PyObject *arg) {
   }
   self->handle = (af_allocator *)(uintptr_t)address;
   self->attached = true;
+  open_handles++;
   Py_RETURN_NONE;
 }
 
 /* _detach(): the handle is being destroyed (close); lock held by the caller. */
 static PyObject *allocator_detach(PyObject *op, PyObject *Py_UNUSED(ignored)) {
+  if (((AllocatorBase *)op)->handle != NULL) open_handles--;
   ((AllocatorBase *)op)->handle = NULL;
   Py_RETURN_NONE;
 }
@@ -773,6 +785,7 @@ static PyTypeObject AllocatorBase_Type = {
 static PyMethodDef allocstate_functions[] = {
   {"bind_entry_points", bind_entry_points, METH_VARARGS,
    "bind_entry_points(af_alloc, af_calloc, af_free, af_last_error, af_alloc_batch, af_free_batch): once"},
+  {"open_handles", count_open_handles, METH_NOARGS, "C allocators attached and not yet destroyed (all allocators)"},
   {NULL, NULL, 0, NULL},
 };
 
