@@ -14,7 +14,7 @@ from conftest import RESETTABLE, require_numpy
 from support import check, fill
 
 import allocffi
-from allocffi import _blockbuffer, errors
+from allocffi import _safe, errors
 
 
 def test_exception_hierarchy() -> None:
@@ -178,12 +178,12 @@ def test_blocks_cannot_be_forged_or_copied(allocator: allocffi.Allocator) -> Non
     with pytest.raises(TypeError):
         allocffi.Block(0x1000, 8, 16, 0, allocator)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        _blockbuffer.BlockBase()
+        _safe.BlockBase()
     with pytest.raises(TypeError, match=r"allocffi\.open"):
         allocffi.Allocator(None)
     assert not hasattr(allocffi.allocator, "lib") and not hasattr(allocffi.allocators, "ffi")
     with pytest.raises(RuntimeError):
-        _blockbuffer.set_block_type(allocffi.Block)
+        _safe.set_block_type(allocffi.Block)
     block = allocator.alloc(8)
     for duplicate in (copy.copy, copy.deepcopy, pickle.dumps):
         with pytest.raises(TypeError):
@@ -269,15 +269,15 @@ def test_dropped_allocator_with_views_is_not_freed_under_them(allocator_name: st
 
 def test_unreferenced_allocator_is_closed_by_gc(allocator_name: str) -> None:
     gc.collect()
-    handles = _blockbuffer.open_handles()
+    handles = _safe.open_handles()
     a = allocffi.open(allocator_name)
     blocks = [a.alloc(64) for _ in range(10)]
-    assert _blockbuffer.open_handles() == handles + 1
+    assert _safe.open_handles() == handles + 1
     ref = weakref.ref(a)
     del a, blocks
     gc.collect()
     assert ref() is None
-    assert _blockbuffer.open_handles() == handles  # the C allocator was destroyed, not leaked
+    assert _safe.open_handles() == handles  # the C allocator was destroyed, not leaked
 
 
 @pytest.mark.parametrize("name", ["bump", "slab", "large"])
