@@ -21,6 +21,7 @@ Hierarchy::
     ├── UnknownAllocatorError(ValueError)    a name that is not an allocator's
     ├── AllocatorUnavailableError(OSError)   library missing or not loadable here
     ├── ThreadAffinityError(RuntimeError)    thread-bound allocator used from another thread
+    ├── HandlerOrderError(RuntimeError)      allocffi.numpy handlers uninstalled out of order
     └── ViewsOutstandingError(BufferError)   memoryviews/arrays still point into the memory
 
 ``DoubleFreeError`` is a ``StaleBlockError``: freeing a freed block is one way
@@ -41,6 +42,7 @@ __all__ = [
     "ClosedAllocatorError",
     "DoubleFreeError",
     "ForeignBlockError",
+    "HandlerOrderError",
     "InvalidAlignmentError",
     "InvalidOptionError",
     "InvalidSizeError",
@@ -109,6 +111,10 @@ class AllocatorUnavailableError(AllocffiError, OSError):
 
 class ThreadAffinityError(AllocffiError, RuntimeError):
     """A thread-bound allocator was asked to allocate or reset from a thread other than its creator."""
+
+
+class HandlerOrderError(AllocffiError, RuntimeError):
+    """allocffi.numpy: uninstall() or the end of a use() block that is not the innermost install."""
 
 
 class ViewsOutstandingError(AllocffiError, BufferError):

@@ -1,7 +1,8 @@
 /* ----------------------------------------------------------------------------
  * module.c: allocffi._safe, the safe layer's one CPython extension module:
  * its types (BlockBase, AllocatorBase, StateLock), the unchecked int raw
- * path, and the functions allocffi.allocator calls once at import.
+ * path, the NumPy data handler, and the functions allocffi.allocator calls
+ * once at import.
  * ------------------------------------------------------------------------- */
 #include "safe.h"
 
@@ -89,7 +90,8 @@ PyMODINIT_FUNC PyInit__safe(void) {
   PyObject *m = PyModule_Create(&safe_module);
   if (m == NULL) return NULL;
   if (add_type(m, "BlockBase", &BlockBase_Type) < 0 || add_type(m, "StateLock", &StateLock_Type) < 0 ||
-      add_type(m, "AllocatorBase", &AllocatorBase_Type) < 0 || PyModule_AddFunctions(m, safe_rawpath_functions) < 0)
+      add_type(m, "AllocatorBase", &AllocatorBase_Type) < 0 || PyModule_AddFunctions(m, safe_rawpath_functions) < 0 ||
+      PyModule_AddFunctions(m, safe_numpy_functions) < 0)
     goto fail;
   for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
     if (PyModule_AddIntConstant(m, constants[i].name, constants[i].value) < 0) goto fail;

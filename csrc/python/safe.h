@@ -10,6 +10,7 @@
  *   allocator.c  AllocatorBase: one method per operation, every check in C
  *   batch.c      alloc_many and free_many
  *   rawpath.c    the int raw path of allocffi.unchecked (no checks at all)
+ *   numpy_handler.c  the NEP 49 data handler of allocffi.numpy
  *
  * Invariants shared by all of them:
  * - Every change of an allocator's state (its live table, generation,
@@ -236,6 +237,7 @@ bool entry_bound(void);
  * Module parts
  * ------------------------------------------------------------------------- */
 extern PyMethodDef safe_rawpath_functions[];
+extern PyMethodDef safe_numpy_functions[];
 extern Py_ssize_t safe_open_handles; /* allocator.c */
 
 #endif
