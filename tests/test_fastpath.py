@@ -1,8 +1,8 @@
-"""The C operations of alloc/calloc/free/alloc_many/free_many (csrc/python/allocator.c, batch.c) and their
-fallback.
+"""The C operations alloc/calloc/free/alloc_many/free_many (csrc/python/allocator.c, batch.c).
 
-The fast path takes the allocator's lock without waiting; when the lock is busy, or anything is
-unusual, it declines and the Python slow path waits and checks. These tests force each branch.
+Each takes the allocator's state lock at once when it is free and otherwise waits for it with the
+GIL released (the lock held by Python code, `with a._lock:`, in another thread); either way it
+makes every check itself. These tests force both branches and each refusal.
 """
 
 from __future__ import annotations
