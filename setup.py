@@ -11,7 +11,7 @@ setup(
         Extension(
             "allocffi._safe",
             SAFE_LAYER,
-            depends=[*Path("csrc/python").glob("*.h"), "csrc/include/allocffi.h"],
+            depends=[*map(str, Path("csrc/python").glob("*.h")), "csrc/include/allocffi.h"],
             # -Werror comes from the Makefile (development builds), not from here: a user's newer
             # compiler may warn about code that is correct.
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],

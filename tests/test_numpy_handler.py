@@ -265,3 +265,12 @@ def test_without_numpy_the_error_names_the_extra() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "pip install 'allocffi[numpy]'" in result.stdout
+
+
+def test_closing_an_installed_allocator_without_arrays_makes_new_arrays_fail_cleanly() -> None:
+    slab = allocffi.open("slab")
+    with anp.use(slab):
+        slab.close()  # allowed: no array holds its memory
+        with pytest.raises(MemoryError):
+            np.empty(10)
+    assert anp.handler_of(np.empty(10)) is None  # NumPy's default is back
