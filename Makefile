@@ -39,9 +39,11 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-## build: compile the cffi module and the buffer helper in place
+## build: compile the cffi module and the safe layer (allocffi._safe) in place, with the
+## warnings of the C library as errors (a plain `pip install .` warns but does not fail)
+EXT_CFLAGS := $(CWARN)
 build: setup
-	$(PY) setup.py -q build_ext --inplace
+	CFLAGS="$(EXT_CFLAGS)" $(PY) setup.py -q build_ext --inplace
 
 ## test: the C tests and the Python test suite
 test: build ctest pytest
@@ -76,7 +78,7 @@ ASAN_PY_RUNTIME = $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -prin
 sanitize-python: setup
 	rm -rf $(ASAN_PY_DIR) && mkdir -p $(ASAN_PY_DIR)
 	tar --exclude=./.venv --exclude=./build --exclude=./.git --exclude='*.so' -cf - . | tar -xf - -C $(ASAN_PY_DIR)
-	cd $(ASAN_PY_DIR) && CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	cd $(ASAN_PY_DIR) && CFLAGS="$(EXT_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" $(CURDIR)/$(PY) setup.py -q build_ext --inplace
 	cd $(ASAN_PY_DIR) && LD_PRELOAD="$(ASAN_PY_RUNTIME)" PYTHONMALLOC=malloc \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -1,4 +1,6 @@
 # pyproject.toml cannot name cffi modules or C extensions; this file only does that.
+from pathlib import Path
+
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -32,17 +34,20 @@ class BuildExtWithLauncher(build_ext):
             )
 
 
+SAFE_LAYER = sorted(str(p) for p in Path("csrc/python").glob("*.c"))
+
 setup(
     cffi_modules=["allocffi/_build.py:ffibuilder"],
     cmdclass={"build_ext": BuildExtWithLauncher},
     ext_modules=[
         Extension(
-            "allocffi._blockbuffer",
-            ["csrc/python/blockbuffer.c", "csrc/python/allocstate.c"],
-            depends=["csrc/python/blockbuffer.h", "csrc/include/allocffi.h"],
-            extra_compile_args=["-Wall", "-Wextra"],
+            "allocffi._safe",
+            SAFE_LAYER,
+            depends=[*map(str, Path("csrc/python").glob("*.h")), "csrc/include/allocffi.h"],
+            # -Werror comes from the Makefile (development builds), not from here: a user's newer
+            # compiler may warn about code that is correct.
+            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),
-        Extension("allocffi._rawcall", ["csrc/python/rawcall.c"], extra_compile_args=["-Wall", "-Wextra"]),
         Extension(
             "allocffi.bench._runprobe",
             ["csrc/run/probe.c"],

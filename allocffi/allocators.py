@@ -23,7 +23,7 @@ from allocffi import errors
 from allocffi._native import ffi as _ffi
 from allocffi._native import lib as _lib
 from allocffi.allocator import Allocator, Block, _checked_size, _message
-from allocffi.errors import AllocatorUnavailableError, InvalidOptionError
+from allocffi.errors import AllocatorUnavailableError, InvalidOptionError, UnknownAllocatorError
 
 __all__ = [
     "ALLOCATOR_NAMES",
@@ -36,17 +36,21 @@ __all__ = [
     "open",
 ]
 
+
+def _registry(*kinds: int) -> tuple[str, ...]:
+    """The names of the C registry (registry.c, the one list of them) of the given kinds, in order."""
+    count = _lib.af_registry_count()
+    return tuple(
+        _ffi.string(_lib.af_registry_name(i)).decode()
+        for i in range(count)
+        if _lib.af_registry_kind(i) in kinds
+    )
+
+
 #: allocators loaded from shared libraries at run time (af_system_new)
-SYSTEM_NAMES: tuple[str, ...] = (
-    "libc",
-    "mimalloc",
-    "jemalloc",
-    "tcmalloc",
-    "mimalloc-heap",
-    "jemalloc-arena",
-)
+SYSTEM_NAMES: tuple[str, ...] = _registry(_lib.AF_KIND_SYSTEM)
 #: every allocator the safe layer offers, in a stable order
-ALLOCATOR_NAMES: tuple[str, ...] = ("bump", "slab", "large", *SYSTEM_NAMES)
+ALLOCATOR_NAMES: tuple[str, ...] = _registry(_lib.AF_KIND_OURS, _lib.AF_KIND_SYSTEM)
 
 _UINT64_MAX = 2**64 - 1
 _SIZE_MAX = 2**64 - 1
@@ -108,7 +112,7 @@ class BumpArena(Allocator):
         opts.max_chunk_size = _byte_count("max_chunk_size", max_chunk_size)
         opts.byte_limit = _byte_count("byte_limit", byte_limit)
         err = _ffi.new("af_error *")
-        super().__init__(_constructed(_lib.af_bump_new(opts, err), err, "bump"))
+        self._adopt(_constructed(_lib.af_bump_new(opts, err), err, "bump"))
 
     def _extra_stats(self, handle: Any, result: dict[str, Any]) -> None:
         pass  # chunks, capacity_bytes and resets are af_stats fields
@@ -135,7 +139,7 @@ class LargeRegionCache(Allocator):
         _fill_large_options(opts, max_cached_bytes, purge_delay)
         opts.byte_limit = _byte_count("byte_limit", byte_limit)
         err = _ffi.new("af_error *")
-        super().__init__(_constructed(_lib.af_large_new(opts, err), err, "large"))
+        self._adopt(_constructed(_lib.af_large_new(opts, err), err, "large"))
 
 
 class SlabAllocator(Allocator):
@@ -187,13 +191,14 @@ class SlabAllocator(Allocator):
         opts.byte_limit = _byte_count("byte_limit", byte_limit)
         _fill_large_options(opts.large, max_cached_bytes, purge_delay)
         err = _ffi.new("af_error *")
-        super().__init__(_constructed(_lib.af_slab_new(opts, err), err, "slab"), keepalive=classes)
+        self._adopt(_constructed(_lib.af_slab_new(opts, err), err, "slab"), keepalive=classes)
 
     def class_for(self, size: int) -> int | None:
         """The class size that serves a request of ``size`` bytes, or None when it is oversize."""
-        size = _checked_size(size)
+        size = _checked_size(size, "class_for")
         with self._lock:
-            class_size = _lib.af_slab_class_for(self._open_handle(), size)
+            handle = _ffi.cast("af_allocator *", self._require_open("class_for"))
+            class_size = _lib.af_slab_class_for(handle, size)
         return int(class_size) or None
 
     def get(self, size: int) -> tuple[Block, int]:
@@ -202,8 +207,8 @@ class SlabAllocator(Allocator):
         return self.alloc(class_size), class_size
 
     def put(self, block: Block) -> None:
-        """Give a block from get() back to its class (same as free())."""
-        self.free(block)
+        """Give a block from get() back to its class (free() under the name put)."""
+        self._free_as(block, "put")
 
     def _extra_stats(self, handle: Any, result: dict[str, Any]) -> None:
         classes = []
@@ -231,14 +236,16 @@ class SystemAllocator(Allocator):
 
     def __init__(self, name: str) -> None:
         if name not in SYSTEM_NAMES:
-            raise ValueError(f"unknown system allocator {name!r}; choose one of {', '.join(SYSTEM_NAMES)}")
+            raise UnknownAllocatorError(
+                f"unknown system allocator {name!r}; choose one of {', '.join(SYSTEM_NAMES)}"
+            )
         err = _ffi.new("af_error *")
         inner = _lib.af_system_new(name.encode(), err)
         if inner == _ffi.NULL:
             if err.code in (_lib.AF_ERR_UNAVAILABLE, _lib.AF_OK):
                 raise AllocatorUnavailableError(f"{name}: {_message(err) or 'unavailable'}")
             raise errors.error_for_status(err.code, name, _message(err))
-        super().__init__(inner)
+        self._adopt(inner)
 
 
 _CLASSES: dict[str, type[Allocator]] = {"bump": BumpArena, "slab": SlabAllocator, "large": LargeRegionCache}
@@ -249,7 +256,8 @@ def open(name: str, **options: Any) -> Allocator:
 
     ``bump``: first_chunk_size, max_chunk_size, byte_limit. ``slab``: class_sizes, zero_on_alloc,
     byte_limit, max_cached_bytes, purge_delay. ``large``: max_cached_bytes, purge_delay,
-    byte_limit. System allocators take no options. Unknown name -> ValueError; unknown option ->
+    byte_limit. System allocators take no options. Unknown name -> UnknownAllocatorError (a
+    ValueError); unknown option ->
     TypeError naming the valid ones; unusable here -> AllocatorUnavailableError.
     """
     if not isinstance(name, str):
@@ -257,7 +265,7 @@ def open(name: str, **options: Any) -> Allocator:
     cls = _CLASSES.get(name)
     valid = cls.OPTIONS if cls is not None else ()
     if cls is None and name not in SYSTEM_NAMES:
-        raise ValueError(f"unknown allocator {name!r}; choose one of {', '.join(ALLOCATOR_NAMES)}")
+        raise UnknownAllocatorError(f"unknown allocator {name!r}; choose one of {', '.join(ALLOCATOR_NAMES)}")
     unknown = sorted(set(options) - set(valid))
     if unknown:
         accepted = ", ".join(valid) if valid else "none"

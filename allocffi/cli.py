@@ -9,6 +9,8 @@
     allocffi report RUN.json [--markdown P] [--csv P] [--plot P.png] [--targets]
     allocffi run [--allocators a,b] [--repeat N] [--suite real] [...] -- CMD ARGS
     allocffi list
+    allocffi numpy-bench [--allocators a,b] [--workloads w,x] [--repeat N] [--scale F]
+                         [--json P] [--markdown P] [--quiet]
 
 Every error the user can fix is one line on stderr and exit status 2 (never a
 traceback); Ctrl-C exits with 130 and a closed output pipe (``| head``)
@@ -22,7 +24,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from allocffi.bench.errors import EXIT_USAGE, UsageError
 
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="allocators (with availability) and workloads", description="List what can run here."
     )
     _add_run_parser(sub)
+    _add_numpy_bench(sub)
     return parser
 
 
@@ -276,6 +279,37 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return run_programs(opts)
 
 
+def _add_numpy_bench(sub: Any) -> None:
+    from allocffi.bench.numpy_workloads import WORKLOADS
+
+    numpy_bench = sub.add_parser(
+        "numpy-bench",
+        help="NumPy workloads under every allocator and NumPy's default handler",
+        description=(
+            "Run NumPy workloads from Python with each allocator as NumPy's data handler "
+            "(allocffi.numpy), and with NumPy's own default handler as the baseline, each "
+            "(handler, workload, repeat) in a fresh process; report ns/op, speedup and peak RSS."
+        ),
+        epilog="workloads: " + "; ".join(f"{w.name}: {w.description}" for w in WORKLOADS.values()),
+    )
+    add = numpy_bench.add_argument
+    add("--allocators", type=_names, metavar="A,B", help="default: every available one")
+    add("--workloads", type=_names, metavar="W,X", help=f"default: {', '.join(WORKLOADS)}")
+    add("--repeat", type=int, default=3, metavar="N", help="runs of each pair (default 3)")
+    add("--scale", type=float, default=1.0, metavar="F", help="multiply each workload's iterations")
+    add("--json", metavar="PATH", help="write the results as JSON")
+    add("--markdown", metavar="PATH", help="write the Markdown tables")
+    add("--quiet", "-q", action="store_true", help="only errors")
+
+
+def _numpy_bench(args: argparse.Namespace) -> int:
+    from allocffi.bench.numpy_bench import run_numpy_bench
+
+    return run_numpy_bench(
+        args.allocators, args.workloads, args.repeat, args.scale, args.json, args.markdown, args.quiet
+    )
+
+
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from allocffi.bench.session import BenchOptions, run_bench
 
@@ -340,6 +374,8 @@ def _dispatch(args: argparse.Namespace, arguments: list[str]) -> int:
         return _report(args)
     if args.command == "run":
         return _run(args, arguments)
+    if args.command == "numpy-bench":
+        return _numpy_bench(args)
     from allocffi.bench.session import list_capabilities
 
     return list_capabilities()

@@ -24,7 +24,7 @@ Pointers are cffi ``void *`` cdata; ``address(p)`` gives the int, ``pointer(addr
 The fastest single-block path works on ints only. cffi calls functions of several arguments
 through a generic wrapper and releases the GIL around each call, which costs more than the
 allocation; ``alloc_address``/``free_address`` are vectorcall functions of allocffi's own
-``_rawcall`` helper that call the same C entry points and keep the GIL::
+``allocffi._safe`` raw path that call the same C entry points and keep the GIL::
 
     h = unchecked.handle_address(allocator)   # int
     addr = unchecked.alloc_address(h, 64)     # int, 0 on failure
@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from allocffi import _rawcall, errors
+from allocffi import _safe, errors
 from allocffi._native import ffi, lib
 from allocffi.allocator import Allocator
 
@@ -98,14 +98,10 @@ last_error = lib.af_last_error
 #: noop() -> None: one bare cffi call, the floor for overhead measurements
 noop = lib.af_noop
 
-_rawcall.bind(
-    int(ffi.cast("uintptr_t", ffi.addressof(lib, "af_alloc"))),
-    int(ffi.cast("uintptr_t", ffi.addressof(lib, "af_free"))),
-)
 #: alloc_address(h, size, align=16) -> int address, 0 on failure (h from handle_address)
-alloc_address = _rawcall.alloc
+alloc_address = _safe.alloc_address
 #: free_address(h, address, size, align=16) -> af_status
-free_address = _rawcall.free
+free_address = _safe.free_address
 
 
 def handle(allocator: Allocator) -> Any:
@@ -115,15 +111,14 @@ def handle(allocator: Allocator) -> Any:
     """
     if not isinstance(allocator, Allocator):
         raise TypeError(f"handle() expects an allocffi.Allocator, not {type(allocator).__name__}")
-    h = allocator._handle
-    if h is None:
-        raise errors.ClosedAllocatorError(f"handle() of a closed allocator ({allocator.name})")
-    return h
+    return ffi.cast("af_allocator *", handle_address(allocator))
 
 
 def handle_address(allocator: Allocator) -> int:
     """The int address of ``handle(allocator)``, for ``alloc_address``/``free_address``."""
-    return int(ffi.cast("uintptr_t", handle(allocator)))
+    if not isinstance(allocator, Allocator):
+        raise TypeError(f"handle_address() expects an allocffi.Allocator, not {type(allocator).__name__}")
+    return int(allocator._require_open("handle"))
 
 
 def address(ptr: Any) -> int:

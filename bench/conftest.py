@@ -5,7 +5,8 @@
   GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384: when pytest starts
   without it, the process re-executes itself once with the setting added
   (ALLOCFFI_BENCH_REEXEC guards against a loop), as tests/conftest.py does.
-- Allocators that cannot load here are skipped with their reason.
+- Allocators that cannot load here are skipped with their reason, except in CI mode
+  (CI=true or ALLOCFFI_REQUIRE_ALL=1), where that fails the test: CI must run them all.
 - Sizes are small (see SUITE_SCALE) so the whole suite takes a couple of
   minutes; ``allocffi bench`` is the tool for the full, process-isolated
   comparison.
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -30,7 +32,11 @@ def _require_available(name: str) -> None:
 
     err = ffi.new("af_error *")
     if lib.af_available(name.encode(), err) != lib.AF_OK:
-        pytest.skip(f"{name} unavailable: {ffi.string(err.message).decode()}")
+        reason = f"{name} unavailable: {ffi.string(err.message).decode()}"
+        ci_mode = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+        if ci_mode or os.environ.get("ALLOCFFI_REQUIRE_ALL") == "1":
+            pytest.fail(f"{reason} (CI mode requires every allocator)")
+        pytest.skip(reason)
 
 
 @pytest.fixture

@@ -115,23 +115,27 @@ static inline void *af_fail(af_allocator *self, af_counters *c, int status) {
 }
 
 /* ----------------------------------------------------------------------------
- * Errors
+ * Errors (services.c)
  * ------------------------------------------------------------------------- */
 /* printf-style fill of *err (err may be NULL). Returns code. */
 int _af_error_set(af_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ----------------------------------------------------------------------------
- * Time: monotonic nanoseconds (vDSO clock_gettime, ~20 ns: keep it off hot paths).
+ * Time (services.c): monotonic nanoseconds (vDSO clock_gettime, ~20 ns: keep it off hot paths).
  * ------------------------------------------------------------------------- */
 uint64_t _af_now_ns(void);
 
 /* ----------------------------------------------------------------------------
- * The locked wrapper (locked.c). Introspection that is specific to one
- * allocator (the slab's class stats) unwraps through these: acquire returns
- * the inner allocator with the wrapper's lock held (or `a` itself when it is
- * not a wrapper); release drops the lock again.
+ * Wrappers (locked.c). Introspection that is specific to one allocator (the
+ * slab's class stats) and the batch path unwrap through the vtable: acquire
+ * returns the inner allocator with the wrapper's lock held (or `a` itself
+ * when it wraps nothing); release drops the lock again.
  * ------------------------------------------------------------------------- */
-af_allocator *_af_locked_acquire(af_allocator *a);
-void _af_locked_release(af_allocator *a);
+static inline af_allocator *_af_inner_acquire(af_allocator *a) {
+  return a->vt->acquire_inner != NULL ? a->vt->acquire_inner(a) : a;
+}
+static inline void _af_inner_release(af_allocator *a) {
+  if (a->vt->release_inner != NULL) a->vt->release_inner(a);
+}
 
 #endif /* AF_INTERNAL_H */

@@ -1,55 +1,9 @@
 /* ----------------------------------------------------------------------------
  * api.c: the af_* entry points. They validate arguments once, so that no
- * allocator has to, then dispatch through the vtable. Also the small shared
- * services: status texts, error filling, assertions, the clock.
+ * allocator has to, then dispatch through the vtable (the small shared
+ * services, status texts, errors, assertions and the clock, are services.c).
  * ------------------------------------------------------------------------- */
 #include "af_internal.h"
-
-#include <stdarg.h>
-#include <stdlib.h>
-#include <time.h>
-
-/* ----------------------------------------------------------------------------
- * Shared services
- * ------------------------------------------------------------------------- */
-
-const char *af_status_text(int status) {
-  switch (status) {
-    case AF_OK: return "ok";
-    case AF_ERR_NOMEM: return "out of memory";
-    case AF_ERR_LIMIT: return "byte limit reached";
-    case AF_ERR_SIZE: return "size too large";
-    case AF_ERR_ALIGN: return "alignment must be a power of two no larger than 4096";
-    case AF_ERR_UNSUPPORTED: return "operation not supported by this allocator";
-    case AF_ERR_NOT_OWNED: return "pointer not owned by this allocator";
-    case AF_ERR_UNAVAILABLE: return "allocator unavailable";
-    case AF_ERR_INVALID: return "invalid argument";
-    case AF_ERR_THREAD: return "called from a thread this allocator is not bound to";
-    default: return "unknown status";
-  }
-}
-
-int _af_error_set(af_error *err, int code, const char *fmt, ...) {
-  if (err != NULL) {
-    va_list ap;
-    va_start(ap, fmt);
-    err->code = code;
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-
-void _af_assert_fail(const char *expr, const char *file, int line) {
-  fprintf(stderr, "allocffi: assertion failed: %s (%s:%d)\n", expr, file, line);
-  abort();
-}
-
-uint64_t _af_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ----------------------------------------------------------------------------
  * Argument checks shared by the entry points
@@ -144,7 +98,7 @@ static size_t free_batch_unlocked(af_allocator *inner, void **ptrs, size_t n, si
 
 size_t af_alloc_batch(af_allocator *a, size_t size, size_t align, size_t n, void **out) {
   if (!check_args(a, size, align)) return 0;
-  af_allocator *inner = _af_locked_acquire(a);
+  af_allocator *inner = _af_inner_acquire(a);
   void *(*alloc)(af_allocator *, size_t, size_t) = inner->vt->alloc;
   size_t done = n;
   for (size_t i = 0; i < n; i++) {
@@ -157,15 +111,15 @@ size_t af_alloc_batch(af_allocator *a, size_t size, size_t align, size_t n, void
       break;
     }
   }
-  _af_locked_release(a);
+  _af_inner_release(a);
   return done;
 }
 
 size_t af_free_batch(af_allocator *a, void **ptrs, size_t n, size_t size, size_t align) {
   if (!check_args(a, size, align)) return 0;
-  af_allocator *inner = _af_locked_acquire(a);
+  af_allocator *inner = _af_inner_acquire(a);
   size_t done = free_batch_unlocked(inner, ptrs, n, size, align);
   if (done != n) a->last_error = inner->last_error;
-  _af_locked_release(a);
+  _af_inner_release(a);
   return done;
 }

@@ -114,7 +114,7 @@ static void mmap_destroy(af_allocator *self) { free(self); }
 
 static const af_vtable mmap_vtable = {
   "mmap", AF_CAP_FREE, mmap_alloc, mmap_calloc, mmap_free, mmap_realloc, mmap_usable_size,
-  mmap_owns, mmap_reset, mmap_trim, mmap_get_stats, mmap_destroy,
+  mmap_owns, mmap_reset, mmap_trim, mmap_get_stats, mmap_destroy, NULL, NULL, /* wraps nothing */
 };
 
 af_allocator *af_mmap_new(af_error *err) {
@@ -225,7 +225,7 @@ static void null_destroy(af_allocator *self) {
 
 static const af_vtable null_vtable = {
   "null", AF_CAP_FREE | AF_CAP_RESET, null_alloc, null_calloc, null_free, null_realloc,
-  null_usable_size, null_owns, null_reset, null_trim, null_get_stats, null_destroy,
+  null_usable_size, null_owns, null_reset, null_trim, null_get_stats, null_destroy, NULL, NULL, /* wraps nothing */
 };
 
 af_allocator *af_null_new(af_error *err) {

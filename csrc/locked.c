@@ -6,8 +6,10 @@
  * Invariants:
  * - The wrapper owns `inner`: destroying the wrapper destroys inner.
  * - The wrapper's vtable is a per-instance copy: same name as inner, caps of
- *   inner plus AF_CAP_THREAD_SAFE, functions of this file. A wrapper is
- *   recognised by its destroy function (_af_locked_acquire relies on it).
+ *   inner plus AF_CAP_THREAD_SAFE, functions of this file. Its acquire_inner
+ *   and release_inner slots hand out `inner` under the lock, so code that needs
+ *   the inner allocator (the batch path, the slab's introspection) asks the
+ *   vtable instead of recognising a wrapper.
  * - last_error of the wrapper is written only under the lock, copied from
  *   inner after a failed call.
  *
@@ -137,6 +139,14 @@ static void locked_get_stats(af_allocator *self, af_stats *out) {
   lock_drop(&l->lock);
 }
 
+static af_allocator *locked_acquire_inner(af_allocator *self) {
+  af_locked *l = (af_locked *)self;
+  lock_take(&l->lock);
+  return l->inner;
+}
+
+static void locked_release_inner(af_allocator *self) { lock_drop(&((af_locked *)self)->lock); }
+
 static void locked_destroy(af_allocator *self) {
   af_locked *l = (af_locked *)self;
   /* No lock: destroying while other threads still call is the caller's bug. */
@@ -145,7 +155,7 @@ static void locked_destroy(af_allocator *self) {
 }
 
 /* ----------------------------------------------------------------------------
- * Construction and unwrapping
+ * Construction
  * ------------------------------------------------------------------------- */
 
 af_allocator *af_locked_new(af_allocator *inner, af_error *err) {
@@ -171,6 +181,8 @@ af_allocator *af_locked_new(af_allocator *inner, af_error *err) {
       .trim = locked_trim,
       .get_stats = locked_get_stats,
       .destroy = locked_destroy,
+      .acquire_inner = locked_acquire_inner,
+      .release_inner = locked_release_inner,
   };
   l->base.vt = &l->vt;
   l->base.last_error = AF_OK;
@@ -179,14 +191,3 @@ af_allocator *af_locked_new(af_allocator *inner, af_error *err) {
   return &l->base;
 }
 
-af_allocator *_af_locked_acquire(af_allocator *a) {
-  if (a->vt->destroy != locked_destroy) return a;
-  af_locked *l = (af_locked *)a;
-  lock_take(&l->lock);
-  return l->inner;
-}
-
-void _af_locked_release(af_allocator *a) {
-  if (a->vt->destroy != locked_destroy) return;
-  lock_drop(&((af_locked *)a)->lock);
-}

@@ -1,8 +1,8 @@
 /* ----------------------------------------------------------------------------
  * registry.c: every allocator by name, with default options.
  *
- * The table below is the single list of names: af_create, af_available and
- * the "unknown name" message all read it.
+ * The table below is the single list of names: af_create, af_available, the
+ * "unknown name" message and, through af_registry_name, Python all read it.
  * ------------------------------------------------------------------------- */
 #include "syslib.h"
 
@@ -10,6 +10,7 @@ typedef struct registry_entry {
   const char *name;
   af_allocator *(*create)(af_error *err);
   int (*available)(af_error *err); /* NULL: always available */
+  int kind;                        /* AF_KIND_* */
 } registry_entry;
 
 static af_allocator *create_bump(af_error *err) { return af_bump_new(NULL, err); }
@@ -29,17 +30,17 @@ static int have_jemalloc(af_error *err) { return _af_syslib_jemalloc(err) ? AF_O
 static int have_tcmalloc(af_error *err) { return _af_syslib_tcmalloc(err) ? AF_OK : AF_ERR_UNAVAILABLE; }
 
 static const registry_entry registry[] = {
-  {"bump", create_bump, NULL},
-  {"slab", create_slab, NULL},
-  {"large", create_large, NULL},
-  {"libc", create_libc, have_libc},
-  {"mimalloc", create_mimalloc, have_mimalloc},
-  {"jemalloc", create_jemalloc, have_jemalloc},
-  {"tcmalloc", create_tcmalloc, have_tcmalloc},
-  {"mimalloc-heap", create_mimalloc_heap, have_mimalloc},
-  {"jemalloc-arena", create_jemalloc_arena, have_jemalloc},
-  {"mmap", af_mmap_new, NULL},
-  {"null", af_null_new, NULL},
+  {"bump", create_bump, NULL, AF_KIND_OURS},
+  {"slab", create_slab, NULL, AF_KIND_OURS},
+  {"large", create_large, NULL, AF_KIND_OURS},
+  {"libc", create_libc, have_libc, AF_KIND_SYSTEM},
+  {"mimalloc", create_mimalloc, have_mimalloc, AF_KIND_SYSTEM},
+  {"jemalloc", create_jemalloc, have_jemalloc, AF_KIND_SYSTEM},
+  {"tcmalloc", create_tcmalloc, have_tcmalloc, AF_KIND_SYSTEM},
+  {"mimalloc-heap", create_mimalloc_heap, have_mimalloc, AF_KIND_SYSTEM},
+  {"jemalloc-arena", create_jemalloc_arena, have_jemalloc, AF_KIND_SYSTEM},
+  {"mmap", af_mmap_new, NULL, AF_KIND_BASELINE},
+  {"null", af_null_new, NULL, AF_KIND_BASELINE},
 };
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])
 
@@ -70,3 +71,9 @@ int af_available(const char *name, af_error *err) {
   _af_error_set(err, AF_OK, "%s is built in", entry->name);
   return AF_OK;
 }
+
+size_t af_registry_count(void) { return REGISTRY_SIZE; }
+
+const char *af_registry_name(size_t index) { return index < REGISTRY_SIZE ? registry[index].name : NULL; }
+
+int af_registry_kind(size_t index) { return index < REGISTRY_SIZE ? registry[index].kind : -1; }

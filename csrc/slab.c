@@ -652,14 +652,14 @@ af_allocator *af_slab_new(const af_slab_options *options, af_error *err) {
  * ------------------------------------------------------------------------- */
 
 size_t af_slab_class_count(af_allocator *a) {
-  af_allocator *inner = _af_locked_acquire(a);
+  af_allocator *inner = _af_inner_acquire(a);
   size_t n = is_slab(inner) ? ((af_slab *)inner)->class_count : 0;
-  _af_locked_release(a);
+  _af_inner_release(a);
   return n;
 }
 
 int af_slab_class_stats(af_allocator *a, size_t index, af_class_stats *out) {
-  af_allocator *inner = _af_locked_acquire(a);
+  af_allocator *inner = _af_inner_acquire(a);
   int status = AF_OK;
   if (!is_slab(inner)) {
     status = AF_ERR_UNSUPPORTED;
@@ -671,18 +671,18 @@ int af_slab_class_stats(af_allocator *a, size_t index, af_class_stats *out) {
     *out = (af_class_stats){.class_size = k->size, .in_use = in_use, .free = k->misses - k->released - in_use,
                             .hits = k->hits, .misses = k->misses, .slabs = k->slabs};
   }
-  _af_locked_release(a);
+  _af_inner_release(a);
   return status;
 }
 
 size_t af_slab_class_for(af_allocator *a, size_t size) {
-  af_allocator *inner = _af_locked_acquire(a);
+  af_allocator *inner = _af_inner_acquire(a);
   size_t class_size = 0;
   if (is_slab(inner)) {
     const af_slab *s = (const af_slab *)inner;
     unsigned cls = class_of(s, size, AF_DEFAULT_ALIGN);
     if (cls < s->class_count) class_size = s->classes[cls].size;
   }
-  _af_locked_release(a);
+  _af_inner_release(a);
   return class_size;
 }

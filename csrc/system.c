@@ -286,7 +286,7 @@ static void system_destroy(af_allocator *self) { free(self); }
   static const af_vtable prefix##_vtable = {                                             \
     label, SYSTEM_CAPS, prefix##_alloc, prefix##_calloc, prefix##_free, prefix##_realloc, \
     prefix##_usable_size, system_owns, system_reset, system_trim, prefix##_get_stats,     \
-    system_destroy,                                                                       \
+    system_destroy, NULL, NULL, /* wraps nothing */                                       \
   }
 SYSTEM_VTABLE(libc, "libc");
 SYSTEM_VTABLE(mimalloc, "mimalloc");

@@ -228,7 +228,7 @@ static const af_vtable mheap_vtable = {
   "mimalloc-heap",
   AF_CAP_SYSTEM | AF_CAP_FREE | AF_CAP_RESET | AF_CAP_THREAD_BOUND,
   mheap_alloc, mheap_calloc, mheap_free, mheap_realloc, mheap_usable_size, mheap_owns,
-  mheap_reset, mheap_trim, mheap_get_stats, mheap_destroy,
+  mheap_reset, mheap_trim, mheap_get_stats, mheap_destroy, NULL, NULL, /* wraps nothing */
 };
 
 af_allocator *_af_mimalloc_heap_new(af_error *err) {
@@ -344,7 +344,7 @@ static const af_vtable jarena_vtable = {
   "jemalloc-arena",
   AF_CAP_SYSTEM | AF_CAP_FREE | AF_CAP_RESET,
   jarena_alloc, jarena_calloc, jarena_free, jarena_realloc, jarena_usable_size, jarena_owns,
-  jarena_reset, jarena_trim, jarena_get_stats, jarena_destroy,
+  jarena_reset, jarena_trim, jarena_get_stats, jarena_destroy, NULL, NULL, /* wraps nothing */
 };
 
 af_allocator *_af_jemalloc_arena_new(af_error *err) {

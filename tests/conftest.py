@@ -7,7 +7,8 @@
 - `allocator_name` runs a test once per allocator. An allocator unusable here is skipped with
   its reason, except when CI=true or ALLOCFFI_REQUIRE_ALL=1: then it fails (CI must exercise all).
 - Hypothesis profiles: "ci" (200 examples per test) when CI is set or HYPOTHESIS_PROFILE=ci,
-  "dev" (fewer) otherwise.
+  "dev" (25, for speed) otherwise.
+- numpy is an optional extra: tests that need it skip without it, except in CI mode (they fail).
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ def ensure_available(name: str) -> None:
     if require_all():
         pytest.fail(f"allocator {name} is unavailable but CI requires all: {reason}")
     pytest.skip(f"{name} unavailable: {reason}")
+
+
+def require_numpy() -> object:
+    """The numpy module; skips the test without numpy, or fails it in CI mode (CI must test it)."""
+    try:
+        import numpy
+    except ModuleNotFoundError as missing:
+        if require_all():
+            pytest.fail(f"numpy is missing but CI requires it: {missing}")
+        pytest.skip("numpy is not installed (pip install 'allocffi[numpy]')", allow_module_level=True)
+    return numpy
 
 
 @pytest.fixture(params=ALL_NAMES)

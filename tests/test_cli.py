@@ -209,3 +209,43 @@ def test_module_entry_point_runs_the_same_cli() -> None:
         "--quiet",
     ):
         assert option in help_text
+
+
+# --- allocffi numpy-bench ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["numpy-bench", "--workloads", "nope"], ["unknown NumPy workload 'nope'", "choose from"]),
+        (["numpy-bench", "--allocators", "dlmalloc"], ["unknown allocator 'dlmalloc'"]),
+        (["numpy-bench", "--repeat", "0"], ["--repeat must be >= 1"]),
+        (["numpy-bench", "--scale", "x"], ["invalid float value"]),
+    ],
+)
+def test_numpy_bench_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needles: list[str]
+) -> None:
+    code, out, err = run_main(capsys, *argv)
+    assert_one_line_usage_error(code, err, *needles)
+    assert out == ""
+
+
+@pytest.mark.subprocess
+def test_numpy_bench_runs_and_reports(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from conftest import require_numpy
+
+    require_numpy()
+    report = tmp_path / "numpy.json"
+    code, _, err = run_main(
+        capsys, "numpy-bench", "--allocators", "slab,bump", "--workloads", "create-1,temporaries",
+        "--repeat", "1", "--scale", "0.01", "--json", str(report), "--quiet",
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    rows = json.loads(report.read_text())
+    assert {(r["handler"], r["workload"]) for r in rows} == {
+        (h, w) for h in ("numpy", "slab", "bump") for w in ("create-1", "temporaries")
+    }
+    for row in rows:
+        assert row["median_ns_per_op"] > 0 and row["peak_rss_bytes"] > 0
+        assert row["speedup_vs_numpy"] > 0 and row["peak_rss_vs_numpy"] > 0

@@ -1,8 +1,8 @@
-"""The C fast paths of alloc/calloc/free/alloc_many/free_many (csrc/python/allocstate.c) and their
-fallback.
+"""The C operations alloc/calloc/free/alloc_many/free_many (csrc/python/allocator.c, batch.c).
 
-The fast path takes the allocator's lock without waiting; when the lock is busy, or anything is
-unusual, it declines and the Python slow path waits and checks. These tests force each branch.
+Each takes the allocator's state lock at once when it is free and otherwise waits for it with the
+GIL released (the lock held by Python code, `with a._lock:`, in another thread); either way it
+makes every check itself. These tests force both branches and each refusal.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 import pytest
 
 import allocffi
-from allocffi import _blockbuffer, errors
+from allocffi import _safe, errors
 from allocffi._startup import child_environment
 
 
@@ -135,7 +135,7 @@ def test_fast_paths_decline_odd_arguments_to_precise_errors(allocator: allocffi.
 
 
 def test_state_lock_behaves_like_threading_lock() -> None:
-    lock = _blockbuffer.StateLock()
+    lock = _safe.StateLock()
     assert lock.acquire() and lock.locked()
     assert lock.acquire(False) is False
     lock.release()
@@ -149,7 +149,7 @@ def test_state_lock_behaves_like_threading_lock() -> None:
 
 def test_internals_cannot_be_rebound() -> None:
     with pytest.raises(RuntimeError):
-        _blockbuffer.bind_entry_points(1, 2, 3, 4, 5, 6)
+        _safe.bind({"af_alloc": 1}, errors.error_for)
     with allocffi.open("slab") as a, pytest.raises(RuntimeError):
         a._attach(12345)
 

@@ -21,10 +21,10 @@ def test_missing_build_gives_build_instructions() -> None:
 
 
 def test_compiled_modules_are_the_extensions() -> None:
-    from allocffi import _blockbuffer, _native
+    from allocffi import _native, _safe
 
     assert not _native.__file__.endswith(".py")
-    assert _blockbuffer.__file__ is not None and not _blockbuffer.__file__.endswith(".py")
+    assert _safe.__file__ is not None and not _safe.__file__.endswith(".py")
 
 
 def test_jemalloc_without_the_tls_tunable_is_unavailable_not_a_crash() -> None:

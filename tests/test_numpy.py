@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+from conftest import require_numpy
 
 import allocffi
 
-np = pytest.importorskip("numpy")
+np: Any = require_numpy()
 
 
 def test_writes_through_ndarray_are_visible_through_view(allocator: allocffi.Allocator) -> None:

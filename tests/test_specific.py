@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -181,3 +182,56 @@ def test_byte_limit_then_still_working(name: str) -> None:
     for block, data in held:
         check(block, data)
     a.close()
+
+
+# --- options: each one changes what the allocator does ------------------------------------------
+
+
+def test_bump_first_chunk_size_sets_the_first_chunk() -> None:
+    with allocffi.BumpArena(first_chunk_size=4096) as small, allocffi.BumpArena() as default:
+        small.alloc(16)
+        default.alloc(16)
+        assert small.stats()["capacity_bytes"] == 4096
+        assert default.stats()["capacity_bytes"] == 64 * 1024
+
+
+def test_bump_max_chunk_size_caps_the_doubling() -> None:
+    with allocffi.BumpArena(first_chunk_size=4096, max_chunk_size=8192) as capped:
+        for _ in range(100):
+            capped.alloc(1000)  # ~100 KB: chunks of 4, 8, 8, 8, ... KiB
+        stats = capped.stats()
+        assert stats["chunks"] >= 12
+        assert stats["capacity_bytes"] <= 4096 + 8192 * (stats["chunks"] - 1)
+    with allocffi.BumpArena(first_chunk_size=4096) as doubling:
+        for _ in range(100):
+            doubling.alloc(1000)
+        assert doubling.stats()["chunks"] <= 6  # 4 + 8 + 16 + 32 + 64 KiB hold 100 KB
+
+
+@pytest.mark.parametrize("name", ["large", "slab"])
+def test_max_cached_bytes_bounds_the_cache(name: str) -> None:
+    size = 2 << 20  # above the slab's largest class: its oversize cache
+    with allocffi.open(name, max_cached_bytes=size, purge_delay=math.inf) as bounded:
+        blocks = [bounded.alloc(size) for _ in range(4)]
+        bounded.free_many(blocks)
+        assert bounded.stats()["cached_bytes"] == size
+    with allocffi.open(name, purge_delay=math.inf) as default:
+        blocks = [default.alloc(size) for _ in range(4)]
+        default.free_many(blocks)
+        assert default.stats()["cached_bytes"] == 4 * size
+
+
+@pytest.mark.parametrize("name", ["large", "slab"])
+def test_purge_delay_never_and_soon(name: str) -> None:
+    size = 2 << 20
+    with allocffi.open(name, purge_delay=math.inf) as never, allocffi.open(name, purge_delay=1e-6) as soon:
+        for a in (never, soon):
+            a.free(a.alloc(size))
+        time.sleep(0.4)  # longer than the default delay (0.25 s)
+        for _ in range(2048):  # purging is checked every few calls: keep calling
+            for a in (never, soon):
+                a.free(a.alloc(3 << 20))  # another size: the idle region stays cached
+            if soon.stats()["purged_bytes"] > 0:
+                break
+        assert soon.stats()["purged_bytes"] > 0
+        assert never.stats()["purged_bytes"] == 0

@@ -20,6 +20,8 @@ import allocffi
 
 THREADS = 8
 ROUNDS = 300
+# Longest wait for another thread before the test fails instead of hanging.
+WAIT_SECONDS = 60.0
 
 
 def _run_threads(target: Any, count: int = THREADS) -> None:
@@ -35,9 +37,10 @@ def _run_threads(target: Any, count: int = THREADS) -> None:
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(WAIT_SECONDS)
     if errors:
         raise errors[0]
+    assert not any(t.is_alive() for t in threads), "a thread did not finish"
 
 
 def test_threads_share_one_allocator(allocator: allocffi.Allocator) -> None:
@@ -77,18 +80,25 @@ def test_threads_share_one_allocator(allocator: allocffi.Allocator) -> None:
             allocator.free(block)
 
     if thread_bound:
-        # The creating thread (this one) allocates; eight others check and free.
+        # The creating thread (this one) allocates; eight others check and free. A consumer that
+        # fails records its error and stops; the producer then stops waiting (every wait has a
+        # timeout), so a failed assertion fails the test instead of hanging it.
+        failures: list[BaseException] = []
+
         def consumer(index: int) -> None:
-            while True:
-                item = handoff.get()
-                if item is None:
-                    return
-                block, data = item
-                check(block, data)
-                with pytest.raises(allocffi.ThreadAffinityError):
-                    allocator.alloc(16)
-                allocator.free(block)
-                produced.release()
+            try:
+                while True:
+                    item = handoff.get(timeout=WAIT_SECONDS)
+                    if item is None:
+                        return
+                    block, data = item
+                    check(block, data)
+                    with pytest.raises(allocffi.ThreadAffinityError):
+                        allocator.alloc(16)
+                    allocator.free(block)
+                    produced.release()
+            except BaseException as error:  # collected and re-raised in the main thread
+                failures.append(error)
 
         consumers = [threading.Thread(target=consumer, args=(i,)) for i in range(THREADS)]
         for t in consumers:
@@ -97,11 +107,15 @@ def test_threads_share_one_allocator(allocator: allocffi.Allocator) -> None:
         for i in range(ROUNDS * 2):
             handoff.put(make(rng, i))
         for _ in range(ROUNDS * 2):
-            produced.acquire()
+            if failures or not produced.acquire(timeout=WAIT_SECONDS):
+                break
         for _ in consumers:
             handoff.put(None)
         for t in consumers:
-            t.join()
+            t.join(WAIT_SECONDS)
+        if failures:
+            raise failures[0]
+        assert not any(t.is_alive() for t in consumers), "a consumer thread did not finish"
     else:
         _run_threads(worker)
         while not handoff.empty():

@@ -147,6 +147,12 @@ typedef struct af_vtable {
   void (*trim)(af_allocator *self);
   void (*get_stats)(af_allocator *self, af_stats *out);
   void (*destroy)(af_allocator *self);
+  /* Wrappers only (NULL for every allocator that wraps nothing): the wrapped
+     allocator with the wrapper's lock taken, and the lock dropped again. The
+     batch path and allocator-specific introspection (the slab's classes)
+     reach the inner allocator through these, never by comparing vtables. */
+  af_allocator *(*acquire_inner)(af_allocator *self);
+  void (*release_inner)(af_allocator *self);
 } af_vtable;
 
 struct af_allocator {
@@ -197,6 +203,16 @@ af_allocator *af_create(const char *name, af_error *err);
 /* AF_OK if af_create(name) can work in this process, else the status with
    the reason in *err (e.g. the Debian package to install). */
 int af_available(const char *name, af_error *err);
+/* The registry's names in a stable order, the one list of them: index
+   0 .. af_registry_count()-1; af_registry_kind says what each is. */
+enum {
+  AF_KIND_OURS = 0,     /* an allocator of this library (bump, slab, large) */
+  AF_KIND_SYSTEM = 1,   /* a system allocator loaded at run time (af_system_new) */
+  AF_KIND_BASELINE = 2  /* a benchmark baseline (mmap, null): not offered to Python */
+};
+size_t af_registry_count(void);
+const char *af_registry_name(size_t index);  /* NULL past the end */
+int af_registry_kind(size_t index);          /* an AF_KIND_*; -1 past the end */
 /* Wraps `inner` (taking ownership) so any number of threads may share it.
    Adds AF_CAP_THREAD_SAFE; all else forwards. */
 af_allocator *af_locked_new(af_allocator *inner, af_error *err);

@@ -82,10 +82,10 @@ static void share(const char *name, af_allocator *inner, size_t min_size, size_t
   CHECK(a != NULL);
   CHECK(strcmp(af_name(a), name) == 0);
   CHECK_EQ(af_caps(a), inner->vt->caps | AF_CAP_THREAD_SAFE);
-  CHECK(_af_locked_acquire(a) == inner);
-  _af_locked_release(a);
-  CHECK(_af_locked_acquire(inner) == inner);
-  _af_locked_release(inner);
+  CHECK(_af_inner_acquire(a) == inner);
+  _af_inner_release(a);
+  CHECK(_af_inner_acquire(inner) == inner);
+  _af_inner_release(inner);
   shared *s = calloc(1, sizeof *s);
   s->a = a;
   s->min_size = min_size;
