@@ -10,14 +10,14 @@ export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c)
-LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h)
+LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
 CC     ?= cc
 CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-check sanitize sanitize-python valgrind lint format clean
+.PHONY: all setup system-libs build test ctest pytest bench bench-check entry-points entry-points-callgrind sanitize sanitize-python valgrind lint format clean
 
 all: build
 
@@ -97,6 +97,24 @@ valgrind: system-libs $(CTESTS)
 bench: build
 	$(PY) -m allocffi bench --repeat 5 --markdown bench/results/report.md --json bench/results/report.json \
 	  --csv bench/results/report.csv --plot bench/results/report.png
+
+## entry-points: every way of calling each system library for a 48 B block, timed in one
+## process, interleaved (the evidence behind _af_entry_points in csrc/syslib.c)
+build/tools/entry_points: csrc/tools/entry_points.c csrc/tools/entry_points.h $(LIB_SRCS) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O2 -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+entry-points: system-libs build/tools/entry_points
+	uptime
+	build/tools/entry_points
+
+## entry-points-callgrind: instructions per 48 B pair of each candidate (valgrind's callgrind;
+## the difference of two runs, so start-up cancels out): a figure the load does not change
+entry-points-callgrind: system-libs build/tools/entry_points
+	@for c in $$(build/tools/entry_points --list); do \
+	  a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --only $$c --ops 100000 2>&1 | sed -n 's/.*Collected : //p'); \
+	  b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --only $$c --ops 200000 2>&1 | sed -n 's/.*Collected : //p'); \
+	  echo "$$c $$(( (b - a) / 100000 )) instructions per pair"; done
 
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build
