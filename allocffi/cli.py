@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--allocators",
         type=_names,
         metavar="A,B",
-        help=f"comma list from {', '.join(SELECTABLE)} (default: every available one; "
+        help=f"comma list from {', '.join(SELECTABLE)}, and NAME+reset for an allocator that can "
+        "both free and reset, in arena mode (default: every available one, both modes; "
         f"mmap runs only on {', '.join(sorted(MMAP_WORKLOADS))})",
     )
     bench.add_argument(

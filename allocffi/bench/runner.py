@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,13 @@ PROBE_TIMEOUT_S = 60.0
 class RunSpec:
     """One engine run: what the child is told to do."""
 
-    allocator: str
+    allocator: str  # a competitor name (catalog.py): "jemalloc-arena+reset" is arena mode
     workload: str
     repeat: int  # 0-based; -1 for runs outside the repeats (overhead, calibration)
     ops: int  # > 0, or 0 to run for time_budget_ns
     seed: int
     time_budget_ns: int = 0
+    direct: bool = False  # the library called without the vtable (calibration; fixed-N only)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ def worker_environment() -> dict[str, str]:
 
 
 def worker_command(spec: RunSpec) -> list[str]:
+    return [
+        *_worker_arguments(spec),
+        *(["--direct"] if spec.direct else []),
+    ]
+
+
+def _worker_arguments(spec: RunSpec) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -119,7 +127,7 @@ def _describe_exit(returncode: int) -> str:
 
 def run_child(spec: RunSpec, env: Mapping[str, str] | None = None) -> RunRecord:
     """Run one spec in a fresh interpreter and return its record."""
-    what = f"{spec.allocator} on {spec.workload}"
+    what = f"{spec.allocator}{' (direct)' if spec.direct else ''} on {spec.workload}"
     try:
         proc = subprocess.run(
             worker_command(spec),
@@ -144,9 +152,20 @@ def run_child(spec: RunSpec, env: Mapping[str, str] | None = None) -> RunRecord:
 class Capabilities:
     """What the native library offers in a child process."""
 
-    available: Mapping[str, bool]
+    available: Mapping[str, bool]  # competitor names too: "jemalloc-arena+reset"
     reasons: Mapping[str, str]  # empty for available allocators
     workloads: Mapping[str, str]  # name -> description, in engine order
+    caps: Mapping[str, int] = field(default_factory=dict)  # allocator -> AF_CAP_* bits (available ones)
+
+    @property
+    def competitors(self) -> list[str]:
+        """Every available competitor in catalog order, each NAME+reset after its NAME."""
+        return [
+            c
+            for name in catalog.SELECTABLE
+            if self.available.get(name, False)
+            for c in catalog.competitors(name, self.caps.get(name, 0))
+        ]
 
 
 def probe(env: Mapping[str, str] | None = None) -> Capabilities:
@@ -174,10 +193,17 @@ def probe(env: Mapping[str, str] | None = None) -> Capabilities:
             )
         raise UsageError(f"cannot load the native library: {tail}")
     allocators = payload["allocators"]
+    available = {name: bool(info["available"]) for name, info in allocators.items()}
+    reasons = {name: str(info["reason"]) for name, info in allocators.items()}
+    caps = {name: int(info.get("caps", 0)) for name, info in allocators.items() if available[name]}
+    for name, bits in caps.items():
+        for extra in catalog.competitors(name, bits)[1:]:
+            available[extra], reasons[extra] = True, ""
     return Capabilities(
-        available={name: bool(info["available"]) for name, info in allocators.items()},
-        reasons={name: str(info["reason"]) for name, info in allocators.items()},
+        available=available,
+        reasons=reasons,
         workloads={w["name"]: w["description"] for w in payload["workloads"]},
+        caps=caps,
     )
 
 

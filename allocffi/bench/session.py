@@ -69,8 +69,11 @@ def check_options(opts: BenchOptions) -> None:
             raise UsageError(
                 "'null' is not a competitor: it runs once per workload to measure the engine overhead"
             )
-        if name not in catalog.SELECTABLE:
-            raise UsageError(f"unknown allocator {name!r}; choose from {', '.join(catalog.SELECTABLE)}")
+        if not catalog.base_selectable(name):
+            raise UsageError(
+                f"unknown allocator {name!r}; choose from {', '.join(catalog.SELECTABLE)} "
+                f"(NAME{catalog.RESET_SUFFIX} runs an allocator that can free and reset in arena mode)"
+            )
 
 
 def select(opts: BenchOptions, caps: runner.Capabilities) -> Selection:
@@ -83,7 +86,12 @@ def select(opts: BenchOptions, caps: runner.Capabilities) -> Selection:
         chosen = list(dict.fromkeys(opts.allocators))
         for name in chosen:
             if not caps.available.get(name, False):
-                reason = caps.reasons.get(name) or "not offered by this build"
+                base, mode = catalog.split_competitor(name)
+                reason = caps.reasons.get(name) or (
+                    f"{base} does not both free and reset, so it has no separate arena mode"
+                    if mode is not None and caps.available.get(base, False)
+                    else "not offered by this build"
+                )
                 raise UsageError(f"allocator {name!r} is not available here: {reason}")
         idle = [w for w in workloads if not any(catalog.runs_on(a, w) for a in chosen)]
         if idle:
@@ -92,7 +100,7 @@ def select(opts: BenchOptions, caps: runner.Capabilities) -> Selection:
                 f"(mmap runs only on {', '.join(sorted(catalog.MMAP_WORKLOADS))})"
             )
         return Selection(chosen, workloads)
-    chosen = [a for a in catalog.SELECTABLE if caps.available.get(a, False)]
+    chosen = list(caps.competitors)
     skipped = {a: caps.reasons.get(a, "") for a in catalog.SELECTABLE if not caps.available.get(a, False)}
     if not chosen:
         raise UsageError("no allocator can be loaded in this process")
@@ -268,13 +276,23 @@ def list_capabilities(out: TextIO | None = None) -> int:
     out = out or sys.stdout
     caps = runner.probe()
     print("Allocators:", file=out)
-    width = max(len(n) for n in (*catalog.SELECTABLE, catalog.NULL))
     notes: Mapping[str, str] = {
         catalog.MMAP: f"baseline, runs only on {', '.join(sorted(catalog.MMAP_WORKLOADS))}",
         catalog.NULL: "engine overhead, runs once per workload",
         catalog.BASELINE: "the reference for speedups",
     }
-    for name in (*catalog.SELECTABLE, catalog.NULL):
+    names = [*catalog.SELECTABLE, catalog.NULL]
+    for competitor in caps.competitors:  # each NAME+reset right after NAME
+        base, mode = catalog.split_competitor(competitor)
+        if mode is not None:
+            names.insert(names.index(base) + 1, competitor)
+            notes = {
+                **notes,
+                base: "free mode: frees every block",
+                competitor: "arena mode: no frees, one reset per phase",
+            }
+    width = max(len(n) for n in names)
+    for name in names:
         ok = caps.available.get(name, False)
         state = "available" if ok else f"UNAVAILABLE: {caps.reasons.get(name, '')}"
         note = f" ({notes[name]})" if name in notes else ""

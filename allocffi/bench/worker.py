@@ -1,13 +1,17 @@
 """The child process of the harness: one engine run, one JSON line.
 
-    python -m allocffi.bench.worker --allocator X --workload Y --ops N --seed S
+    python -m allocffi.bench.worker --allocator X --workload Y --ops N --seed S [--direct]
     python -m allocffi.bench.worker --probe
 
+X is a competitor name (catalog.py): ``jemalloc-arena+reset`` runs the
+allocator jemalloc-arena in arena mode. ``--direct`` runs the calibration
+loop instead (the library called without allocffi's vtable; fixed-N only).
 A run prints the fields of ``af_bench_result`` (``stats`` as a nested
-object) as one JSON line on stdout and exits 0. When the engine refuses the
+object, ``mode`` as "free" or "arena") plus ``process_peak_rss_bytes`` and
+``rss_per_live_byte`` as one JSON line on stdout and exits 0. When the engine refuses the
 run it prints ``{"error": ..., "code": ...}`` and exits 1. ``--probe`` prints
-which allocators this process can load (and why not) and the engine's
-workloads with their descriptions.
+which allocators this process can load (and why not) with their AF_CAP_*
+bits, and the engine's workloads with their descriptions.
 
 Invariant: the worker does nothing but the run between loading the library
 and printing, so the numbers are those of a fresh process. The parent must
@@ -21,7 +25,7 @@ import json
 import sys
 from typing import Any
 
-from allocffi.bench.catalog import MMAP, NULL, SELECTABLE
+from allocffi.bench.catalog import MMAP, MODE_ARENA, MODE_FREE, NULL, SELECTABLE, split_competitor
 
 EXIT_ENGINE_ERROR = 1
 
@@ -46,30 +50,62 @@ def _error_text(ffi: Any, err: Any) -> str:
     return str(ffi.string(err.message).decode("utf-8", "replace"))
 
 
-def run_once(allocator: str, workload: str, ops: int, time_budget_ns: int, seed: int) -> dict[str, Any]:
-    """Run the engine once in this process; raise RuntimeError on refusal."""
+def run_once(
+    competitor: str, workload: str, ops: int, time_budget_ns: int, seed: int, direct: bool = False
+) -> dict[str, Any]:
+    """Run the engine (or, ``direct``, the calibration loop) once in this process; raise
+    RuntimeError on refusal."""
     ffi, lib = _load()
+    allocator, mode = split_competitor(competitor)
     workload_c = ffi.new("char[]", workload.encode())
     allocator_c = ffi.new("char[]", allocator.encode())
-    config = ffi.new(
-        "af_bench_config *",
-        {
-            "workload": workload_c,
-            "allocator": allocator_c,
-            "ops": ops,
-            "time_budget_ns": time_budget_ns,
-            "seed": seed,
-        },
-    )
     result = ffi.new("af_bench_result *")
     err = ffi.new("af_error *")
-    status = lib.af_bench_run(config, result, err)
+    reset_peak_rss()
+    if direct:
+        status = lib.af_calibrate_direct(allocator_c, workload_c, ops, seed, result, err)
+    else:
+        config = ffi.new(
+            "af_bench_config *",
+            {
+                "workload": workload_c,
+                "allocator": allocator_c,
+                "ops": ops,
+                "time_budget_ns": time_budget_ns,
+                "seed": seed,
+                "mode": lib.AF_BENCH_MODE_ARENA if mode == MODE_ARENA else lib.AF_BENCH_MODE_AUTO,
+            },
+        )
+        status = lib.af_bench_run(config, result, err)
     if status != 0:
         message = _error_text(ffi, err) or str(ffi.string(lib.af_status_text(status)).decode())
         raise RuntimeError(f"[{status}] {message}")
     record: dict[str, Any] = cdata_to_python(ffi, result[0])
+    record["mode"] = MODE_ARENA if record["mode"] == lib.AF_BENCH_MODE_ARENA else MODE_FREE
     record["process_peak_rss_bytes"] = process_peak_rss()
+    record["rss_per_live_byte"] = rss_per_live_byte(record)
     return record
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak RSS (VmHWM) afresh, so it is the run's peak (Linux >= 4.0;
+    best effort: where /proc/self/clear_refs cannot be written the peak includes start-up)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
+
+
+def rss_per_live_byte(record: dict[str, Any]) -> float | None:
+    """(peak RSS - RSS before the run) / the peak of live bytes (requested sizes), or None when
+    nothing was live or the peak RSS is unknown: how much memory the allocator kept resident
+    per byte the workload held at most."""
+    peak_live = int(record["stats"]["peak_bytes_in_use"])
+    peak_rss = record.get("process_peak_rss_bytes") or record.get("peak_rss_bytes")
+    if peak_live <= 0 or not peak_rss:
+        return None
+    return max(0, int(peak_rss) - int(record["rss_before_bytes"])) / peak_live
 
 
 def process_peak_rss() -> int | None:
@@ -98,7 +134,15 @@ def probe() -> dict[str, Any]:
         reason = (
             "" if status == 0 else (_error_text(ffi, err) or ffi.string(lib.af_status_text(status)).decode())
         )
-        allocators[name] = {"available": status == 0, "reason": reason}
+        caps = 0
+        if status == 0:
+            instance = lib.af_create(name.encode(), err)
+            if instance == ffi.NULL:
+                status, reason = err.code or 1, _error_text(ffi, err)
+            else:
+                caps = int(lib.af_caps(instance))
+                lib.af_destroy(instance)
+        allocators[name] = {"available": status == 0, "reason": reason, "caps": caps}
     workloads = []
     for index in range(lib.af_bench_workload_count()):
         workloads.append(
@@ -120,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=0)
     parser.add_argument("--time-budget-ns", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--direct", action="store_true", help="the calibration loop, without the vtable")
     args = parser.parse_args(argv)
     if args.probe:
         print(json.dumps(probe()), flush=True)
@@ -127,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.allocator or not args.workload:
         parser.error("--allocator and --workload are required (or --probe)")
     try:
-        record = run_once(args.allocator, args.workload, args.ops, args.time_budget_ns, args.seed)
+        record = run_once(
+            args.allocator, args.workload, args.ops, args.time_budget_ns, args.seed, args.direct
+        )
     except RuntimeError as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         return EXIT_ENGINE_ERROR

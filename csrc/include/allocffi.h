@@ -245,12 +245,20 @@ size_t af_slab_class_for(af_allocator *a, size_t size);
  * data written and read back, so it is equal across correct allocators.
  * ------------------------------------------------------------------------- */
 
+/* How a run hands blocks back (af_bench_config.mode, af_bench_result.mode). */
+enum {
+  AF_BENCH_MODE_AUTO = 0,     /* FREE if the allocator has AF_CAP_FREE, else ARENA */
+  AF_BENCH_MODE_FREE = 1,     /* free each block where the workload frees it (needs AF_CAP_FREE) */
+  AF_BENCH_MODE_ARENA = 2     /* skip the frees, reset at each phase end (needs AF_CAP_RESET) */
+};
+
 typedef struct af_bench_config {
   const char *workload;       /* e.g. "fixed-48", "mixed", "threads-4" */
   const char *allocator;      /* any af_create name; one instance per thread */
   uint64_t ops;               /* allocations to run; 0: run for time_budget_ns */
   uint64_t time_budget_ns;    /* used when ops == 0 (0: 100 ms) */
   uint64_t seed;              /* PRNG seed (0: a fixed default) */
+  int mode;                   /* an AF_BENCH_MODE_*; 0 (AUTO) when left zeroed */
 } af_bench_config;
 
 typedef struct af_bench_result {
@@ -268,11 +276,24 @@ typedef struct af_bench_result {
   uint64_t major_faults;
   uint64_t user_ns;           /* CPU time during the run */
   uint64_t sys_ns;
+  int mode;                   /* the mode the run used: AF_BENCH_MODE_FREE or AF_BENCH_MODE_ARENA */
 } af_bench_result;
 
 int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *err);
 size_t af_bench_workload_count(void);
 const char *af_bench_workload_name(size_t index);
 const char *af_bench_workload_description(size_t index);
+
+/* ----------------------------------------------------------------------------
+ * Calibration (csrc/bench/calibrate.c): the work of a fixed-N workload with a
+ * system library ("libc", "mimalloc", "jemalloc", "tcmalloc") called
+ * directly, through the entry points allocffi binds for it, with no vtable
+ * and no counters. With the same workload, seed and ops, af_bench_run on
+ * the allocator of the same name does the same work through the vtable
+ * (equal checksums): the difference is the wrapper's cost. Fills elapsed_ns,
+ * ops, ns_per_op, checksum, bytes_requested, threads and mode of *out.
+ * ------------------------------------------------------------------------- */
+int af_calibrate_direct(const char *library, const char *workload, uint64_t ops, uint64_t seed,
+                        af_bench_result *out, af_error *err);
 
 #endif /* ALLOCFFI_H */
