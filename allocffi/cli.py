@@ -5,6 +5,7 @@
                    [--json P] [--csv P] [--markdown P] [--plot P.png]
                    [--baseline P.json [--fail-on-regression]] [--quiet]
     allocffi list
+    allocffi calibrate [--libraries a,b] [--workloads w,x] [--repeat N] [--ops N] [--json P]
 
 Every error the user can fix is one line on stderr and exit status 2 (never a
 traceback); see allocffi/bench/errors.py for the other exit statuses.
@@ -16,7 +17,7 @@ import argparse
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from allocffi.bench.errors import EXIT_USAGE, UsageError
 
@@ -103,11 +104,71 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--no-overhead", action="store_true", help="skip the null-allocator runs (engine overhead)"
     )
+    bench.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip the short calibration of the wrapper's cost (allocffi calibrate) run first",
+    )
     bench.add_argument("--quiet", "-q", action="store_true", help="no progress and no tables, only errors")
     sub.add_parser(
         "list", help="allocators (with availability) and workloads", description="List what can run here."
     )
+    _add_calibrate(sub)
     return parser
+
+
+def _add_calibrate(sub: Any) -> None:
+    from allocffi.bench import calibrate
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="what allocffi's wrapper adds to each system library",
+        description=(
+            "Run fixed-N with each system library called directly (its entry points through a plain "
+            "function pointer) and through allocffi's vtable, each run in a fresh process, interleaved; "
+            "print the ns the wrapper adds and each library's speedup vs libc both ways, and flag a "
+            f"library whose speedup moves by more than {calibrate.TOLERANCE:.0%}."
+        ),
+        epilog="exit status: 0 done; 1 a worker failed or the loops disagree on a checksum; 2 usage error",
+    )
+    cal.add_argument(
+        "--libraries",
+        type=_names,
+        metavar="A,B",
+        help=f"comma list from {', '.join(calibrate.LIBRARIES)} (default: all available; libc always runs)",
+    )
+    cal.add_argument(
+        "--workloads", type=_names, metavar="W,X", help=f"comma list from {', '.join(calibrate.WORKLOADS)}"
+    )
+    cal.add_argument(
+        "--repeat",
+        type=int,
+        default=calibrate.DEFAULT_REPEAT,
+        metavar="N",
+        help=f"runs of each loop (default {calibrate.DEFAULT_REPEAT})",
+    )
+    cal.add_argument("--ops", type=int, metavar="N", help="pairs per run (default: 2 M, 1 M, 500 k by size)")
+    cal.add_argument(
+        "--seed", type=int, default=0, help="seed of the operation stream (default 0: the engine's)"
+    )
+    cal.add_argument("--json", metavar="PATH", help="write the calibration as JSON ('-': stdout)")
+    cal.add_argument("--quiet", "-q", action="store_true", help="no table, only errors")
+
+
+def _calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from allocffi.bench.calibrate import CalibrateOptions, run_command
+
+    opts = CalibrateOptions(
+        libraries=args.libraries,
+        workloads=args.workloads,
+        repeat=args.repeat,
+        ops=args.ops,
+        seed=args.seed,
+        json_path=args.json,
+        quiet=args.quiet,
+        command=shlex.join(["allocffi", *argv]),
+    )
+    return run_command(opts)
 
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -128,6 +189,7 @@ def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
         fail_on_regression=args.fail_on_regression,
         noise_threshold=args.noise_threshold,
         overhead=not args.no_overhead,
+        calibrate=not args.no_calibrate,
         quiet=args.quiet,
         command=shlex.join(["allocffi", *argv]),
     )
@@ -140,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":
             return _bench(args, arguments)
+        if args.command == "calibrate":
+            return _calibrate(args, arguments)
         from allocffi.bench.session import list_capabilities
 
         return list_capabilities()

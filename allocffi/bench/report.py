@@ -46,6 +46,9 @@ class BenchReport:
     targets: list[Outcome] = field(default_factory=list)
     changes: list[Change] | None = None  # None: no --baseline
     wall_time_s: float = 0.0
+    calibration: dict[str, Any] | None = (
+        None  # the short calibration of this run (calibrate.py); None: not run
+    )
 
     @property
     def allocators(self) -> list[str]:
@@ -126,6 +129,7 @@ def to_json(report: BenchReport) -> dict[str, Any]:
             for c in report.changes
         ],
         "results": [r.to_dict() for r in report.results],
+        "calibration": report.calibration,
     }
 
 
@@ -237,6 +241,11 @@ def to_markdown(report: BenchReport) -> str:
             mark = {MET: "met", MISSED: "**MISSED**"}.get(o.status, o.status)
             out.append(f"- {mark}: {o.label} ({o.measured})")
         out += [f"- not measured here: {t}" for t in PYTHON_TARGETS] + [""]
+
+    if report.calibration is not None:
+        from allocffi.bench.calibrate import markdown_lines
+
+        out += markdown_lines(report.calibration)
 
     if report.changes is not None:
         out += ["## Compared with the baseline", ""]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from allocffi.bench import catalog, compare, console, machine, report, runner, stats, targets
 from allocffi.bench.errors import EXIT_FAILURE, EXIT_OK, EXIT_REGRESSION, BenchFailure, UsageError
@@ -38,6 +38,7 @@ class BenchOptions:
     fail_on_regression: bool = False
     noise_threshold: float = compare.DEFAULT_NOISE_THRESHOLD
     overhead: bool = True  # run the null allocator once per workload
+    calibrate: bool = True  # run the short calibration (calibrate.py) first
     quiet: bool = False
     command: str = "allocffi bench"
 
@@ -179,6 +180,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     except BenchFailure as exc:
         print(f"allocffi bench: calibration failed: {exc}", file=err)
         return EXIT_FAILURE
+    calibration = _short_calibration(opts, sel, caps, err) if opts.calibrate else None
     specs = runner.plan(sel.allocators, sel.workloads, ops, opts.repeat, opts.seed)
     if opts.overhead:
         specs += runner.overhead_plan(sel.workloads, ops, opts.seed)
@@ -209,6 +211,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         targets=targets.check_all(results, overhead),
         changes=changes,
         wall_time_s=time.monotonic() - started,
+        calibration=calibration,
     )
     if not opts.quiet and results:
         console.print_report(bench_report, out)
@@ -227,6 +230,40 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
                 print(f"allocffi bench: regression: {c.workload} {c.allocator}: {c.describe()}", file=err)
             return EXIT_REGRESSION
     return EXIT_OK
+
+
+def _short_calibration(
+    opts: BenchOptions, sel: Selection, caps: runner.Capabilities, err: TextIO
+) -> dict[str, Any] | None:
+    """The wrapper's cost for the selected system libraries, measured in this run (libc joins as
+    the reference); None when no system library is selected or the calibration failed."""
+    from allocffi.bench import calibrate
+
+    libraries = [name for name in calibrate.LIBRARIES if name in sel.allocators]
+    if not libraries:
+        return None
+    if catalog.BASELINE not in libraries:
+        if not caps.available.get(catalog.BASELINE, False):
+            return None
+        libraries.insert(0, catalog.BASELINE)
+    workloads = calibrate.SHORT_WORKLOADS
+    ops = {
+        w: min(opts.ops, calibrate.SHORT_OPS[w]) if opts.ops else calibrate.SHORT_OPS[w] for w in workloads
+    }
+    runs = len(libraries) * len(workloads) * len(calibrate.LOOPS) * calibrate.SHORT_REPEAT
+    _say(
+        opts,
+        f"calibrating the wrapper: {runs} runs of {', '.join(libraries)} direct and through allocffi...",
+        err,
+    )
+    try:
+        result = calibrate.calibrate(libraries, workloads, ops, calibrate.SHORT_REPEAT, opts.seed)
+    except BenchFailure as exc:
+        print(
+            f"allocffi bench: calibration of the wrapper failed (the run goes on without it): {exc}", file=err
+        )
+        return None
+    return result.to_json()
 
 
 def _run_all(
