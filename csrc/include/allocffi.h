@@ -237,6 +237,37 @@ int af_slab_class_stats(af_allocator *a, size_t index, af_class_stats *out);
 size_t af_slab_class_for(af_allocator *a, size_t size);
 
 /* ----------------------------------------------------------------------------
+ * Footprint: what a system library says about its own memory (footprint.c).
+ * Figures are the library's, process-wide (a jemalloc-arena reports all of
+ * jemalloc). A field is meaningful only when its bit is set in `known`: a
+ * library that cannot tell leaves it unset, never a 0 that reads as a value.
+ * ------------------------------------------------------------------------- */
+
+enum {
+  AF_FOOTPRINT_ALLOCATED = 1,          /* bytes in live blocks, as the library counts them */
+  AF_FOOTPRINT_ACTIVE = 2,             /* bytes of pages holding live blocks */
+  AF_FOOTPRINT_RESIDENT = 4,           /* bytes of the library's memory in RAM */
+  AF_FOOTPRINT_MAPPED = 8,             /* bytes the library has mapped or committed from the OS */
+  AF_FOOTPRINT_PEAK_MAPPED = 16,       /* high-water mark of mapped_bytes */
+  AF_FOOTPRINT_PROCESS_PEAK_RESIDENT = 32 /* the process's peak resident set, as the library reads it */
+};
+
+typedef struct af_footprint {
+  uint32_t known;                      /* AF_FOOTPRINT_* bits of the fields filled in */
+  uint64_t allocated_bytes;            /* jemalloc stats.allocated, tcmalloc current_allocated_bytes, glibc mallinfo2 */
+  uint64_t active_bytes;               /* jemalloc stats.active */
+  uint64_t resident_bytes;             /* jemalloc stats.resident, tcmalloc heap_size - unmapped */
+  uint64_t mapped_bytes;               /* jemalloc stats.mapped, mimalloc commit, tcmalloc heap_size, glibc arena + mmap */
+  uint64_t peak_mapped_bytes;          /* mimalloc peak commit */
+  uint64_t process_peak_resident_bytes; /* mimalloc mi_process_info (getrusage) */
+} af_footprint;
+
+/* Fills *out (known = 0 first). AF_OK when the allocator is a system one,
+   even if its library can tell nothing (known stays 0); AF_ERR_UNSUPPORTED
+   for ours and the baselines, whose own stats say what they map. */
+int af_get_footprint(af_allocator *a, af_footprint *out);
+
+/* ----------------------------------------------------------------------------
  * Benchmark engine: runs a named workload against an allocator entirely in C.
  *
  * One "op" is one allocation together with its share of touching, freeing or
