@@ -36,4 +36,6 @@ def library_footprint(handle: Any) -> dict[str, int | None] | None:
     out = _ffi.new("af_footprint *")
     if _lib.af_get_footprint(handle, out) != _lib.AF_OK:
         return None
-    return {name: int(getattr(out, name)) if out.known & bit else None for name, bit in FOOTPRINT_FIELDS.items()}
+    return {
+        name: int(getattr(out, name)) if out.known & bit else None for name, bit in FOOTPRINT_FIELDS.items()
+    }
