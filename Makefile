@@ -17,7 +17,7 @@ CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-check entry-points entry-points-callgrind sanitize sanitize-python valgrind lint format clean
+.PHONY: all setup system-libs build test ctest pytest bench bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean
 
 all: build
 
@@ -115,6 +115,14 @@ entry-points-callgrind: system-libs build/tools/entry_points
 	  a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --only $$c --ops 100000 2>&1 | sed -n 's/.*Collected : //p'); \
 	  b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --only $$c --ops 200000 2>&1 | sed -n 's/.*Collected : //p'); \
 	  echo "$$c $$(( (b - a) / 100000 )) instructions per pair"; done
+
+## calibrate-callgrind: instructions per fixed-48 op of each library called directly and
+## through allocffi's vtable (the calibration's two loops), and the difference: the wrapper
+calibrate-callgrind: system-libs build/tools/entry_points
+	@for lib in libc mimalloc jemalloc tcmalloc; do for loop in direct engine; do \
+	  a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --loop $$loop --library $$lib --ops 100000 2>&1 | sed -n 's/.*Collected : //p'); \
+	  b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --loop $$loop --library $$lib --ops 200000 2>&1 | sed -n 's/.*Collected : //p'); \
+	  echo "$$lib $$loop $$(( (b - a) / 100000 )) instructions per op"; done; done
 
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build

@@ -4,6 +4,11 @@
  *
  *   build/tools/entry_points [--size N] [--ops N] [--rounds N] [--only LIB:ALLOC/FREE]
  *   build/tools/entry_points --list      (the candidates' LIB:ALLOC/FREE names)
+ *   build/tools/entry_points --loop direct|engine --library LIB [--size N] [--ops N]
+ *
+ * --loop runs the calibration's two loops once (af_calibrate_direct, or
+ * af_bench_run on fixed-N): for callgrind, the instructions the wrapper adds
+ * (`make calibrate-callgrind`).
  *
  * All candidates run in this one process, interleaved: each round runs
  * every candidate once, in an order rotated by one per round, so a burst of
@@ -74,8 +79,31 @@ static double run_once(const bound *b, size_t size, uint64_t ops) {
   return (double)(t1 - t0) / (double)ops;
 }
 
+/* One of the calibration's loops, once, untimed (for callgrind). */
+static int run_calibration_loop(const char *loop, const char *library, size_t size, uint64_t ops) {
+  char workload[32];
+  snprintf(workload, sizeof workload, "fixed-%zu", size);
+  af_bench_result r;
+  af_error err = {0};
+  int status;
+  if (library != NULL && strcmp(loop, "direct") == 0) {
+    status = af_calibrate_direct(library, workload, ops, 0, &r, &err);
+  } else if (library != NULL && strcmp(loop, "engine") == 0) {
+    af_bench_config config = {.workload = workload, .allocator = library, .ops = ops};
+    status = af_bench_run(&config, &r, &err);
+  } else {
+    fprintf(stderr, "--loop takes direct or engine, with --library LIB\n");
+    return 2;
+  }
+  if (status != AF_OK) fprintf(stderr, "%s\n", err.message);
+  return status == AF_OK ? 0 : 1;
+}
+
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s [--size N] [--ops N] [--rounds N (1-%d)] [--only LIB:ALLOC/FREE] | --list\n", argv0,
+  fprintf(stderr,
+          "usage: %s [--size N] [--ops N] [--rounds N (1-%d)] [--only LIB:ALLOC/FREE] | --list | "
+          "--loop direct|engine --library LIB\n",
+          argv0,
           MAX_ROUNDS);
   return 2;
 }
@@ -84,7 +112,7 @@ int main(int argc, char **argv) {
   size_t size = 48;
   uint64_t ops = 2000000;
   int rounds = 15;
-  const char *only = NULL;
+  const char *only = NULL, *loop = NULL, *library = NULL;
   if (argc == 2 && strcmp(argv[1], "--list") == 0) {
     for (size_t i = 0; i < EP_CANDIDATE_COUNT; i++)
       printf("%s:%s/%s\n", ep_candidates[i].library, ep_candidates[i].alloc, ep_candidates[i].free);
@@ -96,9 +124,13 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--ops") == 0) ops = strtoull(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "--rounds") == 0) rounds = atoi(argv[++i]);
     else if (strcmp(argv[i], "--only") == 0) only = argv[++i];
+    else if (strcmp(argv[i], "--loop") == 0) loop = argv[++i];
+    else if (strcmp(argv[i], "--library") == 0) library = argv[++i];
     else return usage(argv[0]);
   }
   if (size < 16 || ops == 0 || rounds < 1 || rounds > MAX_ROUNDS) return usage(argv[0]);
+
+  if (loop != NULL) return run_calibration_loop(loop, library, size, ops);
 
   static bound all[EP_CANDIDATE_COUNT];
   size_t count = 0;
