@@ -73,7 +73,7 @@ def run_once(
                 "ops": ops,
                 "time_budget_ns": time_budget_ns,
                 "seed": seed,
-                "mode": lib.AF_BENCH_MODE_ARENA if mode == MODE_ARENA else lib.AF_BENCH_MODE_AUTO,
+                "mode": lib.AF_BENCH_MODE_ARENA if _arena(allocator, mode) else lib.AF_BENCH_MODE_AUTO,
             },
         )
         status = lib.af_bench_run(config, result, err)
@@ -85,6 +85,13 @@ def run_once(
     record["process_peak_rss_bytes"] = process_peak_rss()
     record["rss_per_live_byte"] = rss_per_live_byte(record)
     return record
+
+
+def _arena(allocator: str, mode: str | None) -> bool:
+    """Arena mode for NAME+reset, and for the null allocator: the engine-overhead figure is the
+    engine's floor with no free call, as it was before allocators had two modes. Everything else
+    runs in the engine's automatic mode (free where the allocator can)."""
+    return mode == MODE_ARENA or allocator == NULL
 
 
 def reset_peak_rss() -> None:

@@ -4,7 +4,7 @@
  *
  *   build/tools/entry_points [--size N] [--ops N] [--rounds N] [--only LIB:ALLOC/FREE]
  *   build/tools/entry_points --list      (the candidates' LIB:ALLOC/FREE names)
- *   build/tools/entry_points --loop direct|engine --library LIB [--size N] [--ops N]
+ *   build/tools/entry_points --loop direct|engine --library LIB [--size N] [--ops N] [--mode 0|1|2]
  *
  * --loop runs the calibration's two loops once (af_calibrate_direct, or
  * af_bench_run on fixed-N): for callgrind, the instructions the wrapper adds
@@ -80,7 +80,7 @@ static double run_once(const bound *b, size_t size, uint64_t ops) {
 }
 
 /* One of the calibration's loops, once, untimed (for callgrind). */
-static int run_calibration_loop(const char *loop, const char *library, size_t size, uint64_t ops) {
+static int run_calibration_loop(const char *loop, const char *library, size_t size, uint64_t ops, int mode) {
   char workload[32];
   snprintf(workload, sizeof workload, "fixed-%zu", size);
   af_bench_result r;
@@ -89,7 +89,7 @@ static int run_calibration_loop(const char *loop, const char *library, size_t si
   if (library != NULL && strcmp(loop, "direct") == 0) {
     status = af_calibrate_direct(library, workload, ops, 0, &r, &err);
   } else if (library != NULL && strcmp(loop, "engine") == 0) {
-    af_bench_config config = {.workload = workload, .allocator = library, .ops = ops};
+    af_bench_config config = {.workload = workload, .allocator = library, .ops = ops, .mode = mode};
     status = af_bench_run(&config, &r, &err);
   } else {
     fprintf(stderr, "--loop takes direct or engine, with --library LIB\n");
@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
   uint64_t ops = 2000000;
   int rounds = 15;
   const char *only = NULL, *loop = NULL, *library = NULL;
+  int mode = AF_BENCH_MODE_AUTO;
   if (argc == 2 && strcmp(argv[1], "--list") == 0) {
     for (size_t i = 0; i < EP_CANDIDATE_COUNT; i++)
       printf("%s:%s/%s\n", ep_candidates[i].library, ep_candidates[i].alloc, ep_candidates[i].free);
@@ -126,11 +127,12 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--only") == 0) only = argv[++i];
     else if (strcmp(argv[i], "--loop") == 0) loop = argv[++i];
     else if (strcmp(argv[i], "--library") == 0) library = argv[++i];
+    else if (strcmp(argv[i], "--mode") == 0) mode = atoi(argv[++i]);
     else return usage(argv[0]);
   }
   if (size < 16 || ops == 0 || rounds < 1 || rounds > MAX_ROUNDS) return usage(argv[0]);
 
-  if (loop != NULL) return run_calibration_loop(loop, library, size, ops);
+  if (loop != NULL) return run_calibration_loop(loop, library, size, ops, mode);
 
   static bound all[EP_CANDIDATE_COUNT];
   size_t count = 0;
