@@ -80,13 +80,6 @@ def worker_environment() -> dict[str, str]:
 
 def worker_command(spec: RunSpec) -> list[str]:
     return [
-        *_worker_arguments(spec),
-        *(["--direct"] if spec.direct else []),
-    ]
-
-
-def _worker_arguments(spec: RunSpec) -> list[str]:
-    return [
         sys.executable,
         "-m",
         "allocffi.bench.worker",
@@ -100,6 +93,7 @@ def _worker_arguments(spec: RunSpec) -> list[str]:
         str(spec.time_budget_ns),
         "--seed",
         str(spec.seed),
+        *(["--direct"] if spec.direct else []),
     ]
 
 
