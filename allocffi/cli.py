@@ -3,7 +3,7 @@
     allocffi bench [--allocators a,b] [--workloads w,x] [--repeat N]
                    [--ops N | --time-budget S] [--seed S]
                    [--json P] [--csv P] [--markdown P] [--plot P.png]
-                   [--baseline P.json [--fail-on-regression]] [--quiet]
+                   [--baseline P.json [--fail-on-regression]] [--no-calibrate] [--quiet]
     allocffi list
     allocffi calibrate [--libraries a,b] [--workloads w,x] [--repeat N] [--ops N] [--json P]
 
