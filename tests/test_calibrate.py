@@ -91,9 +91,27 @@ def test_rows_compare_each_loop_with_glibcs_same_loop_and_flag_beyond_15_percent
     assert rows["jemalloc"]["speedup_change"] == pytest.approx(-0.25) and rows["jemalloc"]["flagged"]
     assert rows["tcmalloc"]["speedup_change"] == pytest.approx(-0.04) and not rows["tcmalloc"]["flagged"]
     assert data["flagged"] == ["jemalloc fixed-48"] and data["checksums_agree"]
+    assert rows["jemalloc"]["spread"] == 0.0  # one sample per loop
     text = "\n".join(calibrate.text_lines(data))
     assert "FLAGGED" in text and "jemalloc fixed-48" in text
     assert any("-25% FLAGGED" in line for line in calibrate.markdown_lines(data))
+
+
+def test_the_spread_of_the_noisier_loop_is_reported_and_caveats_the_flags() -> None:
+    records = [
+        record("libc", True, 10.0),
+        record("libc", True, 10.0),
+        record("libc", False, 10.0),
+        record("libc", False, 10.0),
+        record("jemalloc", True, 5.0),
+        record("jemalloc", True, 5.0),
+        record("jemalloc", False, 4.0),  # median 6, spread (8 - 4) / 6
+        record("jemalloc", False, 8.0),
+    ]
+    data = calibrate.summarize(records, {**CONFIG, "libraries": ["libc", "jemalloc"]}, {}).to_json()
+    row = next(r for r in data["rows"] if r["library"] == "jemalloc")
+    assert row["spread"] == pytest.approx(4 / 6) and row["flagged"]
+    assert "noise" in calibrate.summary_line(data)
 
 
 def test_a_checksum_disagreement_is_reported() -> None:
@@ -123,6 +141,8 @@ def test_quick_calibration_writes_its_json(capsys: pytest.CaptureFixture[str], t
         assert len(r["direct_samples"]) == 2 and len(r["engine_samples"]) == 2
         assert r["wrapper_ns_per_op"] == pytest.approx(r["engine_ns_per_op"] - r["direct_ns_per_op"])
         assert r["flagged"] == (abs(r["speedup_change"]) > calibrate.TOLERANCE)
+        samples = r["direct_samples"] + r["engine_samples"]
+        assert 0.0 <= r["spread"] <= (max(samples) - min(samples)) / min(samples)
         if r["library"] == "libc":
             assert r["direct_speedup_vs_libc"] == 1.0 and r["engine_speedup_vs_libc"] == 1.0
     assert data["flagged"] == [f"{r['library']} {r['workload']}" for r in data["rows"] if r["flagged"]]

@@ -81,6 +81,12 @@ class Row:
         return statistics.median(self.engine_samples)
 
     @property
+    def spread(self) -> float:
+        """The larger relative spread, (max - min) / median, of the two loops' samples: a change of
+        the ratio smaller than this is within this run's noise."""
+        return max(_spread(self.direct_samples), _spread(self.engine_samples))
+
+    @property
     def wrapper_ns(self) -> float:
         return self.engine_ns - self.direct_ns
 
@@ -107,10 +113,16 @@ class Row:
             "engine_speedup_vs_libc": self.engine_speedup_vs_libc,
             "speedup_change": self.speedup_change,
             "flagged": self.flagged,
+            "spread": self.spread,
             "checksums_agree": self.checksums_agree,
             "direct_samples": self.direct_samples,
             "engine_samples": self.engine_samples,
         }
+
+
+def _spread(samples: Sequence[float]) -> float:
+    middle = statistics.median(samples)
+    return (max(samples) - min(samples)) / middle if middle > 0 else 0.0
 
 
 @dataclass
@@ -213,6 +225,7 @@ HEADER: tuple[str, ...] = (
     "vs libc direct",
     "vs libc allocffi",
     "change",
+    "spread",
 )
 
 
@@ -232,6 +245,7 @@ def table_rows(data: Mapping[str, Any]) -> list[list[str]]:
                 units.speedup(r.get("direct_speedup_vs_libc")),
                 units.speedup(r.get("engine_speedup_vs_libc")),
                 ("-" if change is None else f"{change * 100:+.0f}%") + flag,
+                "-" if r.get("spread") is None else f"{r['spread']:.0%}",
             ]
         )
     return rows
@@ -246,7 +260,9 @@ def summary_line(data: Mapping[str, Any]) -> str:
         else f"every library's speedup vs libc through allocffi is within {tolerance:.0%} of its direct one"
     )
     config = data.get("config", {})
-    return f"Calibration (repeat {config.get('repeat')}, medians, fresh process per run): {verdict}."
+    noisy = [r for r in data.get("rows", []) if r.get("flagged") and (r.get("spread") or 0) > tolerance]
+    caveat = f" {len(noisy)} of the flagged rows spread more than that between runs: noise." if noisy else ""
+    return f"Calibration (repeat {config.get('repeat')}, medians, fresh process per run): {verdict}.{caveat}"
 
 
 def text_lines(data: Mapping[str, Any]) -> list[str]:
@@ -271,7 +287,8 @@ def markdown_lines(data: Mapping[str, Any]) -> list[str]:
         "",
         "direct: the library's entry points through a plain function pointer; allocffi: the same "
         "work through allocffi's vtable (what every other table measures). vs libc: glibc's ns / the "
-        "library's ns, each loop against glibc's same loop; change: how far allocffi moves that ratio.",
+        "library's ns, each loop against glibc's same loop; change: how far allocffi moves that ratio; "
+        "spread: (max - min) / median of the runs of the noisier loop, so a change inside it is noise.",
         "",
     ]
     return out
