@@ -41,7 +41,7 @@ ffibuilder.set_source(
     sources=SOURCES,
     include_dirs=[str(CSRC / "include"), str(CSRC)],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden"],
-    libraries=["dl", "pthread"],
+    libraries=["dl", "pthread", "m"],
 )
 
 if __name__ == "__main__":

@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workloads", type=_names, metavar="W,X", help="comma list (default: all; see `allocffi list`)"
     )
     bench.add_argument(
+        "--workload-file",
+        metavar="FILE",
+        help="your own workloads: a TOML file of [[workload]] tables, or a JSON report that ran one "
+        "(runs only these unless --workloads is given; see README)",
+    )
+    bench.add_argument(
         "--repeat", type=int, default=5, metavar="N", help="independent runs of each pair (default 5)"
     )
     size = bench.add_mutually_exclusive_group()
@@ -192,6 +198,7 @@ def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
         calibrate=not args.no_calibrate,
         quiet=args.quiet,
         command=shlex.join(["allocffi", *argv]),
+        workload_file=args.workload_file,
     )
     return run_bench(opts)
 

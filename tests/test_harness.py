@@ -72,6 +72,7 @@ def test_plan_interleaves_allocators_and_rotates_their_order() -> None:
 
 def test_plan_runs_mmap_only_on_large_block_workloads() -> None:
     workloads = ["fixed-48", "large-cycle", "large", "oversize", "mixed"]
+    workloads += ["large-pages", "oversize-pages", "large-cycle-pages"]
     specs = runner.plan(["libc", "mmap"], workloads, dict.fromkeys(workloads, 5), 1, 0)
     assert {s.workload for s in specs if s.allocator == "mmap"} == set(catalog.MMAP_WORKLOADS)
     assert {s.workload for s in specs if s.allocator == "libc"} == set(workloads)

@@ -103,3 +103,10 @@ def test_no_calibrate_leaves_it_out(capsys: pytest.CaptureFixture[str], tmp_path
     )  # fmt: skip
     assert code == EXIT_OK, err
     assert json.loads(path.read_text())["calibration"] is None
+
+
+def test_arena_mode_competitors_are_refused_on_shared_instances() -> None:
+    caps = runner.probe()
+    for name in ("mimalloc-heap", "jemalloc-arena"):
+        if caps.available[name]:
+            assert "+reset" not in name and f"{name}+reset" in caps.shared_refused

@@ -8,6 +8,8 @@ Invariants:
   only. ``null`` measures the engine's own cost and is never a competitor.
 - Every allocator of one workload runs the same number of ops, so their
   checksums must be equal.
+- ``threads-N`` and ``shared-threads-N`` exist for every 1 <= N <= MAX_THREADS
+  (the engine parses them too); ``thread_count`` is the one parser here.
 - A competitor is an allocator in one run mode. An allocator that can both
   free single blocks and reset (its capabilities say FREE and RESET:
   mimalloc-heap, jemalloc-arena) is two competitors: its plain name frees
@@ -19,10 +21,12 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 
 from allocffi._native import lib as _lib
 from allocffi.allocators import ALLOCATOR_NAMES
+from allocffi.bench.errors import UsageError
 
 # Competitors, in column order: ours first, then the system allocators.
 ALLOCATORS: tuple[str, ...] = ALLOCATOR_NAMES
@@ -35,7 +39,9 @@ SELECTABLE: tuple[str, ...] = (*ALLOCATORS, MMAP)
 SYSTEM_ALLOCATORS: tuple[str, ...] = ("libc", "mimalloc", "jemalloc", "tcmalloc")
 
 # Workloads of large blocks, where one mmap per request is a meaningful floor.
-MMAP_WORKLOADS: frozenset[str] = frozenset({"large-cycle", "large", "oversize"})
+MMAP_WORKLOADS: frozenset[str] = frozenset(
+    {"large-cycle", "large", "oversize", "large-cycle-pages", "large-pages", "oversize-pages"}
+)
 
 # Default ops per workload, measured on a 2-core machine so that a full
 # default run (every allocator, --repeat 5) takes about three minutes, of which
@@ -65,7 +71,27 @@ DEFAULT_OPS: Mapping[str, int] = {
     "stress": 200_000,
     "threads-2": 200_000,
     "threads-4": 200_000,
+    "shared-threads-2": 200_000,
+    "shared-threads-4": 200_000,
+    # one write per 4 KiB page: mmap faults every page in (~0.4 ms an op on large-pages,
+    # ~2.5 ms on large-cycle-pages at load 6), the others recycle memory (1-20 us an op)
+    "large-pages": 2_000,
+    "oversize-pages": 2_000,
+    "large-cycle-pages": 600,
 }
+# Any other threads-N or shared-threads-N: ops summed over the threads.
+DEFAULT_THREADS_OPS = 200_000
+
+# The engine's touch policies (allocffi.h AF_TOUCH_*), in enum order.
+TOUCH_POLICIES: tuple[str, ...] = ("ends", "pages", "all")
+
+# What the "sharing" field of a result says (af_bench_result.shared, threads).
+SHARED_INSTANCE = "one shared instance"
+PER_THREAD_INSTANCES = "per-thread instances"
+ONE_THREAD = "one thread"
+
+MAX_THREADS = 256
+_THREADS = re.compile(r"(shared-)?threads-(\d+)")
 
 # A workload without a DEFAULT_OPS entry gets the ops its slowest allocator
 # completes in this many seconds.
@@ -77,6 +103,47 @@ DEFAULT_CALIBRATION_BUDGET_S = 0.05
 RESET_SUFFIX = "+reset"
 MODE_FREE = "free"
 MODE_ARENA = "arena"
+
+
+def thread_count(workload: str) -> int | None:
+    """N of a threads-N / shared-threads-N name (any N, even out of range); None for other names."""
+    match = _THREADS.fullmatch(workload)
+    return int(match.group(2)) if match else None
+
+
+def is_shared(workload: str) -> bool:
+    """Whether the workload's threads share one allocator instance."""
+    return workload.startswith("shared-threads-")
+
+
+def check_workload_name(name: str, known: Collection[str]) -> None:
+    """UsageError unless the engine runs ``name``: a table name or [shared-]threads-N in range."""
+    if name in known:
+        return
+    threads = thread_count(name)
+    if threads is not None:
+        if 1 <= threads <= MAX_THREADS:
+            return
+        raise UsageError(f"{name!r}: N of threads-N and shared-threads-N must be in [1, {MAX_THREADS}]")
+    plain = [w for w in known if thread_count(w) is None]
+    raise UsageError(
+        f"unknown workload {name!r}; choose from {', '.join(plain)}, threads-N, shared-threads-N "
+        f"(1 <= N <= {MAX_THREADS}), or give your own with --workload-file"
+    )
+
+
+def default_ops(workload: str) -> int | None:
+    """The table's ops for a workload, None when it must be calibrated."""
+    if workload in DEFAULT_OPS:
+        return DEFAULT_OPS[workload]
+    return DEFAULT_THREADS_OPS if thread_count(workload) is not None else None
+
+
+def sharing(shared: bool, threads: int) -> str:
+    """The "sharing" field of a row."""
+    if shared:
+        return SHARED_INSTANCE
+    return PER_THREAD_INSTANCES if threads > 1 else ONE_THREAD
 
 
 def runs_on(allocator: str, workload: str) -> bool:

@@ -42,6 +42,7 @@ class RunSpec:
     ops: int  # > 0, or 0 to run for time_budget_ns
     seed: int
     time_budget_ns: int = 0
+    workload_spec: str = ""  # a user's workload (WorkloadSpec.to_json); "" for the engine's own
     direct: bool = False  # the library called without the vtable (calibration; fixed-N only)
 
 
@@ -79,6 +80,7 @@ def worker_environment() -> dict[str, str]:
 
 
 def worker_command(spec: RunSpec) -> list[str]:
+    custom = ["--workload-spec", spec.workload_spec] if spec.workload_spec else []
     return [
         sys.executable,
         "-m",
@@ -94,6 +96,7 @@ def worker_command(spec: RunSpec) -> list[str]:
         "--seed",
         str(spec.seed),
         *(["--direct"] if spec.direct else []),
+        *custom,
     ]
 
 
@@ -150,6 +153,7 @@ class Capabilities:
     reasons: Mapping[str, str]  # empty for available allocators
     workloads: Mapping[str, str]  # name -> description, in engine order
     caps: Mapping[str, int] = field(default_factory=dict)  # allocator -> AF_CAP_* bits (available ones)
+    shared_refused: Mapping[str, str] = field(default_factory=dict)  # allocator -> why not shared-threads-N
 
     @property
     def competitors(self) -> list[str]:
@@ -190,36 +194,58 @@ def probe(env: Mapping[str, str] | None = None) -> Capabilities:
     available = {name: bool(info["available"]) for name, info in allocators.items()}
     reasons = {name: str(info["reason"]) for name, info in allocators.items()}
     caps = {name: int(info.get("caps", 0)) for name, info in allocators.items() if available[name]}
+    shared_refused = dict(payload.get("shared_refused", {}))
     for name, bits in caps.items():
         for extra in catalog.competitors(name, bits)[1:]:
             available[extra], reasons[extra] = True, ""
+            # the engine runs a shared instance in free mode only: it cannot be reset under the
+            # other threads' blocks
+            shared_refused[extra] = shared_refused.get(name) or (
+                "arena mode resets the instance, which a shared instance cannot do under the other threads"
+            )
     return Capabilities(
         available=available,
         reasons=reasons,
         workloads={w["name"]: w["description"] for w in payload["workloads"]},
         caps=caps,
+        shared_refused=shared_refused,
     )
 
 
 def plan(
-    allocators: Sequence[str], workloads: Sequence[str], ops: Mapping[str, int], repeat: int, seed: int
+    allocators: Sequence[str],
+    workloads: Sequence[str],
+    ops: Mapping[str, int],
+    repeat: int,
+    seed: int,
+    custom: Mapping[str, str] | None = None,
+    runs_on: Callable[[str, str], bool] = catalog.runs_on,
 ) -> list[RunSpec]:
-    """All measured runs, repeat by repeat, allocators rotating within each workload."""
+    """All measured runs, repeat by repeat, allocators rotating within each workload.
+
+    ``custom`` maps a user's workload to its spec JSON; ``runs_on`` says which
+    (allocator, workload) pairs run at all.
+    """
+    custom = custom or {}
     specs: list[RunSpec] = []
     for r in range(repeat):
         for workload in workloads:
-            members = [a for a in allocators if catalog.runs_on(a, workload)]
+            members = [a for a in allocators if runs_on(a, workload)]
             if not members:
                 continue
             shift = r % len(members)
             for allocator in members[shift:] + members[:shift]:
-                specs.append(RunSpec(allocator, workload, r, ops[workload], seed))
+                spec = RunSpec(allocator, workload, r, ops[workload], seed, 0, custom.get(workload, ""))
+                specs.append(spec)
     return specs
 
 
-def overhead_plan(workloads: Sequence[str], ops: Mapping[str, int], seed: int) -> list[RunSpec]:
+def overhead_plan(
+    workloads: Sequence[str], ops: Mapping[str, int], seed: int, custom: Mapping[str, str] | None = None
+) -> list[RunSpec]:
     """One run of the null allocator per workload: the engine's own cost."""
-    return [RunSpec(catalog.NULL, w, -1, ops[w], seed) for w in workloads]
+    custom = custom or {}
+    return [RunSpec(catalog.NULL, w, -1, ops[w], seed, 0, custom.get(w, "")) for w in workloads]
 
 
 Progress = Callable[[RunSpec, RunRecord], None]

@@ -9,6 +9,7 @@ disagree, 2 usage, 3 a regression beyond noise with --fail-on-regression.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from allocffi.bench import catalog, compare, console, machine, report, runner, stats, targets
+from allocffi.bench import catalog, compare, console, machine, report, runner, stats, targets, workload_file
 from allocffi.bench.errors import EXIT_FAILURE, EXIT_OK, EXIT_REGRESSION, BenchFailure, UsageError
 
 
@@ -41,6 +42,7 @@ class BenchOptions:
     calibrate: bool = True  # run the short calibration (calibrate.py) first
     quiet: bool = False
     command: str = "allocffi bench"
+    workload_file: str | None = None  # a user's workloads (TOML, or a saved JSON report)
 
 
 @dataclass
@@ -50,6 +52,15 @@ class Selection:
     allocators: list[str]
     workloads: list[str]
     skipped: dict[str, str] = field(default_factory=dict)  # unavailable allocator -> reason
+    custom: dict[str, workload_file.WorkloadSpec] = field(default_factory=dict)  # the user's workloads
+    refused: dict[tuple[str, str], str] = field(default_factory=dict)  # (allocator, workload) -> why not
+
+    def runs(self, allocator: str, workload: str) -> bool:
+        """Whether the pair is measured (mmap's workloads, shared-threads refusals)."""
+        return catalog.runs_on(allocator, workload) and (allocator, workload) not in self.refused
+
+    def custom_json(self) -> dict[str, str]:
+        return {name: spec.to_json() for name, spec in self.custom.items()}
 
 
 def check_options(opts: BenchOptions) -> None:
@@ -77,12 +88,36 @@ def check_options(opts: BenchOptions) -> None:
             )
 
 
-def select(opts: BenchOptions, caps: runner.Capabilities) -> Selection:
-    """Resolve names against the library; UsageError for anything not runnable."""
+def select(
+    opts: BenchOptions, caps: runner.Capabilities, custom: Sequence[workload_file.WorkloadSpec] = ()
+) -> Selection:
+    """Resolve names against the library; UsageError for anything not runnable.
+
+    With a workload file and no --workloads, only the file's workloads run.
+    """
     for name in opts.workloads or []:
-        if name not in caps.workloads:
-            raise UsageError(f"unknown workload {name!r}; choose from {', '.join(caps.workloads)}")
-    workloads = list(dict.fromkeys(opts.workloads)) if opts.workloads else list(caps.workloads)
+        catalog.check_workload_name(name, caps.workloads)
+    if opts.workloads:
+        workloads = list(dict.fromkeys(opts.workloads))
+    else:
+        workloads = [] if custom else list(caps.workloads)
+    workloads += [spec.name for spec in custom]
+    sel = _select_allocators(opts, caps, workloads)
+    sel.custom = {spec.name: spec for spec in custom}
+    for workload in workloads:
+        if not catalog.is_shared(workload):
+            continue
+        for allocator in sel.allocators:
+            reason = caps.shared_refused.get(allocator)
+            if reason is None:
+                continue
+            if opts.allocators:
+                raise UsageError(f"{allocator} cannot run {workload}: {reason}")
+            sel.refused[(allocator, workload)] = reason
+    return sel
+
+
+def _select_allocators(opts: BenchOptions, caps: runner.Capabilities, workloads: list[str]) -> Selection:
     if opts.allocators:
         chosen = list(dict.fromkeys(opts.allocators))
         for name in chosen:
@@ -119,18 +154,27 @@ def choose_ops(opts: BenchOptions, sel: Selection) -> dict[str, int]:
     if opts.ops is not None:
         return dict.fromkeys(sel.workloads, opts.ops)
     budget = opts.time_budget_s
-    todo = sel.workloads if budget is not None else [w for w in sel.workloads if w not in catalog.DEFAULT_OPS]
-    ops = {w: catalog.DEFAULT_OPS[w] for w in sel.workloads if w not in todo}
+    todo = sel.workloads if budget is not None else [w for w in sel.workloads if _table_ops(sel, w) is None]
+    ops = {w: int(_table_ops(sel, w) or 0) for w in sel.workloads if w not in todo}
     budget_ns = int((budget if budget is not None else catalog.DEFAULT_CALIBRATION_BUDGET_S) * 1e9)
+    custom = sel.custom_json()
     specs = [
-        runner.RunSpec(a, w, -1, 0, opts.seed, budget_ns)
+        runner.RunSpec(a, w, -1, 0, opts.seed, budget_ns, custom.get(w, ""))
         for w in todo
         for a in sel.allocators
-        if catalog.runs_on(a, w)
+        if sel.runs(a, w)
     ]
     for spec, record in zip(specs, runner.execute(specs), strict=True):
         ops[spec.workload] = min(ops.get(spec.workload, record.ops), max(1, record.ops))
     return {w: ops[w] for w in sel.workloads}
+
+
+def _table_ops(sel: Selection, workload: str) -> int | None:
+    """Ops without calibrating: a user's workload's own ``ops``, else the catalog's."""
+    spec = sel.custom.get(workload)
+    if spec is not None:
+        return spec.ops
+    return catalog.default_ops(workload)
 
 
 def _now() -> str:
@@ -163,17 +207,22 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         require_matplotlib()
     baseline = compare.load_baseline(opts.baseline_path) if opts.baseline_path else None
 
+    custom = workload_file.load(opts.workload_file) if opts.workload_file else []
     caps = runner.probe()
-    sel = select(opts, caps)
+    if custom:  # the engine's table is the one list of built-in names
+        workload_file.check_names(str(opts.workload_file), custom, caps.workloads)
+    sel = select(opts, caps, custom)
     for name, reason in sel.skipped.items():
         _say(opts, f"note: skipping {name}: {reason}", err)
+    for (name, workload), reason in sel.refused.items():
+        _say(opts, f"note: skipping {name} on {workload}: {reason}", err)
     if opts.overhead and not caps.available.get(catalog.NULL, False):
         _say(opts, f"note: no engine-overhead runs: {caps.reasons.get(catalog.NULL)}", err)
         opts.overhead = False
 
     try:
         if opts.ops is None and (
-            opts.time_budget_s is not None or set(sel.workloads) - set(catalog.DEFAULT_OPS)
+            opts.time_budget_s is not None or any(_table_ops(sel, w) is None for w in sel.workloads)
         ):
             _say(opts, "calibrating ops per workload...", err)
         ops = choose_ops(opts, sel)
@@ -181,9 +230,10 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         print(f"allocffi bench: calibration failed: {exc}", file=err)
         return EXIT_FAILURE
     calibration = _short_calibration(opts, sel, caps, err) if opts.calibrate else None
-    specs = runner.plan(sel.allocators, sel.workloads, ops, opts.repeat, opts.seed)
+    custom_json = sel.custom_json()
+    specs = runner.plan(sel.allocators, sel.workloads, ops, opts.repeat, opts.seed, custom_json, sel.runs)
     if opts.overhead:
-        specs += runner.overhead_plan(sel.workloads, ops, opts.seed)
+        specs += runner.overhead_plan(sel.workloads, ops, opts.seed, custom_json)
 
     records, failures = _run_all(specs, console.make_progress(opts.quiet, err))
     measured = [r for r in records if r.spec.allocator != catalog.NULL]
@@ -204,6 +254,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
             "ops": ops,
             "time_budget_s": opts.time_budget_s,
             "skipped": sel.skipped,
+            **_custom_config(opts, sel, ops),
         },
         results=results,
         overhead=overhead,
@@ -264,6 +315,14 @@ def _short_calibration(
         )
         return None
     return result.to_json()
+
+
+def _custom_config(opts: BenchOptions, sel: Selection, ops: Mapping[str, int]) -> dict[str, object]:
+    """The user's workloads as run (ops filled in): `--workload-file REPORT.json` repeats them."""
+    if not sel.custom:
+        return {}
+    specs = [dataclasses.replace(spec, ops=ops[spec.name]).to_dict() for spec in sel.custom.values()]
+    return {"workload_file": opts.workload_file, "workload_specs": specs}
 
 
 def _run_all(
@@ -338,6 +397,11 @@ def list_capabilities(out: TextIO | None = None) -> int:
     width = max((len(n) for n in caps.workloads), default=0)
     for name, description in caps.workloads.items():
         print(f"  {name.ljust(width)}  {description}", file=out)
+    print(
+        f"  threads-N and shared-threads-N run for any 1 <= N <= {catalog.MAX_THREADS}; "
+        "your own workloads: allocffi bench --workload-file FILE.toml",
+        file=out,
+    )
     return EXIT_OK
 
 

@@ -47,6 +47,8 @@ class Result:
     mode: str = "free"  # "free": every block freed; "arena": no frees, one reset per phase
     peak_live_bytes: int = 0  # the allocator's peak of live requested bytes (equal in every repeat)
     rss_per_live_byte: float | None = None  # median of (peak RSS - RSS before) / peak_live_bytes
+    touch: str = "ends"  # the workload's touch policy: ends, pages or all
+    sharing: str = "one thread"  # one thread, per-thread instances or one shared instance
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +103,8 @@ def summarize(allocator: str, workload: str, runs: Sequence[RunRecord]) -> Resul
         mode=str(first.get("mode", "free")),
         peak_live_bytes=int(first.get("stats", {}).get("peak_bytes_in_use", 0)),
         rss_per_live_byte=_median_or_none([r.result.get("rss_per_live_byte") for r in runs]),
+        touch=str(first.get("touch", "ends")),
+        sharing=str(first.get("sharing", "one thread")),
     )
 
 

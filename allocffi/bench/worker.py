@@ -1,17 +1,22 @@
 """The child process of the harness: one engine run, one JSON line.
 
     python -m allocffi.bench.worker --allocator X --workload Y --ops N --seed S [--direct]
+    python -m allocffi.bench.worker --allocator X --workload-spec JSON --ops N
     python -m allocffi.bench.worker --probe
 
 X is a competitor name (catalog.py): ``jemalloc-arena+reset`` runs the
 allocator jemalloc-arena in arena mode. ``--direct`` runs the calibration
 loop instead (the library called without allocffi's vtable; fixed-N only).
 A run prints the fields of ``af_bench_result`` (``stats`` as a nested
-object, ``mode`` as "free" or "arena") plus ``process_peak_rss_bytes`` and
-``rss_per_live_byte`` as one JSON line on stdout and exits 0. When the engine refuses the
-run it prints ``{"error": ..., "code": ...}`` and exits 1. ``--probe`` prints
-which allocators this process can load (and why not) with their AF_CAP_*
-bits, and the engine's workloads with their descriptions.
+object; ``touch`` as its policy name, ``mode`` as "free" or "arena", plus
+``sharing``, ``process_peak_rss_bytes`` and ``rss_per_live_byte``) as one
+JSON line on stdout and exits 0. When the engine refuses the run it prints
+``{"error": ...}`` and exits 1. ``--workload-spec`` runs a user's workload
+(the JSON of ``workload_file.WorkloadSpec.to_json``) instead of a named one.
+``--probe`` prints which allocators this process can load (and why not) with
+their AF_CAP_* bits, the
+engine's workloads with their descriptions, and why an allocator cannot run
+shared-threads-N.
 
 Invariant: the worker does nothing but the run between loading the library
 and printing, so the numbers are those of a fresh process. The parent must
@@ -25,9 +30,13 @@ import json
 import sys
 from typing import Any
 
+from allocffi.bench import catalog, workload_file
 from allocffi.bench.catalog import MMAP, MODE_ARENA, MODE_FREE, NULL, SELECTABLE, split_competitor
+from allocffi.bench.errors import UsageError
 
 EXIT_ENGINE_ERROR = 1
+# The workload name the probe asks about for every shared-threads-N.
+SHARED_PROBE = b"shared-threads-2"
 
 
 def _load() -> tuple[Any, Any]:
@@ -50,11 +59,41 @@ def _error_text(ffi: Any, err: Any) -> str:
     return str(ffi.string(err.message).decode("utf-8", "replace"))
 
 
+def spec_to_c(ffi: Any, spec: workload_file.WorkloadSpec) -> tuple[Any, list[Any]]:
+    """An ``af_workload_spec *`` for the spec, and the cdata that must outlive it."""
+    entries = ffi.new("af_size_entry[]", len(spec.sizes))
+    for entry, size in zip(entries, spec.sizes, strict=True):
+        entry.min, entry.max, entry.weight = size.min, size.max, size.weight
+        entry.median = size.median or 0.0
+        entry.sigma = size.sigma or 0.0
+    name = ffi.new("char[]", spec.name.encode())
+    c_spec = ffi.new(
+        "af_workload_spec *",
+        {
+            "name": name,
+            "kernel": workload_file.KERNELS.index(spec.kernel),
+            "sizes": entries,
+            "size_count": len(spec.sizes),
+            "live": spec.live or 0,
+            "phase": spec.phase,
+            "touch": catalog.TOUCH_POLICIES.index(spec.touch),
+            "threads": spec.threads or 0,
+        },
+    )
+    return c_spec, [entries, name]
+
+
 def run_once(
-    competitor: str, workload: str, ops: int, time_budget_ns: int, seed: int, direct: bool = False
+    competitor: str,
+    workload: str,
+    ops: int,
+    time_budget_ns: int,
+    seed: int,
+    spec: workload_file.WorkloadSpec | None = None,
+    direct: bool = False,
 ) -> dict[str, Any]:
-    """Run the engine (or, ``direct``, the calibration loop) once in this process; raise
-    RuntimeError on refusal."""
+    """Run the engine once in this process (``spec``: a user's workload; ``direct``: the
+    calibration loop instead); RuntimeError on refusal."""
     ffi, lib = _load()
     allocator, mode = split_competitor(competitor)
     workload_c = ffi.new("char[]", workload.encode())
@@ -65,6 +104,7 @@ def run_once(
     if direct:
         status = lib.af_calibrate_direct(allocator_c, workload_c, ops, seed, result, err)
     else:
+        c_spec, keep_alive = spec_to_c(ffi, spec) if spec is not None else (ffi.NULL, [])
         config = ffi.new(
             "af_bench_config *",
             {
@@ -73,25 +113,32 @@ def run_once(
                 "ops": ops,
                 "time_budget_ns": time_budget_ns,
                 "seed": seed,
-                "mode": lib.AF_BENCH_MODE_ARENA if _arena(allocator, mode) else lib.AF_BENCH_MODE_AUTO,
+                "spec": c_spec,
+                "mode": lib.AF_BENCH_MODE_ARENA
+                if _arena(allocator, mode, workload)
+                else lib.AF_BENCH_MODE_AUTO,
             },
         )
         status = lib.af_bench_run(config, result, err)
+        del keep_alive
     if status != 0:
         message = _error_text(ffi, err) or str(ffi.string(lib.af_status_text(status)).decode())
         raise RuntimeError(f"[{status}] {message}")
     record: dict[str, Any] = cdata_to_python(ffi, result[0])
+    record["touch"] = catalog.TOUCH_POLICIES[record["touch"]]
+    record["sharing"] = catalog.sharing(bool(record.pop("shared")), int(record["threads"]))
     record["mode"] = MODE_ARENA if record["mode"] == lib.AF_BENCH_MODE_ARENA else MODE_FREE
     record["process_peak_rss_bytes"] = process_peak_rss()
     record["rss_per_live_byte"] = rss_per_live_byte(record)
     return record
 
 
-def _arena(allocator: str, mode: str | None) -> bool:
+def _arena(allocator: str, mode: str | None, workload: str) -> bool:
     """Arena mode for NAME+reset, and for the null allocator: the engine-overhead figure is the
-    engine's floor with no free call, as it was before allocators had two modes. Everything else
-    runs in the engine's automatic mode (free where the allocator can)."""
-    return mode == MODE_ARENA or allocator == NULL
+    engine's floor with no free call, as it was before allocators had two modes (except on a
+    shared instance, which only frees). Everything else runs in the engine's automatic mode (free
+    where the allocator can)."""
+    return mode == MODE_ARENA or (allocator == NULL and not catalog.is_shared(workload))
 
 
 def reset_peak_rss() -> None:
@@ -150,6 +197,16 @@ def probe() -> dict[str, Any]:
                 caps = int(lib.af_caps(instance))
                 lib.af_destroy(instance)
         allocators[name] = {"available": status == 0, "reason": reason, "caps": caps}
+    # Why an allocator cannot run shared-threads-N: the engine's own answer.
+    shared_refused = {}
+    for name, info in allocators.items():
+        if not info["available"]:
+            continue
+        err = ffi.new("af_error *")
+        workload_c, allocator_c = ffi.new("char[]", SHARED_PROBE), ffi.new("char[]", name.encode())
+        config = ffi.new("af_bench_config *", {"workload": workload_c, "allocator": allocator_c})
+        if lib.af_bench_check(config, err) != 0:
+            shared_refused[name] = _error_text(ffi, err)
     workloads = []
     for index in range(lib.af_bench_workload_count()):
         workloads.append(
@@ -158,7 +215,7 @@ def probe() -> dict[str, Any]:
                 "description": ffi.string(lib.af_bench_workload_description(index)).decode(),
             }
         )
-    return {"allocators": allocators, "workloads": workloads, "mmap": MMAP}
+    return {"allocators": allocators, "workloads": workloads, "mmap": MMAP, "shared_refused": shared_refused}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=0)
     parser.add_argument("--time-budget-ns", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workload-spec", help="a user's workload as JSON (instead of a named one)")
     parser.add_argument("--direct", action="store_true", help="the calibration loop, without the vtable")
     args = parser.parse_args(argv)
     if args.probe:
@@ -179,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.allocator or not args.workload:
         parser.error("--allocator and --workload are required (or --probe)")
     try:
+        spec = workload_file.from_json(args.workload_spec) if args.workload_spec else None
         record = run_once(
-            args.allocator, args.workload, args.ops, args.time_budget_ns, args.seed, args.direct
+            args.allocator, args.workload, args.ops, args.time_budget_ns, args.seed, spec, args.direct
         )
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, UsageError) as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         return EXIT_ENGINE_ERROR
     print(json.dumps(record), flush=True)

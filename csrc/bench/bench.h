@@ -19,6 +19,17 @@ typedef struct bench_block {
   size_t size;                /* requested size; meaningful only when ptr != NULL */
 } bench_block;
 
+/* A range of request sizes: lo .. lo + span - 1. Random choices between
+   ranges are table lookups (see workloads.c). */
+typedef struct size_range {
+  uint64_t lo;                /* smallest size, >= 8 */
+  uint64_t span;              /* number of sizes, >= 1 */
+} size_range;
+
+/* Entries of a workload spec's size table (a power of two): an op picks one
+   with 10 random bits, then a size uniformly within its range. */
+#define BENCH_SPEC_TABLE_SIZE 1024
+
 /* Everything one thread's run needs. Kernels copy the hot fields into locals
    and store them back when they return. */
 typedef struct bench_ctx {
@@ -36,6 +47,9 @@ typedef struct bench_ctx {
   size_t live_count;          /* list workloads: held blocks are live[0, live_count) */
   const uint8_t *src;         /* BENCH_SRC_SIZE seed-derived bytes for copy workloads */
   int status;                 /* AF_OK, or the status that stopped the run */
+  int touch;                  /* the workload's AF_TOUCH_* (kernels have it as a constant too) */
+  const size_range *spec_table; /* spec workloads: BENCH_SPEC_TABLE_SIZE ranges; else NULL */
+  uint64_t spec_phase;        /* spec workloads: ops per phase */
 } bench_ctx;
 
 /* Runs n more ops; returns how many were done (n unless ctx->status is set). */
@@ -49,6 +63,8 @@ typedef struct bench_workload {
   uint32_t live_slots;        /* size of ctx->live (0: the kernel holds nothing) */
   uint32_t round;             /* ops per time-budget round: a multiple of the phase */
   uint32_t threads;           /* 0: run on the calling thread; N: threads-N */
+  int touch;                  /* AF_TOUCH_*; 0 (ends) unless the entry says otherwise */
+  bool shared;                /* shared-threads-N: the threads share one instance */
 } bench_workload;
 
 /* The seed of a run whose config says 0 (engine.c, calibrate.c). */
@@ -63,8 +79,19 @@ typedef struct bench_workload {
 extern const bench_workload _af_bench_workloads[];
 extern const size_t _af_bench_workload_total;
 
-/* The workload that threads-N runs on each thread. */
+/* The workload that threads-N and shared-threads-N run on each thread. */
 const bench_workload *_af_bench_threads_workload(void);
+
+/* A spec's workload: its kernel instance for the spec's kernel and touch
+   policy, slots, round and threads (spec.c checks the spec first). */
+void _af_bench_spec_workload(const af_workload_spec *spec, bench_workload *out);
+
+/* spec.c: AF_OK if the spec is within the limits of allocffi.h, else
+   AF_ERR_INVALID with the spec's name, the field and what is wrong. */
+int _af_bench_spec_check(const af_workload_spec *spec, af_error *err);
+
+/* spec.c: fills table[BENCH_SPEC_TABLE_SIZE] from a checked spec's sizes. */
+void _af_bench_spec_table(const af_workload_spec *spec, size_range *table);
 
 /* Teardown after measurement: reads back every block still held into the
    checksum (so blocks held at the end are verified too), then hands them back

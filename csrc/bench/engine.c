@@ -22,10 +22,22 @@
  *   process heap), each running the mixed workload with its own seed-derived
  *   stream and ops/N of the ops. All threads set up, then start together on a
  *   barrier; elapsed = last thread's end - first thread's start, ops = the sum
- *   over threads, ns_per_op = elapsed / ops: the wall-clock cost per op with N
- *   threads working. Stats are summed over the instances (so peak_bytes_in_use
- *   is the sum of per-thread peaks). Thread 0 uses the same stream as the
- *   single-threaded run, so threads-1 reproduces mixed exactly.
+ *   over threads, ns_per_op = elapsed / (ops / N): the time each thread spent
+ *   per op it made, so a threads-N row reads like the mixed row and perfect
+ *   scaling shows as equal figures. Stats are summed over the instances (so
+ *   peak_bytes_in_use is the sum of per-thread peaks). Thread 0 uses the same
+ *   stream as the single-threaded run, so threads-1 reproduces mixed exactly.
+ * - shared-threads-N: the same, but the N threads share ONE instance. Ours
+ *   and jemalloc-arena (not thread-safe) are wrapped in af_locked_new; the
+ *   process-wide libraries (libc, mimalloc, jemalloc, tcmalloc: one heap per
+ *   process whatever the instance) keep their own thread safety, with no lock
+ *   added: each thread gets its own counting wrapper (the wrapper's counters
+ *   are plain integers) over the one heap. A shared instance cannot be reset
+ *   under the other threads' blocks, so every allocator runs in free mode;
+ *   allocators bound to their creating thread (mimalloc-heap) and allocators
+ *   whose free reclaims nothing (bump) are refused with the reason.
+ * - Workload specs (af_bench_config.spec): checked (spec.c), their size table
+ *   built once before any thread starts, then run like a built-in workload.
  * - Every other workload runs on the calling thread, with no thread created.
  * ------------------------------------------------------------------------- */
 #include "bench/bench.h"
@@ -112,6 +124,10 @@ typedef struct bench_worker {
 
 struct bench_run {
   const bench_workload *workload;
+  const size_range *spec_table; /* spec workloads: the size table; else NULL */
+  uint64_t spec_phase;
+  af_allocator *shared;       /* shared-threads-N with one instance for all; else NULL */
+  af_stats shared_stats;      /* its stats after the measured loop */
   const char *workload_name;  /* as the caller spelled it */
   const char *allocator;
   int mode;                   /* config->mode, as asked */
@@ -147,6 +163,7 @@ static void sync_point(bench_run *run, int point) {
 static void main_sync(bench_run *run, int point) {
   barrier_wait(&run->barrier);
   take_readings(point == SYNC_BEFORE ? &run->before : &run->after);
+  if (point == SYNC_AFTER && run->shared != NULL) af_get_stats(run->shared, &run->shared_stats);
   barrier_wait(&run->barrier);
 }
 
@@ -161,7 +178,8 @@ static void mark_setup_failed(bench_run *run) {
 /* ----------------------------------------------------------------------------
  * One worker: set up, measured loop, teardown
  * ------------------------------------------------------------------------- */
-/* Arena or free mode for an allocator with `caps`, or why it cannot run as asked. */
+/* Arena or free mode for an allocator with `caps`, or why it cannot run as asked
+   (a shared instance always frees: see the banner). */
 static int resolve_mode(const bench_run *run, uint32_t caps, bool *arena, af_error *err) {
   bool can_free = (caps & AF_CAP_FREE) != 0, can_reset = (caps & AF_CAP_RESET) != 0;
   int mode = run->mode == AF_BENCH_MODE_AUTO ? (can_free ? AF_BENCH_MODE_FREE : AF_BENCH_MODE_ARENA) : run->mode;
@@ -170,6 +188,10 @@ static int resolve_mode(const bench_run *run, uint32_t caps, bool *arena, af_err
                          run->allocator);
   if (mode == AF_BENCH_MODE_ARENA && !can_reset)
     return _af_error_set(err, AF_ERR_UNSUPPORTED, "allocator '%s' has no reset: run it in free mode", run->allocator);
+  if (mode == AF_BENCH_MODE_ARENA && run->workload->shared)
+    return _af_error_set(err, AF_ERR_UNSUPPORTED,
+                         "a shared instance cannot be reset under the other threads' blocks: run '%s' in free mode",
+                         run->allocator);
   *arena = mode == AF_BENCH_MODE_ARENA;
   return AF_OK;
 }
@@ -178,7 +200,7 @@ static int worker_setup(bench_worker *w) {
   bench_run *run = w->run;
   bench_ctx *c = &w->ctx;
   memset(c, 0, sizeof *c);
-  c->a = af_create(run->allocator, &w->err);
+  c->a = run->shared != NULL ? run->shared : af_create(run->allocator, &w->err);
   if (c->a == NULL) return w->err.code != AF_OK ? w->err.code : AF_ERR_INVALID;
   int status = resolve_mode(run, af_caps(c->a), &w->arena, &w->err);
   if (status != AF_OK) return status;
@@ -187,6 +209,9 @@ static int worker_setup(bench_worker *w) {
   c->reset = c->a->vt->reset;
   c->rng = bench_mix64(run->seed + w->index * 0x9e3779b97f4a7c15ULL);
   c->src = run->src;
+  c->touch = run->workload->touch;
+  c->spec_table = run->spec_table;
+  c->spec_phase = run->spec_phase;
   c->live_cap = run->workload->live_slots;
   if (c->live_cap > 0) {
     c->live = calloc(c->live_cap, sizeof *c->live);
@@ -213,7 +238,7 @@ static void worker_measure(bench_worker *w) {
   }
   w->end_ns = _af_now_ns();
   w->ops = ops;
-  af_get_stats(c->a, &w->stats);
+  if (run->shared == NULL) af_get_stats(c->a, &w->stats); /* a shared one: main_sync reads it once */
   if (c->status != AF_OK) {
     w->status = _af_error_set(&w->err, c->status, "allocator '%s' failed after %llu ops of workload '%s': %s",
                               run->allocator, (unsigned long long)ops, run->workload_name,
@@ -222,7 +247,7 @@ static void worker_measure(bench_worker *w) {
 }
 
 /* Not measured: reads back and hands back every held block, then destroys
-   the instance. */
+   the instance (a shared one: af_bench_run, once every thread is done). */
 static void worker_teardown(bench_worker *w) {
   bench_ctx *c = &w->ctx;
   if (c->a != NULL) {
@@ -230,7 +255,7 @@ static void worker_teardown(bench_worker *w) {
     if (status != AF_OK && w->status == AF_OK)
       w->status = _af_error_set(&w->err, status, "allocator '%s' failed while releasing blocks after the run: %s",
                                 w->run->allocator, af_status_text(status));
-    af_destroy(c->a);
+    if (c->a != w->run->shared) af_destroy(c->a);
     c->a = NULL;
   }
   free(c->live);
@@ -256,11 +281,11 @@ static void *worker_thread(void *arg) {
  * Workload lookup
  * ------------------------------------------------------------------------- */
 
-/* "threads-N" with 1 <= N <= BENCH_MAX_THREADS, decimal, nothing else. */
-static unsigned parse_threads(const char *name) {
-  static const char prefix[] = "threads-";
-  if (strncmp(name, prefix, sizeof prefix - 1) != 0) return 0;
-  const char *digits = name + sizeof prefix - 1;
+/* "<prefix>N" with 1 <= N <= BENCH_MAX_THREADS, decimal, nothing else; 0 otherwise. */
+static unsigned parse_threads(const char *name, const char *prefix) {
+  size_t length = strlen(prefix);
+  if (strncmp(name, prefix, length) != 0) return 0;
+  const char *digits = name + length;
   unsigned n = 0;
   if (*digits == '\0') return 0;
   for (const char *p = digits; *p; p++) {
@@ -278,22 +303,77 @@ static int find_workload(const char *name, bench_workload *out, af_error *err) {
       return AF_OK;
     }
   }
-  unsigned threads = parse_threads(name);
-  if (threads > 0) {
+  unsigned threads = parse_threads(name, "threads-"), shared = parse_threads(name, "shared-threads-");
+  if (threads > 0 || shared > 0) {
     *out = *_af_bench_threads_workload();
-    out->threads = threads;
+    out->threads = threads > 0 ? threads : shared;
+    out->shared = shared > 0;
     return AF_OK;
   }
-  /* The message lists every workload; threads-2/threads-4 become threads-N. */
+  /* The message lists the workloads as far as they fit: the threads-N rows
+     become one pattern, touch variants one suffix (`allocffi list` has all). */
   char list[AF_ERROR_MESSAGE_SIZE];
   size_t used = 0;
   list[0] = '\0';
   for (size_t i = 0; i < _af_bench_workload_total && used < sizeof list; i++) {
-    if (_af_bench_workloads[i].threads != 0) continue;
-    used += (size_t)snprintf(list + used, sizeof list - used, "%s ", _af_bench_workloads[i].name);
+    if (_af_bench_workloads[i].threads != 0 || _af_bench_workloads[i].touch != AF_TOUCH_ENDS) continue;
+    used += (size_t)snprintf(list + used, sizeof list - used, " %s", _af_bench_workloads[i].name);
   }
-  return _af_error_set(err, AF_ERR_INVALID, "unknown workload '%.24s'; valid: %sthreads-N (1<=N<=%d)", name, list,
-                       BENCH_MAX_THREADS);
+  return _af_error_set(err, AF_ERR_INVALID, "unknown workload '%.24s'; valid: [shared-]threads-N (N<=%d), *-pages,%s",
+                       name, BENCH_MAX_THREADS, list);
+}
+
+/* The workload a config asks for: its spec (checked) or its name. */
+static int resolve_workload(const af_bench_config *config, bench_workload *out, af_error *err) {
+  if (config->spec == NULL) {
+    if (config->workload == NULL)
+      return _af_error_set(err, AF_ERR_INVALID, "af_bench_run needs a workload name or a spec");
+    return find_workload(config->workload, out, err);
+  }
+  int status = _af_bench_spec_check(config->spec, err);
+  if (status == AF_OK) _af_bench_spec_workload(config->spec, out);
+  return status;
+}
+
+/* ----------------------------------------------------------------------------
+ * shared-threads-N: the one instance
+ * ------------------------------------------------------------------------- */
+
+/* Sets *out to the instance every thread shares: the allocator wrapped in
+   af_locked_new unless it is already thread-safe; NULL for a process-wide
+   library (its heap is already the one shared instance). Refuses allocators
+   that cannot be shared, with the reason. */
+static int make_shared(const char *allocator, af_allocator **out, af_error *err) {
+  *out = NULL;
+  af_allocator *a = af_create(allocator, err);
+  if (a == NULL) return err != NULL && err->code != AF_OK ? err->code : AF_ERR_INVALID;
+  uint32_t caps = a->vt->caps;
+  if (caps & AF_CAP_THREAD_BOUND) {
+    af_destroy(a);
+    return _af_error_set(err, AF_ERR_UNSUPPORTED,
+                         "'%s' cannot run shared-threads-N: it only allocates on the thread that created it "
+                         "(run threads-N for one instance per thread)", allocator);
+  }
+  if (!(caps & AF_CAP_FREE)) {
+    af_destroy(a);
+    return _af_error_set(err, AF_ERR_UNSUPPORTED,
+                         "'%s' cannot run shared-threads-N: its free reclaims nothing and a reset would drop the "
+                         "other threads' blocks (run threads-N for one arena per thread)", allocator);
+  }
+  if ((caps & AF_CAP_SYSTEM) && !(caps & AF_CAP_RESET)) {
+    af_destroy(a); /* process-wide: each thread counts in its own wrapper over the one heap */
+    return AF_OK;
+  }
+  if (!(caps & AF_CAP_THREAD_SAFE)) {
+    af_allocator *locked = af_locked_new(a, err);
+    if (locked == NULL) {
+      af_destroy(a);
+      return err != NULL && err->code != AF_OK ? err->code : AF_ERR_NOMEM;
+    }
+    a = locked;
+  }
+  *out = a;
+  return AF_OK;
 }
 
 /* ----------------------------------------------------------------------------
@@ -341,15 +421,28 @@ static int run_threaded(bench_run *run, bench_worker *workers, unsigned count, a
   return status;
 }
 
+int af_bench_check(const af_bench_config *config, af_error *err) {
+  if (config == NULL || config->allocator == NULL)
+    return _af_error_set(err, AF_ERR_INVALID, "af_bench_check needs a config with an allocator");
+  bench_workload workload;
+  int status = resolve_workload(config, &workload, err);
+  if (status == AF_OK) status = af_available(config->allocator, err);
+  if (status != AF_OK || !workload.shared) return status;
+  af_allocator *shared;
+  status = make_shared(config->allocator, &shared, err);
+  if (shared != NULL) af_destroy(shared);
+  return status;
+}
+
 int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *err) {
-  if (out == NULL || config == NULL || config->workload == NULL || config->allocator == NULL)
+  if (out == NULL || config == NULL || config->allocator == NULL || (config->workload == NULL && config->spec == NULL))
     return _af_error_set(err, AF_ERR_INVALID, "af_bench_run needs a config with workload and allocator, and a result");
   memset(out, 0, sizeof *out);
   if (config->mode < AF_BENCH_MODE_AUTO || config->mode > AF_BENCH_MODE_ARENA)
     return _af_error_set(err, AF_ERR_INVALID, "unknown benchmark mode %d: expected AF_BENCH_MODE_AUTO, _FREE or _ARENA",
                          config->mode);
   bench_workload workload;
-  int status = find_workload(config->workload, &workload, err);
+  int status = resolve_workload(config, &workload, err);
   if (status != AF_OK) return status;
   status = af_available(config->allocator, err);
   if (status != AF_OK) return status;
@@ -357,13 +450,27 @@ int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *
   bench_run *run = calloc(1, sizeof *run);
   unsigned count = workload.threads > 0 ? workload.threads : 1;
   bench_worker *workers = calloc(count, sizeof *workers);
-  if (run == NULL || workers == NULL) {
+  size_range *table = config->spec != NULL ? calloc(BENCH_SPEC_TABLE_SIZE, sizeof *table) : NULL;
+  if (run == NULL || workers == NULL || (config->spec != NULL && table == NULL)) {
     free(run);
     free(workers);
+    free(table);
     return _af_error_set(err, AF_ERR_NOMEM, "benchmark engine: no memory for %u workers", count);
   }
+  if (workload.shared) status = make_shared(config->allocator, &run->shared, err);
+  if (status != AF_OK) {
+    free(run);
+    free(workers);
+    free(table);
+    return status;
+  }
+  if (config->spec != NULL) {
+    _af_bench_spec_table(config->spec, table);
+    run->spec_table = table;
+    run->spec_phase = config->spec->phase;
+  }
   run->workload = &workload;
-  run->workload_name = config->workload;
+  run->workload_name = config->spec != NULL ? config->spec->name : config->workload;
   run->allocator = config->allocator;
   run->mode = config->mode;
   run->timed = config->ops == 0;
@@ -398,11 +505,14 @@ int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *
     add_stats(&out->stats, &w->stats);
   }
   if (status == AF_OK) {
+    if (run->shared != NULL) out->stats = run->shared_stats;
     out->elapsed_ns = last_end - first_start;
-    out->ns_per_op = out->ops > 0 ? (double)out->elapsed_ns / (double)out->ops : 0.0;
+    out->ns_per_op = out->ops > 0 ? (double)out->elapsed_ns * count / (double)out->ops : 0.0;
     out->checksum = checksum;
     out->threads = count;
     out->mode = workers[0].arena ? AF_BENCH_MODE_ARENA : AF_BENCH_MODE_FREE;
+    out->touch = (uint32_t)workload.touch;
+    out->shared = workload.shared;
     out->rss_before_bytes = run->before.rss;
     out->rss_after_bytes = run->after.rss;
     /* The kernel updates VmHWM lazily: it can trail the resident set just read. */
@@ -415,6 +525,8 @@ int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *
   } else {
     memset(out, 0, sizeof *out);
   }
+  if (run->shared != NULL) af_destroy(run->shared);
+  free(table);
   free(workers);
   free(run);
   return status;

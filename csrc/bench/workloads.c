@@ -27,12 +27,25 @@
  * later, so an allocator that hands out overlapping live blocks changes the
  * checksum. The checksum only ever sees the data read back, never an
  * address, so it is the same on every correct allocator.
+ * That is the "ends" touch policy (AF_TOUCH_ENDS), the default. "pages"
+ * (the -pages workloads) also writes one word every 4 KiB from the block's
+ * start, so every page the block spans is written, and reads those words
+ * back too; "all" first writes every byte (memset), then does what pages
+ * does. What is written depends only on the tag and the size, so the
+ * checksum stays allocator-independent under every policy.
  *
- * Hot loops hold no per-op branch that could be hoisted: the free policy and
- * the size distribution are compile-time constants of each kernel instance
+ * Hot loops hold no per-op branch that could be hoisted: the free policy, the
+ * touch policy and the size distribution are compile-time constants of each
+ * kernel instance
  * (always_inline + constant arguments), the phase end is handled outside the
  * inner loop, and the allocator is called once per alloc/free through the
  * function pointer cached from its vtable. All requests use BENCH_ALIGN.
+ *
+ * Spec workloads (af_workload_spec, a user's own pattern) run the same four
+ * kernels with DIST_SPEC: the size is a lookup in a table of ranges built
+ * before timing (spec.c), and the phase and slot count come from the spec.
+ * Each (kernel, touch) pair has its instance, so only those two stay
+ * run-time values.
  * ------------------------------------------------------------------------- */
 #include "bench/bench.h"
 #include "bench/rng.h"
@@ -58,6 +71,36 @@ BENCH_INLINE uint64_t read_back(const uint8_t *p, size_t size) {
   return head ^ bench_rotl(tail, 23);
 }
 
+enum { TOUCH_ENDS = AF_TOUCH_ENDS, TOUCH_PAGES = AF_TOUCH_PAGES, TOUCH_ALL = AF_TOUCH_ALL };
+/* The stride of the pages policy: a page on every platform we run on. */
+#define TOUCH_STRIDE ((size_t)4096)
+
+/* Page words sit at offsets k * TOUCH_STRIDE (k >= 1) clear of the tail tag. */
+BENCH_INLINE void write_pages(uint8_t *p, size_t size, uint64_t tag) {
+  for (size_t off = TOUCH_STRIDE; off + 16 <= size; off += TOUCH_STRIDE) *(bench_word *)(p + off) = tag + off;
+}
+
+BENCH_INLINE uint64_t read_pages(const uint8_t *p, size_t size) {
+  uint64_t sum = 0;
+  for (size_t off = TOUCH_STRIDE; off + 16 <= size; off += TOUCH_STRIDE)
+    sum += bench_rotl(*(const volatile bench_word *)(p + off), (unsigned)(off >> 12) & 63);
+  return sum;
+}
+
+/* The tag (and, by policy, the page words or every byte) of a new block. */
+BENCH_INLINE void write_touched(const int touch, uint8_t *p, size_t size, uint64_t tag) {
+  if (touch == TOUCH_ALL) memset(p, (int)(tag >> 56), size);
+  if (touch != TOUCH_ENDS) write_pages(p, size, tag);
+  write_tag(p, size, tag);
+}
+
+/* Reads back every word the policy wrote (all: the same words as pages). */
+BENCH_INLINE uint64_t read_touched(const int touch, const uint8_t *p, size_t size) {
+  uint64_t sum = read_back(p, size);
+  if (touch != TOUCH_ENDS) sum += read_pages(p, size);
+  return sum;
+}
+
 /* ----------------------------------------------------------------------------
  * Size distributions. Every request is at least 8 bytes (the tag).
  * Each op draws ONE 64-bit r: its tag is r, a replace kernel's slot comes from
@@ -80,7 +123,8 @@ enum bench_dist {
   DIST_MIXED,                             /* 50% 64-256 B, 30% 1-4 KiB, 20% 16-64 KiB */
   DIST_BATCH,                             /* 50 x 1 KiB then 50 x 4 KiB */
   DIST_PRESSURE,                          /* 64 B - 4 KiB */
-  DIST_STRESS                             /* primitives, structs, slices, strings */
+  DIST_STRESS,                            /* primitives, structs, slices, strings */
+  DIST_SPEC                               /* a workload spec's table (bench_ctx.spec_table) */
 };
 
 #define KIB ((size_t)1024)
@@ -90,12 +134,9 @@ BENCH_INLINE size_t between(uint64_t bits32, size_t lo, size_t hi) {
   return lo + (size_t)((bits32 * (uint64_t)(hi - lo + 1)) >> 32);
 }
 
-/* Random choices between size ranges are table lookups, not branches: a
-   mispredicted branch per op would be engine cost charged to the allocator. */
-typedef struct size_range {
-  uint64_t lo;                /* smallest size, >= 8 */
-  uint64_t span;              /* number of sizes: lo .. lo + span - 1 */
-} size_range;
+/* Random choices between size ranges (size_range, bench.h) are table
+   lookups, not branches: a mispredicted branch per op would be engine cost
+   charged to the allocator. */
 #define RANGE(lo, hi) {(lo), (hi) - (lo) + 1}
 
 /* mixed, in steps of 5%: 10 x 64-256 B (50%), 6 x 1-4 KiB (30%), 4 x 16-64 KiB (20%) */
@@ -138,32 +179,45 @@ BENCH_INLINE size_t draw_size(int dist, uint64_t r, uint64_t index) {
     case DIST_BATCH: return index < 50 ? 1 * KIB : 4 * KIB;
     case DIST_PRESSURE: return between(hi, 64, 4 * KIB);
     case DIST_STRESS: return in_range(hi, &STRESS_RANGES[r & 3]);
-    default: __builtin_unreachable();
+    default: __builtin_unreachable(); /* DIST_SPEC goes through pick_size */
   }
 }
 
+/* draw_size, plus the spec workloads' table (NULL for the built-in ones). */
+BENCH_INLINE size_t pick_size(int dist, uint64_t r, uint64_t index, const size_range *spec_table) {
+  if (dist == DIST_SPEC) return in_range(r >> 32, &spec_table[r & (BENCH_SPEC_TABLE_SIZE - 1)]);
+  return draw_size(dist, r, index);
+}
+
 /* Writes the block's contents: a copy of the source buffer for copy
-   workloads and stress strings, then the tag. */
-BENCH_INLINE void fill(int dist, uint8_t *p, size_t size, uint64_t r, const uint8_t *src) {
+   workloads and stress strings, then what the touch policy writes. */
+BENCH_INLINE void fill_touched(int dist, const int touch, uint8_t *p, size_t size, uint64_t r,
+                               const uint8_t *src) {
   bool copy = dist == DIST_COPY_48 || dist == DIST_COPY_256 || dist == DIST_COPY_4096 ||
               (dist == DIST_STRESS && (r & 3) == STRESS_STRING);
   if (copy) memcpy(p, src, size);
-  write_tag(p, size, r);
+  write_touched(touch, p, size, r);
+}
+
+/* The "ends" policy. */
+BENCH_INLINE void fill(int dist, uint8_t *p, size_t size, uint64_t r, const uint8_t *src) {
+  fill_touched(dist, TOUCH_ENDS, p, size, r, src);
 }
 
 /* ----------------------------------------------------------------------------
  * Releasing held blocks
  * ------------------------------------------------------------------------- */
 
-/* Reads back (into *sum) and releases every held block
-   among live[0, count): frees each one in free mode; in arena mode abandons
-   them and resets once. Returns AF_OK or the failing status. */
+/* Reads back (into *sum, by the workload's touch policy) and releases every
+   held block among live[0, count): frees each one in free mode; in arena mode
+   abandons them and resets once. Returns AF_OK or the failing status. */
 static int release_held(bench_ctx *c, size_t count, uint64_t *sum, bool arena) {
   int status = AF_OK;
+  const int touch = c->touch;
   for (size_t i = 0; i < count; i++) {
     bench_block *b = &c->live[i];
     if (b->ptr == NULL) continue;
-    *sum += read_back(b->ptr, b->size);
+    *sum += read_touched(touch, b->ptr, b->size);
     if (!arena) {
       int s = c->free(c->a, b->ptr, b->size, BENCH_ALIGN);
       if (s != AF_OK && status == AF_OK) status = s;
@@ -190,9 +244,10 @@ int _af_bench_release_all(bench_ctx *c, bool arena) { return release_held(c, c->
   void *(*const alloc_fn)(af_allocator *, size_t, size_t) = c->alloc;    \
   int (*const free_fn)(af_allocator *, void *, size_t, size_t) = c->free; \
   const uint8_t *const src = c->src;                                     \
+  const size_range *const spec_table = c->spec_table;                    \
   uint64_t rng = c->rng, sum = c->sum, bytes = c->bytes;                 \
   uint64_t pos = c->phase_pos, done = 0;                                 \
-  (void)free_fn; (void)src
+  (void)free_fn; (void)src; (void)spec_table
 
 #define KERNEL_LEAVE       \
   c->rng = rng;            \
@@ -210,7 +265,7 @@ BENCH_INLINE uint64_t chunk_of(uint64_t n, uint64_t done, uint64_t phase, uint64
   return left < room ? left : room;
 }
 
-BENCH_INLINE uint64_t kernel_pairs(bench_ctx *c, uint64_t n, const bool arena, const int dist,
+BENCH_INLINE uint64_t kernel_pairs(bench_ctx *c, uint64_t n, const bool arena, const int dist, const int touch,
                                    const uint64_t phase, const size_t slots) {
   (void)slots;
   KERNEL_ENTER;
@@ -218,15 +273,15 @@ BENCH_INLINE uint64_t kernel_pairs(bench_ctx *c, uint64_t n, const bool arena, c
     uint64_t chunk = chunk_of(n, done, phase, pos);
     for (uint64_t i = 0; i < chunk; i++) {
       uint64_t r = bench_rand(&rng);
-      size_t size = draw_size(dist, r, pos + i);
+      size_t size = pick_size(dist, r, pos + i, spec_table);
       uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
       if (af_unlikely(p == NULL)) {
         c->status = alloc_failure(a);
         done += i, pos += i;
         KERNEL_LEAVE;
       }
-      fill(dist, p, size, r, src);
-      sum += read_back(p, size);
+      fill_touched(dist, touch, p, size, r, src);
+      sum += read_touched(touch, p, size);
       bytes += size;
       if (!arena) {
         int status = free_fn(a, p, size, BENCH_ALIGN);
@@ -252,7 +307,7 @@ BENCH_INLINE uint64_t kernel_pairs(bench_ctx *c, uint64_t n, const bool arena, c
   KERNEL_LEAVE;
 }
 
-BENCH_INLINE uint64_t kernel_replace(bench_ctx *c, uint64_t n, const bool arena, const int dist,
+BENCH_INLINE uint64_t kernel_replace(bench_ctx *c, uint64_t n, const bool arena, const int dist, const int touch,
                                      const uint64_t phase, const size_t slots) {
   KERNEL_ENTER;
   bench_block *const live = c->live;
@@ -262,7 +317,7 @@ BENCH_INLINE uint64_t kernel_replace(bench_ctx *c, uint64_t n, const bool arena,
       uint64_t r = bench_rand(&rng);
       bench_block *b = &live[bench_below_lo(r, slots)];
       if (b->ptr != NULL) {
-        sum += read_back(b->ptr, b->size);
+        sum += read_touched(touch, b->ptr, b->size);
         if (!arena) {
           int status = free_fn(a, b->ptr, b->size, BENCH_ALIGN);
           if (af_unlikely(status != AF_OK)) {
@@ -273,14 +328,14 @@ BENCH_INLINE uint64_t kernel_replace(bench_ctx *c, uint64_t n, const bool arena,
         }
         b->ptr = NULL;
       }
-      size_t size = draw_size(dist, r, pos + i);
+      size_t size = pick_size(dist, r, pos + i, spec_table);
       uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
       if (af_unlikely(p == NULL)) {
         c->status = alloc_failure(a);
         done += i, pos += i;
         KERNEL_LEAVE;
       }
-      fill(dist, p, size, r, src);
+      fill_touched(dist, touch, p, size, r, src);
       b->ptr = p;
       b->size = size;
       bytes += size;
@@ -298,7 +353,7 @@ BENCH_INLINE uint64_t kernel_replace(bench_ctx *c, uint64_t n, const bool arena,
   KERNEL_LEAVE;
 }
 
-BENCH_INLINE uint64_t kernel_burst(bench_ctx *c, uint64_t n, const bool arena, const int dist,
+BENCH_INLINE uint64_t kernel_burst(bench_ctx *c, uint64_t n, const bool arena, const int dist, const int touch,
                                    const uint64_t phase, const size_t slots) {
   (void)slots; /* == phase: every block of a phase is held until its end */
   KERNEL_ENTER;
@@ -307,14 +362,14 @@ BENCH_INLINE uint64_t kernel_burst(bench_ctx *c, uint64_t n, const bool arena, c
     uint64_t chunk = chunk_of(n, done, phase, pos);
     for (uint64_t i = 0; i < chunk; i++) {
       uint64_t r = bench_rand(&rng);
-      size_t size = draw_size(dist, r, pos + i);
+      size_t size = pick_size(dist, r, pos + i, spec_table);
       uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
       if (af_unlikely(p == NULL)) {
         c->status = alloc_failure(a);
         done += i, pos += i;
         KERNEL_LEAVE;
       }
-      fill(dist, p, size, r, src);
+      fill_touched(dist, touch, p, size, r, src);
       live[pos + i] = (bench_block){p, size};
       bytes += size;
     }
@@ -336,7 +391,7 @@ enum { PRESSURE_PHASE = 1000, PRESSURE_GROUP = 50, PRESSURE_FREES = 25 };
 /* Most blocks memory-pressure holds: just before the phase's last group frees. */
 #define PRESSURE_SLOTS ((PRESSURE_PHASE / PRESSURE_GROUP - 1) * (PRESSURE_GROUP - PRESSURE_FREES) + PRESSURE_GROUP)
 
-BENCH_INLINE uint64_t kernel_pressure(bench_ctx *c, uint64_t n, const bool arena, const int dist,
+BENCH_INLINE uint64_t kernel_pressure(bench_ctx *c, uint64_t n, const bool arena, const int dist, const int touch,
                                       const uint64_t phase, const size_t slots) {
   (void)slots;
   KERNEL_ENTER;
@@ -347,21 +402,21 @@ BENCH_INLINE uint64_t kernel_pressure(bench_ctx *c, uint64_t n, const bool arena
     uint64_t chunk = chunk_of(n, done, phase, pos);
     for (uint64_t i = 0; i < chunk; i++) {
       uint64_t r = bench_rand(&rng);
-      size_t size = draw_size(dist, r, pos + i);
+      size_t size = pick_size(dist, r, pos + i, spec_table);
       uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
       if (af_unlikely(p == NULL)) {
         c->status = alloc_failure(a);
         done += i, pos += i;
         goto leave;
       }
-      fill(dist, p, size, r, src);
+      fill_touched(dist, touch, p, size, r, src);
       live[count++] = (bench_block){p, size};
       bytes += size;
       if (++group_pos < PRESSURE_GROUP) continue;
       group_pos = 0;
       for (int k = 0; k < PRESSURE_FREES; k++) {
         bench_block *b = &live[bench_below_hi(bench_rand(&rng), count)];
-        sum += read_back(b->ptr, b->size);
+        sum += read_touched(touch, b->ptr, b->size);
         if (!arena) {
           int status = free_fn(a, b->ptr, b->size, BENCH_ALIGN);
           if (af_unlikely(status != AF_OK)) {
@@ -394,10 +449,12 @@ leave:
 }
 
 /* One workload = one kernel instantiated twice (free mode and arena mode)
-   with its distribution, phase length and slot count as constants. */
-#define BENCH_INSTANCE(fn, kernel, dist, phase, slots)                                              \
-  static uint64_t fn##_free(bench_ctx *c, uint64_t n) { return kernel(c, n, false, dist, phase, slots); } \
-  static uint64_t fn##_arena(bench_ctx *c, uint64_t n) { return kernel(c, n, true, dist, phase, slots); }
+   with its distribution, touch policy, phase length and slot count as
+   constants. BENCH_INSTANCE touches the ends. */
+#define BENCH_INSTANCE_TOUCH(fn, kernel, dist, touch, phase, slots)                                      \
+  static uint64_t fn##_free(bench_ctx *c, uint64_t n) { return kernel(c, n, false, dist, touch, phase, slots); } \
+  static uint64_t fn##_arena(bench_ctx *c, uint64_t n) { return kernel(c, n, true, dist, touch, phase, slots); }
+#define BENCH_INSTANCE(fn, kernel, dist, phase, slots) BENCH_INSTANCE_TOUCH(fn, kernel, dist, TOUCH_ENDS, phase, slots)
 
 /* Phases: 1000 ops for small blocks (the "reset every 1000" of arena mode);
    16 for the 64 KiB-1 MiB ranges and 12 (4 rotations) for large-cycle, so
@@ -425,8 +482,15 @@ BENCH_INSTANCE(high_frequency, kernel_pairs, DIST_HIGH_FREQUENCY, PHASE_SMALL, 0
 BENCH_INSTANCE(memory_pressure, kernel_pressure, DIST_PRESSURE, PRESSURE_PHASE, PRESSURE_SLOTS)
 BENCH_INSTANCE(large_cycle, kernel_pairs, DIST_LARGE_CYCLE, PHASE_CYCLE, 0)
 BENCH_INSTANCE(stress, kernel_burst, DIST_STRESS, STRESS_PHASE, STRESS_PHASE)
+BENCH_INSTANCE_TOUCH(large_pages, kernel_pairs, DIST_LARGE, TOUCH_PAGES, PHASE_BIG, 0)
+BENCH_INSTANCE_TOUCH(oversize_pages, kernel_pairs, DIST_OVERSIZE, TOUCH_PAGES, PHASE_BIG, 0)
+BENCH_INSTANCE_TOUCH(large_cycle_pages, kernel_pairs, DIST_LARGE_CYCLE, TOUCH_PAGES, PHASE_CYCLE, 0)
 
-#define ENTRY(fn, name, desc, slots, round, threads) {name, desc, fn##_free, fn##_arena, slots, round, threads}
+#define ENTRY(fn, name, desc, slots, round, threads) ENTRY_TOUCH(fn, name, desc, slots, round, threads, TOUCH_ENDS)
+#define ENTRY_TOUCH(fn, name, desc, slots, round, threads, touch) \
+  {name, desc, fn##_free, fn##_arena, slots, round, threads, touch, false}
+#define ENTRY_SHARED(fn, name, desc, slots, round, threads) \
+  {name, desc, fn##_free, fn##_arena, slots, round, threads, TOUCH_ENDS, true}
 
 /* name, one-line description, live slots, time-budget round (a multiple of
    the phase), threads. */
@@ -452,6 +516,11 @@ const bench_workload _af_bench_workloads[] = {
   ENTRY(stress, "stress", "bursts of 10000 primitives (8-16 B), structs, slices, copied strings; then free all", STRESS_PHASE, STRESS_PHASE, 0),
   ENTRY(mixed, "threads-2", "mixed on 2 threads, one allocator instance each (any threads-N works)", MIXED_SLOTS, MIXED_PHASE, 2),
   ENTRY(mixed, "threads-4", "mixed on 4 threads, one allocator instance each (any threads-N works)", MIXED_SLOTS, MIXED_PHASE, 4),
+  ENTRY_SHARED(mixed, "shared-threads-2", "mixed on 2 threads sharing ONE allocator instance (any shared-threads-N works)", MIXED_SLOTS, MIXED_PHASE, 2),
+  ENTRY_SHARED(mixed, "shared-threads-4", "mixed on 4 threads sharing ONE allocator instance (any shared-threads-N works)", MIXED_SLOTS, MIXED_PHASE, 4),
+  ENTRY_TOUCH(large_pages, "large-pages", "large, writing one word in every 4 KiB page of each block", 0, 4 * PHASE_BIG, 0, TOUCH_PAGES),
+  ENTRY_TOUCH(oversize_pages, "oversize-pages", "oversize, writing one word in every 4 KiB page of each block", 0, 4 * PHASE_BIG, 0, TOUCH_PAGES),
+  ENTRY_TOUCH(large_cycle_pages, "large-cycle-pages", "large-cycle, writing one word in every 4 KiB page of each block", 0, 4 * PHASE_CYCLE, 0, TOUCH_PAGES),
 };
 
 const size_t _af_bench_workload_total = sizeof _af_bench_workloads / sizeof _af_bench_workloads[0];
@@ -460,4 +529,59 @@ const bench_workload *_af_bench_threads_workload(void) {
   for (size_t i = 0; i < _af_bench_workload_total; i++)
     if (strcmp(_af_bench_workloads[i].name, "mixed") == 0) return &_af_bench_workloads[i];
   __builtin_unreachable(); /* the table has "mixed" */
+}
+
+/* ----------------------------------------------------------------------------
+ * Spec workloads: one instance per (kernel, touch); phase and slots come from
+ * the context.
+ * ------------------------------------------------------------------------- */
+#define SPEC_INSTANCE(fn, kernel, touch)                                                              \
+  static uint64_t fn##_free(bench_ctx *c, uint64_t n) {                                               \
+    return kernel(c, n, false, DIST_SPEC, touch, c->spec_phase, c->live_cap);                          \
+  }                                                                                                   \
+  static uint64_t fn##_arena(bench_ctx *c, uint64_t n) {                                              \
+    return kernel(c, n, true, DIST_SPEC, touch, c->spec_phase, c->live_cap);                           \
+  }
+#define SPEC_INSTANCES(fn, kernel)                     \
+  SPEC_INSTANCE(fn##_ends, kernel, TOUCH_ENDS)         \
+  SPEC_INSTANCE(fn##_pages, kernel, TOUCH_PAGES)       \
+  SPEC_INSTANCE(fn##_all, kernel, TOUCH_ALL)
+
+SPEC_INSTANCES(spec_pairs, kernel_pairs)
+SPEC_INSTANCES(spec_replace, kernel_replace)
+SPEC_INSTANCES(spec_burst, kernel_burst)
+SPEC_INSTANCES(spec_pressure, kernel_pressure)
+
+/* [AF_KERNEL_*][AF_TOUCH_*][arena] */
+#define SPEC_ROW(fn) {{fn##_ends_free, fn##_ends_arena}, {fn##_pages_free, fn##_pages_arena}, {fn##_all_free, fn##_all_arena}}
+static const bench_kernel SPEC_KERNELS[4][3][2] = {
+  [AF_KERNEL_PAIRS] = SPEC_ROW(spec_pairs),
+  [AF_KERNEL_REPLACE] = SPEC_ROW(spec_replace),
+  [AF_KERNEL_BURST] = SPEC_ROW(spec_burst),
+  [AF_KERNEL_PRESSURE] = SPEC_ROW(spec_pressure),
+};
+
+/* Ops per time-budget round: whole phases, at least about a thousand ops. */
+static uint64_t spec_round(uint64_t phase) { return phase >= 1000 ? phase : phase * ((1000 + phase - 1) / phase); }
+
+void _af_bench_spec_workload(const af_workload_spec *spec, bench_workload *out) {
+  uint64_t slots = 0;
+  switch (spec->kernel) {
+    case AF_KERNEL_REPLACE: slots = spec->live; break;
+    case AF_KERNEL_BURST: slots = spec->phase; break;
+    /* At most phase/2 + 25 held at once (25 freed per 50 allocated), +1 for the
+       50th allocation before its group's frees. */
+    case AF_KERNEL_PRESSURE: slots = spec->phase / 2 + PRESSURE_GROUP; break;
+    default: break;
+  }
+  *out = (bench_workload){
+    .name = spec->name,
+    .description = "a workload spec",
+    .run_free = SPEC_KERNELS[spec->kernel][spec->touch][0],
+    .run_arena = SPEC_KERNELS[spec->kernel][spec->touch][1],
+    .live_slots = (uint32_t)slots,
+    .round = (uint32_t)spec_round(spec->phase),
+    .threads = spec->threads,
+    .touch = spec->touch,
+  };
 }

@@ -283,19 +283,69 @@ enum {
   AF_BENCH_MODE_ARENA = 2     /* skip the frees, reset at each phase end (needs AF_CAP_RESET) */
 };
 
+/* How a workload touches each block it allocates (and reads back what it
+   wrote, so the checksum stays allocator-independent). */
+enum {
+  AF_TOUCH_ENDS = 0,          /* the first and last 8 bytes */
+  AF_TOUCH_PAGES = 1,         /* the ends plus one 8-byte word per 4 KiB page */
+  AF_TOUCH_ALL = 2            /* every byte written; read back like pages */
+};
+
+/* The kernels a workload spec can use (see csrc/bench/workloads.c). */
+enum {
+  AF_KERNEL_PAIRS = 0,        /* alloc, touch, read back, free at once */
+  AF_KERNEL_REPLACE = 1,      /* `live` slots; each op replaces a random slot's block */
+  AF_KERNEL_BURST = 2,        /* keep a phase's blocks, free them all at its end */
+  AF_KERNEL_PRESSURE = 3      /* every 50 allocations free 25 random held blocks */
+};
+
+/* Limits of a workload spec (af_bench_run refuses anything outside). */
+#define AF_SPEC_MIN_SIZE 8
+#define AF_SPEC_MAX_SIZE 1073741824
+#define AF_SPEC_MAX_ENTRIES 256
+#define AF_SPEC_MAX_LIVE 16777216
+#define AF_SPEC_MAX_PHASE 16777216
+#define AF_SPEC_MAX_THREADS 256
+#define AF_SPEC_MAX_NAME 64
+
+/* One entry of a spec's size distribution: uniform in [min, max] (a fixed
+   size when min == max), or a log-normal with the given median and sigma
+   truncated to [min, max] (when median > 0). Picked with probability
+   weight / (sum of weights). */
+typedef struct af_size_entry {
+  uint64_t min;               /* AF_SPEC_MIN_SIZE <= min <= max <= AF_SPEC_MAX_SIZE */
+  uint64_t max;
+  double median;              /* 0: uniform; else min <= median <= max */
+  double sigma;               /* log-normal only: 0 < sigma <= 10 */
+  double weight;              /* >= 0, finite; the sum over entries > 0 */
+} af_size_entry;
+
+/* A user-described workload, run by the same kernels as the built-in ones. */
+typedef struct af_workload_spec {
+  const char *name;           /* 1..AF_SPEC_MAX_NAME of [A-Za-z0-9._-] */
+  int kernel;                 /* an AF_KERNEL_* */
+  const af_size_entry *sizes; /* size_count entries */
+  size_t size_count;          /* 1..AF_SPEC_MAX_ENTRIES */
+  uint64_t live;              /* replace: slots, 1..AF_SPEC_MAX_LIVE; other kernels: 0 */
+  uint64_t phase;             /* ops per phase, 1..AF_SPEC_MAX_PHASE */
+  int touch;                  /* an AF_TOUCH_* */
+  uint32_t threads;           /* 0: the calling thread; N: N threads, one instance each */
+} af_workload_spec;
+
 typedef struct af_bench_config {
-  const char *workload;       /* e.g. "fixed-48", "mixed", "threads-4" */
-  const char *allocator;      /* any af_create name; one instance per thread */
+  const char *workload;       /* e.g. "fixed-48", "mixed", "threads-4", "shared-threads-4" */
+  const char *allocator;      /* any af_create name; one instance per thread (shared-threads-N: one in all) */
   uint64_t ops;               /* allocations to run; 0: run for time_budget_ns */
   uint64_t time_budget_ns;    /* used when ops == 0 (0: 100 ms) */
   uint64_t seed;              /* PRNG seed (0: a fixed default) */
+  const af_workload_spec *spec; /* non-NULL: run this spec; workload is then ignored (may be NULL) */
   int mode;                   /* an AF_BENCH_MODE_*; 0 (AUTO) when left zeroed */
 } af_bench_config;
 
 typedef struct af_bench_result {
   uint64_t elapsed_ns;        /* wall time of the measured loop */
   uint64_t ops;               /* allocations made */
-  double ns_per_op;
+  double ns_per_op;           /* elapsed_ns / (ops per thread): the time each thread spent per op */
   uint64_t checksum;          /* over data written and read back */
   uint64_t bytes_requested;   /* sum of requested sizes */
   uint32_t threads;
@@ -307,10 +357,16 @@ typedef struct af_bench_result {
   uint64_t major_faults;
   uint64_t user_ns;           /* CPU time during the run */
   uint64_t sys_ns;
+  uint32_t touch;             /* the workload's AF_TOUCH_* */
+  uint32_t shared;            /* 1: the threads shared one allocator instance (shared-threads-N) */
   int mode;                   /* the mode the run used: AF_BENCH_MODE_FREE or AF_BENCH_MODE_ARENA */
 } af_bench_result;
 
 int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *err);
+/* Whether af_bench_run would accept the config (workload or spec, allocator,
+   and whether the allocator can run that workload, e.g. shared-threads-N),
+   without running it: AF_OK, or the status with the reason in *err. */
+int af_bench_check(const af_bench_config *config, af_error *err);
 size_t af_bench_workload_count(void);
 const char *af_bench_workload_name(size_t index);
 const char *af_bench_workload_description(size_t index);

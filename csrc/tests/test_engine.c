@@ -7,7 +7,10 @@
  *   equal across runs, across correct allocators and across free/arena mode,
  *   and different for different seeds;
  * - the time-budget mode runs a prefix of the same stream;
- * - threads-N, error reporting and the stats are consistent;
+ * - threads-N, shared-threads-N, error reporting and the stats are consistent;
+ * - touch policies write (and read back) what they say;
+ * - workload specs: checked, deterministic across allocators, equal to the
+ *   built-in workload they describe, sizes drawn as the table says.
  * - the run mode: free and arena for allocators that have both, auto picks
  *   free where the allocator can free, and a mode it cannot do is refused.
  * AF_TEST_SCALE (e.g. 0.05 under valgrind) scales the op counts.
@@ -16,6 +19,7 @@
 #include "bench/bench.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,8 +118,16 @@ static void test_table(void) {
 static bool holds_blocks(const char *workload) {
   return strncmp(workload, "pool-", 5) == 0 || strcmp(workload, "mixed") == 0 ||
          strcmp(workload, "batch-100") == 0 || strcmp(workload, "memory-pressure") == 0 ||
-         strcmp(workload, "stress") == 0 || strncmp(workload, "threads-", 8) == 0;
+         strcmp(workload, "stress") == 0 || strncmp(workload, "threads-", 8) == 0 ||
+         strncmp(workload, "shared-threads-", 15) == 0;
 }
+
+/* Allocators shared-threads-N refuses (thread-bound, or a free that reclaims nothing). */
+static bool refuses_sharing(const char *allocator) {
+  return strcmp(allocator, "bump") == 0 || strcmp(allocator, "mimalloc-heap") == 0;
+}
+
+static bool is_shared(const char *workload) { return strncmp(workload, "shared-threads-", 15) == 0; }
 
 static void test_every_workload(void) {
   /* 12000 ops complete at least one phase of every workload (the longest is 10000). */
@@ -130,6 +142,11 @@ static void test_every_workload(void) {
       af_bench_result r;
       af_error err;
       int status = run(workload, name, ops, 42, &r, &err);
+      if (is_shared(workload) && refuses_sharing(name)) {
+        CHECK(status == AF_ERR_UNSUPPORTED && strstr(err.message, name) != NULL && strstr(err.message, "threads-N"),
+              "%s on %s: should be refused with a reason: %d %s", workload, name, status, err.message);
+        continue;
+      }
       CHECK(status == AF_OK, "%s on %s: status %d: %s", workload, name, status, err.message);
       if (status != AF_OK) continue;
       CHECK(r.ops == ops, "%s on %s: %" PRIu64 " ops, asked %" PRIu64, workload, name, r.ops, ops);
@@ -219,7 +236,8 @@ static void test_checksum_sees_overlap(void) {
  * ------------------------------------------------------------------------- */
 static bool random_sizes(const char *workload) {
   static const char *const names[] = {"mixed", "small", "large", "exact", "inexact", "oversize",
-                                      "memory-pressure", "stress", "threads-2", "threads-4"};
+                                      "memory-pressure", "stress", "threads-2", "threads-4", "shared-threads-2",
+                                      "shared-threads-4", "large-pages", "oversize-pages"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp(workload, names[i]) == 0) return true;
   return false;
@@ -227,9 +245,9 @@ static bool random_sizes(const char *workload) {
 
 static void test_determinism(void) {
   uint64_t ops = scaled(5000, 100);
-  static const char *const names[] = {"libc", "bump"};
   for (size_t w = 0; w < af_bench_workload_count(); w++) {
     const char *workload = af_bench_workload_name(w);
+    const char *names[] = {"libc", is_shared(workload) ? "slab" : "bump"};
     for (size_t i = 0; i < 2; i++) {
       af_bench_result a, b, c;
       af_error err;
@@ -302,6 +320,301 @@ static void test_threads(void) {
         err.message);
 }
 
+
+/* ----------------------------------------------------------------------------
+ * shared-threads-N: one instance, the same streams as threads-N
+ * ------------------------------------------------------------------------- */
+static bool available(const char *name) {
+  for (size_t i = 0; i < allocator_count; i++)
+    if (strcmp(allocators[i], name) == 0) return true;
+  return false;
+}
+
+static void test_shared_threads(void) {
+  uint64_t ops = scaled(8000, 100);
+  af_bench_result mixed, per_thread, r;
+  af_error err;
+  CHECK(run("mixed", "libc", ops, 11, &mixed, &err) == AF_OK, "%s", err.message);
+  CHECK(run("threads-3", "libc", ops, 11, &per_thread, &err) == AF_OK, "%s", err.message);
+  CHECK(per_thread.shared == 0, "threads-3 says it shared an instance");
+  static const char *const names[] = {"slab", "large", "libc", "null", "mimalloc", "tcmalloc", "jemalloc",
+                                      "jemalloc-arena"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (!available(names[i])) continue;
+    /* one thread on a shared instance runs mixed's stream, in free mode */
+    CHECK(run("shared-threads-1", names[i], ops, 11, &r, &err) == AF_OK, "%s: %s", names[i], err.message);
+    if (strcmp(names[i], "null") != 0)
+      CHECK(r.checksum == mixed.checksum && r.shared == 1 && r.threads == 1, "shared-threads-1 on %s differs from mixed",
+            names[i]);
+    CHECK(run("shared-threads-3", names[i], ops, 11, &r, &err) == AF_OK, "%s: %s", names[i], err.message);
+    CHECK(r.threads == 3 && r.shared == 1 && r.ops == ops, "shared-threads-3 on %s: threads %u ops %" PRIu64, names[i],
+          r.threads, r.ops);
+    if (strcmp(names[i], "null") == 0) continue; /* null hands the same memory to every thread */
+    CHECK(r.checksum == per_thread.checksum, "shared-threads-3 on %s: checksum differs from threads-3", names[i]);
+    CHECK(r.stats.allocs == ops && r.stats.failures == 0, "shared-threads-3 on %s: %" PRIu64 " allocs for %" PRIu64
+          " ops", names[i], r.stats.allocs, ops);
+    CHECK(r.stats.resets == 0, "shared-threads-3 on %s: a shared instance was reset", names[i]);
+    /* ns per op per thread: elapsed / (ops / threads) */
+    CHECK(fabs(r.ns_per_op - (double)r.elapsed_ns * 3.0 / (double)r.ops) <= 1e-6 * r.ns_per_op,
+          "shared-threads-3 on %s: ns_per_op %.3f is not per thread", names[i], r.ns_per_op);
+  }
+  /* refused with the reason, by af_bench_check too */
+  static const char *const refused[] = {"bump", "mimalloc-heap"};
+  for (size_t i = 0; i < 2; i++) {
+    if (!available(refused[i])) continue;
+    af_bench_config config = {.workload = "shared-threads-2", .allocator = refused[i], .ops = 10};
+    memset(&err, 0, sizeof err);
+    CHECK(af_bench_check(&config, &err) == AF_ERR_UNSUPPORTED && strstr(err.message, refused[i]) != NULL,
+          "af_bench_check accepts %s on shared-threads-2: %s", refused[i], err.message);
+    config.workload = "threads-2";
+    CHECK(af_bench_check(&config, &err) == AF_OK, "af_bench_check refuses %s on threads-2: %s", refused[i],
+          err.message);
+  }
+  af_bench_config config = {.workload = "shared-threads-2", .allocator = "slab"};
+  CHECK(af_bench_check(&config, &err) == AF_OK, "af_bench_check refuses slab on shared-threads-2: %s", err.message);
+  config.workload = "shared-threads-0";
+  CHECK(af_bench_check(&config, &err) == AF_ERR_INVALID, "af_bench_check accepts shared-threads-0");
+  /* time-budget mode */
+  config = (af_bench_config){.workload = "shared-threads-2", .allocator = "slab", .time_budget_ns = 2000000};
+  CHECK(af_bench_run(&config, &r, &err) == AF_OK && r.ops > 0 && r.threads == 2, "shared-threads-2 timed: %s",
+        err.message);
+}
+
+/* ----------------------------------------------------------------------------
+ * Touch policies
+ * ------------------------------------------------------------------------- */
+
+/* An allocator that hands out one 64 KiB buffer prefilled with a byte. */
+static _Alignas(4096) uint8_t touch_buffer[64 * 1024];
+static void *touch_alloc(af_allocator *a, size_t size, size_t align) {
+  (void)a, (void)size, (void)align;
+  return touch_buffer;
+}
+static const af_vtable touch_vtable = {.name = "touch", .alloc = touch_alloc, .free = same_free, .reset = same_reset};
+
+/* Runs one op of a 64 KiB pairs spec with the given touch policy over a
+   buffer prefilled with `fill`; returns the byte at offset 100. */
+static uint8_t byte_after_one_op(int touch, uint8_t fill) {
+  af_size_entry size = {.min = sizeof touch_buffer, .max = sizeof touch_buffer, .weight = 1};
+  af_workload_spec spec = {.name = "t", .kernel = AF_KERNEL_PAIRS, .sizes = &size, .size_count = 1, .phase = 1,
+                           .touch = touch};
+  bench_workload w;
+  _af_bench_spec_workload(&spec, &w);
+  static size_range table[BENCH_SPEC_TABLE_SIZE];
+  _af_bench_spec_table(&spec, table);
+  memset(touch_buffer, fill, sizeof touch_buffer);
+  af_allocator a = {.vt = &touch_vtable};
+  bench_ctx c = {.a = &a, .alloc = touch_alloc, .free = same_free, .reset = same_reset, .rng = 99, .touch = touch,
+                 .spec_table = table, .spec_phase = 1};
+  CHECK(w.run_free(&c, 1) == 1, "touch %d: the op failed", touch);
+  return touch_buffer[100];
+}
+
+static bool every_page_written(uint8_t fill) {
+  for (size_t page = 0; page < sizeof touch_buffer; page += 4096) {
+    bool written = false;
+    for (size_t i = 0; i < 4096; i++) written |= touch_buffer[page + i] != fill;
+    if (!written) return false;
+  }
+  return true;
+}
+
+static void test_touch(void) {
+  /* ends and pages leave the middle of a page alone; all writes every byte */
+  CHECK(byte_after_one_op(AF_TOUCH_ENDS, 0x11) == 0x11, "ends wrote the middle of the block");
+  CHECK(!every_page_written(0x11), "ends wrote every page of a 64 KiB block");
+  CHECK(byte_after_one_op(AF_TOUCH_PAGES, 0x11) == 0x11, "pages wrote the middle of a page");
+  CHECK(every_page_written(0x11), "pages missed a page");
+  uint8_t a = byte_after_one_op(AF_TOUCH_ALL, 0x11), b = byte_after_one_op(AF_TOUCH_ALL, 0x22);
+  CHECK(a == b, "all left bytes unwritten (%#x vs %#x)", a, b);
+  CHECK(every_page_written(0x22), "all missed a page");
+
+  /* -pages variants: same operations, more words read back, the policy reported */
+  uint64_t ops = scaled(200, 20);
+  static const char *const pairs[][2] = {{"large", "large-pages"}, {"oversize", "oversize-pages"},
+                                         {"large-cycle", "large-cycle-pages"}};
+  for (size_t i = 0; i < 3; i++) {
+    af_bench_result ends, pages, pages_bump;
+    af_error err;
+    CHECK(run(pairs[i][0], "libc", ops, 5, &ends, &err) == AF_OK, "%s", err.message);
+    CHECK(run(pairs[i][1], "libc", ops, 5, &pages, &err) == AF_OK, "%s", err.message);
+    CHECK(run(pairs[i][1], "large", ops, 5, &pages_bump, &err) == AF_OK, "%s", err.message);
+    CHECK(ends.touch == AF_TOUCH_ENDS && pages.touch == AF_TOUCH_PAGES, "%s: touch %u / %u", pairs[i][1], ends.touch,
+          pages.touch);
+    CHECK(ends.bytes_requested == pages.bytes_requested, "%s: different requests", pairs[i][1]);
+    CHECK(ends.checksum != pages.checksum, "%s: page words not read back", pairs[i][1]);
+    CHECK(pages.checksum == pages_bump.checksum, "%s: checksum depends on the allocator", pairs[i][1]);
+  }
+}
+
+/* ----------------------------------------------------------------------------
+ * Workload specs
+ * ------------------------------------------------------------------------- */
+static int run_spec(const af_workload_spec *spec, const char *allocator, uint64_t ops, uint64_t seed,
+                    af_bench_result *r, af_error *err) {
+  af_bench_config config = {.allocator = allocator, .ops = ops, .seed = seed, .spec = spec};
+  memset(err, 0, sizeof *err);
+  return af_bench_run(&config, r, err);
+}
+
+static void test_spec_equals_builtin(void) {
+  /* a spec describing a built-in workload runs exactly its operations */
+  uint64_t ops = scaled(12000, 200);
+  af_size_entry s48 = {.min = 48, .max = 48, .weight = 1}, s64 = {.min = 64, .max = 64, .weight = 2.5};
+  af_workload_spec fixed = {.name = "my-fixed-48", .kernel = AF_KERNEL_PAIRS, .sizes = &s48, .size_count = 1,
+                            .phase = 1000};
+  af_workload_spec pool = {.name = "my-pool", .kernel = AF_KERNEL_REPLACE, .sizes = &s64, .size_count = 1,
+                           .live = 1000, .phase = 10000};
+  static const char *const names[] = {"libc", "bump", "slab"};
+  for (size_t i = 0; i < 3; i++) {
+    af_bench_result a, b;
+    af_error err;
+    CHECK(run("fixed-48", names[i], ops, 3, &a, &err) == AF_OK, "%s", err.message);
+    CHECK(run_spec(&fixed, names[i], ops, 3, &b, &err) == AF_OK, "%s", err.message);
+    CHECK(a.checksum == b.checksum && a.bytes_requested == b.bytes_requested && a.stats.resets == b.stats.resets,
+          "spec fixed-48 on %s differs from fixed-48", names[i]);
+    CHECK(run("pool-64", names[i], ops, 3, &a, &err) == AF_OK, "%s", err.message);
+    CHECK(run_spec(&pool, names[i], ops, 3, &b, &err) == AF_OK, "%s", err.message);
+    CHECK(a.checksum == b.checksum && a.bytes_requested == b.bytes_requested, "spec pool-64 on %s differs",
+          names[i]);
+  }
+}
+
+static void test_spec_across_allocators(void) {
+  uint64_t ops = scaled(6000, 300);
+  af_size_entry sizes[] = {
+    {.min = 16, .max = 64, .weight = 6},
+    {.min = 16, .max = 65536, .median = 300, .sigma = 1.5, .weight = 3},
+    {.min = 200000, .max = 200000, .weight = 0.05},
+    {.min = 1000, .max = 1000, .weight = 0},
+  };
+  static const int kernels[] = {AF_KERNEL_PAIRS, AF_KERNEL_REPLACE, AF_KERNEL_BURST, AF_KERNEL_PRESSURE};
+  static const int touches[] = {AF_TOUCH_ENDS, AF_TOUCH_PAGES, AF_TOUCH_ALL, AF_TOUCH_ENDS};
+  for (size_t k = 0; k < 4; k++) {
+    af_workload_spec spec = {.name = "mine", .kernel = kernels[k], .sizes = sizes, .size_count = 4,
+                             .live = kernels[k] == AF_KERNEL_REPLACE ? 300 : 0, .phase = 700, .touch = touches[k]};
+    af_bench_result reference = {0};
+    bool have_reference = false;
+    for (size_t i = 0; i < allocator_count; i++) {
+      const char *name = allocators[i];
+      if (strcmp(name, "null") == 0) continue;
+      af_bench_result r, again, other_seed;
+      af_error err;
+      int status = run_spec(&spec, name, ops, 21, &r, &err);
+      CHECK(status == AF_OK, "spec kernel %d on %s: %s", kernels[k], name, err.message);
+      if (status != AF_OK) continue;
+      CHECK(r.ops == ops && r.touch == (uint32_t)touches[k] && r.stats.failures == 0, "spec kernel %d on %s", kernels[k],
+            name);
+      if (!have_reference) {
+        reference = r;
+        have_reference = true;
+        CHECK(run_spec(&spec, name, ops, 21, &again, &err) == AF_OK && again.checksum == r.checksum,
+              "spec kernel %d: same seed, different run", kernels[k]);
+        CHECK(run_spec(&spec, name, ops, 22, &other_seed, &err) == AF_OK && other_seed.checksum != r.checksum &&
+                  other_seed.bytes_requested != r.bytes_requested,
+              "spec kernel %d: seeds 21 and 22 agree", kernels[k]);
+      } else {
+        CHECK(r.checksum == reference.checksum && r.bytes_requested == reference.bytes_requested,
+              "spec kernel %d on %s: checksum %016" PRIx64 " differs from %016" PRIx64, kernels[k], name, r.checksum,
+              reference.checksum);
+      }
+    }
+  }
+  /* on threads, and in time-budget mode */
+  af_workload_spec spec = {.name = "mine", .kernel = AF_KERNEL_REPLACE, .sizes = sizes, .size_count = 2, .live = 64,
+                           .phase = 500, .threads = 2};
+  af_bench_result r;
+  af_error err;
+  CHECK(run_spec(&spec, "slab", ops, 1, &r, &err) == AF_OK && r.threads == 2 && r.ops == ops, "spec threads: %s",
+        err.message);
+  af_bench_config config = {.allocator = "libc", .time_budget_ns = 2000000, .spec = &spec};
+  CHECK(af_bench_run(&config, &r, &err) == AF_OK && r.ops > 0, "spec timed: %s", err.message);
+}
+
+static void test_spec_table(void) {
+  static size_range table[BENCH_SPEC_TABLE_SIZE];
+  /* weights 3:1 between two fixed sizes */
+  af_size_entry two[] = {{.min = 64, .max = 64, .weight = 3}, {.min = 4096, .max = 4096, .weight = 1}};
+  af_workload_spec spec = {.name = "w", .kernel = AF_KERNEL_PAIRS, .sizes = two, .size_count = 2, .phase = 1};
+  _af_bench_spec_table(&spec, table);
+  size_t small = 0;
+  for (size_t i = 0; i < BENCH_SPEC_TABLE_SIZE; i++) small += table[i].lo == 64 && table[i].span == 1;
+  CHECK(small == 768, "weights 3:1 gave %zu of 1024 slots to the first entry", small);
+  af_bench_result r;
+  af_error err;
+  uint64_t ops = scaled(40000, 4000);
+  CHECK(run_spec(&spec, "libc", ops, 2, &r, &err) == AF_OK, "%s", err.message);
+  double mean = (double)r.bytes_requested / (double)r.ops, expected = (3 * 64 + 4096) / 4.0;
+  CHECK(fabs(mean - expected) < 0.1 * expected, "mean request %.1f, expected about %.1f", mean, expected);
+  /* a log-normal: ranges ascend inside [min, max], the middle slot at the median */
+  af_size_entry lognormal = {.min = 16, .max = 1 << 20, .median = 1000, .sigma = 1.0, .weight = 1};
+  spec.sizes = &lognormal;
+  spec.size_count = 1;
+  _af_bench_spec_table(&spec, table);
+  bool ordered = table[0].lo == 16 && table[BENCH_SPEC_TABLE_SIZE - 1].lo + table[BENCH_SPEC_TABLE_SIZE - 1].span - 1 ==
+                                          (1u << 20);
+  for (size_t i = 1; i < BENCH_SPEC_TABLE_SIZE; i++)
+    ordered &= table[i].span >= 1 && table[i].lo >= table[i - 1].lo && table[i].lo + table[i].span - 1 <= (1u << 20);
+  CHECK(ordered, "log-normal table out of order or out of [min, max]");
+  uint64_t middle = table[BENCH_SPEC_TABLE_SIZE / 2].lo;
+  CHECK(middle > 900 && middle < 1100, "log-normal median slot starts at %" PRIu64 ", expected about 1000", middle);
+}
+
+static void test_spec_refused(void) {
+  af_size_entry good = {.min = 16, .max = 64, .weight = 1};
+  af_workload_spec base = {.name = "bad", .kernel = AF_KERNEL_PAIRS, .sizes = &good, .size_count = 1, .phase = 10};
+  struct {
+    const char *why, *needle;
+    af_workload_spec spec;
+    af_size_entry entry;
+  } cases[] = {
+    {"NULL name", "name", base, good},
+    {"empty name", "name", base, good},
+    {"bad name", "name", base, good},
+    {"kernel", "kernel", base, good},
+    {"negative kernel", "kernel", base, good},
+    {"touch", "touch", base, good},
+    {"no sizes", "sizes", base, good},
+    {"too many sizes", "sizes", base, good},
+    {"min below 8", "sizes[0]", base, {.min = 4, .max = 64, .weight = 1}},
+    {"max too big", "sizes[0]", base, {.min = 8, .max = ((uint64_t)1 << 30) + 1, .weight = 1}},
+    {"min > max", "min 64 > max 16", base, {.min = 64, .max = 16, .weight = 1}},
+    {"negative weight", "weight", base, {.min = 16, .max = 64, .weight = -1}},
+    {"NaN weight", "weight", base, {.min = 16, .max = 64, .weight = NAN}},
+    {"zero weight sum", "weights", base, {.min = 16, .max = 64, .weight = 0}},
+    {"median outside", "median", base, {.min = 16, .max = 64, .median = 100, .sigma = 1, .weight = 1}},
+    {"sigma 0", "sigma", base, {.min = 16, .max = 64, .median = 32, .sigma = 0, .weight = 1}},
+    {"sigma without median", "sigma", base, {.min = 16, .max = 64, .sigma = 1, .weight = 1}},
+    {"phase 0", "phase", base, good},
+    {"replace without live", "live", base, good},
+    {"live on pairs", "live", base, good},
+    {"threads", "threads", base, good},
+  };
+  enum { CASES = sizeof cases / sizeof cases[0] };
+  for (size_t i = 0; i < CASES; i++) cases[i].spec.sizes = &cases[i].entry;
+  cases[0].spec.name = NULL;
+  cases[1].spec.name = "";
+  cases[2].spec.name = "has space";
+  cases[3].spec.kernel = 4;
+  cases[4].spec.kernel = -1;
+  cases[5].spec.touch = 3;
+  cases[6].spec.sizes = NULL;
+  cases[7].spec.size_count = AF_SPEC_MAX_ENTRIES + 1;
+  cases[17].spec.phase = 0;
+  cases[18].spec.kernel = AF_KERNEL_REPLACE;
+  cases[19].spec.live = 5;
+  cases[20].spec.threads = AF_SPEC_MAX_THREADS + 1;
+  for (size_t i = 0; i < CASES; i++) {
+    af_bench_result r;
+    af_error err;
+    int status = run_spec(&cases[i].spec, "libc", 10, 1, &r, &err);
+    CHECK(status == AF_ERR_INVALID && strstr(err.message, cases[i].needle) != NULL, "%s: status %d: %s",
+          cases[i].why, status, err.message);
+    af_bench_config config = {.allocator = "libc", .spec = &cases[i].spec};
+    CHECK(af_bench_check(&config, &err) == AF_ERR_INVALID, "%s: af_bench_check accepts it", cases[i].why);
+  }
+}
+
 /* ----------------------------------------------------------------------------
  * Errors
  * ------------------------------------------------------------------------- */
@@ -311,10 +624,11 @@ static void test_errors(void) {
   int status = run("no-such-workload", "libc", 10, 1, &r, &err);
   CHECK(status == AF_ERR_INVALID && err.code == AF_ERR_INVALID, "unknown workload: status %d", status);
   CHECK(strstr(err.message, "no-such-workload") != NULL && strstr(err.message, "fixed-48") != NULL &&
-            strstr(err.message, "stress") != NULL && strstr(err.message, "threads-N") != NULL,
+            strstr(err.message, "mixed") != NULL && strstr(err.message, "threads-N") != NULL,
         "message should name the workload and list the valid ones: %s", err.message);
   static const char *const bad_threads[] = {"threads-0", "threads-", "threads-x", "threads-2x", "threads-100000",
-                                            "threads--1", ""};
+                                            "threads--1", "", "threads-257", "shared-threads-0",
+                                            "shared-threads-257", "shared-threads-", "shared-threads-1x"};
   for (size_t i = 0; i < sizeof bad_threads / sizeof bad_threads[0]; i++)
     CHECK(run(bad_threads[i], "libc", 10, 1, &r, &err) == AF_ERR_INVALID, "'%s' accepted", bad_threads[i]);
   status = run("mixed", "no-such-allocator", 10, 1, &r, &err);
@@ -426,6 +740,15 @@ static void test_modes(void) {
         "libc in arena mode: %s", err.message);
   CHECK(run_mode("threads-2", "bump", AF_BENCH_MODE_FREE, ops, &r, &err) == AF_ERR_UNSUPPORTED,
         "bump in free mode on threads: %s", err.message);
+  /* a shared instance frees: arena mode is refused, auto frees */
+  if (is_available("jemalloc-arena")) {
+    CHECK(run_mode("shared-threads-2", "jemalloc-arena", AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
+              strstr(err.message, "shared instance") != NULL,
+          "shared arena mode: %s", err.message);
+    CHECK(run_mode("shared-threads-2", "jemalloc-arena", AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK &&
+              r.mode == AF_BENCH_MODE_FREE,
+          "shared auto mode: %d %s", r.mode, err.message);
+  }
   CHECK(run_mode("fixed-48", "libc", 3, ops, &r, &err) == AF_ERR_INVALID && strstr(err.message, "mode 3") != NULL,
         "mode 3: %s", err.message);
   CHECK(run_mode("fixed-48", "libc", -1, ops, &r, &err) == AF_ERR_INVALID, "mode -1: %s", err.message);
@@ -441,6 +764,12 @@ int main(void) {
   test_determinism();
   test_time_budget();
   test_threads();
+  test_shared_threads();
+  test_touch();
+  test_spec_equals_builtin();
+  test_spec_across_allocators();
+  test_spec_table();
+  test_spec_refused();
   test_errors();
   test_stats();
   test_modes();
