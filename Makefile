@@ -12,14 +12,14 @@ SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 # The programs of `allocffi run --suite real` (make bench-real).
 SYSTEM_PACKAGES += gcc perl sqlite3 python3
 LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c)
-LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h)
+LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
 CC     ?= cc
 CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-check sanitize sanitize-python valgrind lint format clean
+.PHONY: all setup system-libs build test ctest pytest bench bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean
 
 all: build
 
@@ -115,6 +115,31 @@ bench-real: build
 	mkdir -p bench/results
 	$(PY) -m allocffi run --suite real --repeat 5 --markdown bench/results/real.md \
 	  --json bench/results/real.json --plot bench/results/real.png
+## entry-points: every way of calling each system library for a 48 B block, timed in one
+## process, interleaved (the evidence behind _af_entry_points in csrc/syslib.c)
+build/tools/entry_points: csrc/tools/entry_points.c csrc/tools/entry_points.h $(LIB_SRCS) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O2 -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+entry-points: system-libs build/tools/entry_points
+	uptime
+	build/tools/entry_points
+
+## entry-points-callgrind: instructions per 48 B pair of each candidate (valgrind's callgrind;
+## the difference of two runs, so start-up cancels out): a figure the load does not change
+entry-points-callgrind: system-libs build/tools/entry_points
+	@for c in $$(build/tools/entry_points --list); do \
+	  a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --only $$c --ops 100000 2>&1 | sed -n 's/.*Collected : //p'); \
+	  b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --only $$c --ops 200000 2>&1 | sed -n 's/.*Collected : //p'); \
+	  echo "$$c $$(( (b - a) / 100000 )) instructions per pair"; done
+
+## calibrate-callgrind: instructions per fixed-48 op of each library called directly and
+## through allocffi's vtable (the calibration's two loops), and the difference: the wrapper
+calibrate-callgrind: system-libs build/tools/entry_points
+	@for lib in libc mimalloc jemalloc tcmalloc; do for loop in direct engine; do \
+	  a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --loop $$loop --library $$lib --ops 100000 2>&1 | sed -n 's/.*Collected : //p'); \
+	  b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --loop $$loop --library $$lib --ops 200000 2>&1 | sed -n 's/.*Collected : //p'); \
+	  echo "$$lib $$loop $$(( (b - a) / 100000 )) instructions per op"; done; done
 
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build

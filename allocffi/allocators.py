@@ -24,6 +24,7 @@ from allocffi._native import ffi as _ffi
 from allocffi._native import lib as _lib
 from allocffi.allocator import Allocator, Block, _checked_size, _message
 from allocffi.errors import AllocatorUnavailableError, InvalidOptionError, UnknownAllocatorError
+from allocffi.footprint import library_footprint
 
 __all__ = [
     "ALLOCATOR_NAMES",
@@ -246,6 +247,12 @@ class SystemAllocator(Allocator):
                 raise AllocatorUnavailableError(f"{name}: {_message(err) or 'unavailable'}")
             raise errors.error_for_status(err.code, name, _message(err))
         self._adopt(inner)
+
+    def _extra_stats(self, handle: Any, result: dict[str, Any]) -> None:
+        # A library's pages are its own business: allocffi cannot count them (None, not 0); the
+        # library's own figures are under "footprint" (allocffi/footprint.py).
+        result["os_bytes"] = None
+        result["footprint"] = library_footprint(handle)
 
 
 _CLASSES: dict[str, type[Allocator]] = {"bump": BumpArena, "slab": SlabAllocator, "large": LargeRegionCache}

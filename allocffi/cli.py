@@ -3,7 +3,7 @@
     allocffi bench [--allocators a,b] [--workloads w,x] [--repeat N]
                    [--ops N | --time-budget S] [--seed S]
                    [--json P|-] [--csv P] [--markdown P] [--plot P.png]
-                   [--baseline P.json [--fail-on-regression]] [--quiet]
+                   [--baseline P.json [--fail-on-regression]] [--no-calibrate] [--quiet]
                    [--targets] [--baseline-allocator NAME]
     allocffi compare OLD.json NEW.json [--json P|-] [--fail-on-regression]
     allocffi report RUN.json [--markdown P] [--csv P] [--plot P.png] [--targets]
@@ -11,6 +11,7 @@
     allocffi list
     allocffi numpy-bench [--allocators a,b] [--workloads w,x] [--repeat N] [--scale F]
                          [--json P] [--markdown P] [--quiet]
+    allocffi calibrate [--libraries a,b] [--workloads w,x] [--repeat N] [--ops N] [--json P]
 
 Every error the user can fix is one line on stderr and exit status 2 (never a
 traceback); Ctrl-C exits with 130 and a closed output pipe (``| head``)
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--allocators",
         type=_names,
         metavar="A,B",
-        help=f"comma list from {', '.join(SELECTABLE)} (default: every available one; "
+        help=f"comma list from {', '.join(SELECTABLE)}, and NAME+reset for an allocator that can "
+        "both free and reset, in arena mode (default: every available one, both modes; "
         f"mmap runs only on {', '.join(sorted(MMAP_WORKLOADS))})",
     )
     bench.add_argument(
@@ -118,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-overhead", action="store_true", help="skip the null-allocator runs (engine overhead)"
     )
     bench.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip the short calibration of the wrapper's cost (allocffi calibrate) run first",
+    )
+    bench.add_argument(
         "--quiet", "-q", action="store_true", help="no progress and no tables: only warnings and errors"
     )
     _report_options(bench)
@@ -158,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_parser(sub)
     _add_numpy_bench(sub)
+    _add_calibrate(sub)
     return parser
 
 
@@ -310,6 +318,60 @@ def _numpy_bench(args: argparse.Namespace) -> int:
     )
 
 
+def _add_calibrate(sub: Any) -> None:
+    from allocffi.bench import calibrate
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="what allocffi's wrapper adds to each system library",
+        description=(
+            "Run fixed-N with each system library called directly (its entry points through a plain "
+            "function pointer) and through allocffi's vtable, each run in a fresh process, interleaved; "
+            "print the ns the wrapper adds and each library's speedup vs libc both ways, and flag a "
+            f"library whose speedup moves by more than {calibrate.TOLERANCE:.0%}."
+        ),
+        epilog="exit status: 0 done; 1 a worker failed or the loops disagree on a checksum; 2 usage error",
+    )
+    cal.add_argument(
+        "--libraries",
+        type=_names,
+        metavar="A,B",
+        help=f"comma list from {', '.join(calibrate.LIBRARIES)} (default: all available; libc always runs)",
+    )
+    cal.add_argument(
+        "--workloads", type=_names, metavar="W,X", help=f"comma list from {', '.join(calibrate.WORKLOADS)}"
+    )
+    cal.add_argument(
+        "--repeat",
+        type=int,
+        default=calibrate.DEFAULT_REPEAT,
+        metavar="N",
+        help=f"runs of each loop (default {calibrate.DEFAULT_REPEAT})",
+    )
+    cal.add_argument("--ops", type=int, metavar="N", help="pairs per run (default: 2 M, 1 M, 500 k by size)")
+    cal.add_argument(
+        "--seed", type=int, default=0, help="seed of the operation stream (default 0: the engine's)"
+    )
+    cal.add_argument("--json", metavar="PATH", help="write the calibration as JSON ('-': stdout)")
+    cal.add_argument("--quiet", "-q", action="store_true", help="no table, only errors")
+
+
+def _calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from allocffi.bench.calibrate import CalibrateOptions, run_command
+
+    opts = CalibrateOptions(
+        libraries=args.libraries,
+        workloads=args.workloads,
+        repeat=args.repeat,
+        ops=args.ops,
+        seed=args.seed,
+        json_path=args.json,
+        quiet=args.quiet,
+        command=shlex.join(["allocffi", *argv]),
+    )
+    return run_command(opts)
+
+
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from allocffi.bench.session import BenchOptions, run_bench
 
@@ -328,6 +390,7 @@ def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
         fail_on_regression=args.fail_on_regression,
         noise_threshold=args.noise_threshold,
         overhead=not args.no_overhead,
+        calibrate=not args.no_calibrate,
         quiet=args.quiet,
         command=shlex.join(["allocffi", *argv]),
         workload_file=args.workload_file,
@@ -376,6 +439,8 @@ def _dispatch(args: argparse.Namespace, arguments: list[str]) -> int:
         return _run(args, arguments)
     if args.command == "numpy-bench":
         return _numpy_bench(args)
+    if args.command == "calibrate":
+        return _calibrate(args, arguments)
     from allocffi.bench.session import list_capabilities
 
     return list_capabilities()

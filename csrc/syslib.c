@@ -30,12 +30,16 @@ typedef struct syslib_symbol {
 } syslib_symbol;
 
 typedef struct syslib {
+  const char *name;               /* the library's row in _af_entry_points */
   const char *soname;             /* what dlopen is given */
   const char *package;            /* Debian package shipping it */
   bool needs_libstdcxx;           /* load libstdc++ first (see banner) */
   const syslib_symbol *symbols;
   size_t symbol_count;
   void *table;                    /* function table filled from `symbols` */
+  size_t malloc_offset;           /* the table's slots for the chosen entry points */
+  size_t free_offset;
+  void *handle;                   /* from dlopen, kept forever; set once, inside `once` */
   pthread_once_t once;
   int status;                     /* AF_OK once loaded; set once, inside `once` */
   char message[AF_ERROR_MESSAGE_SIZE]; /* the reason when status != AF_OK */
@@ -43,6 +47,50 @@ typedef struct syslib {
 
 #define SYM(type, field, symbol) { symbol, offsetof(type, field) }
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* ----------------------------------------------------------------------------
+ * The entry points for a block with alignment <= 16, chosen by measurement:
+ * the fastest pair of those the library's users call. Every candidate of
+ * tools/entry_points.h runs a direct loop of the engine's fixed-48 work
+ * (bench/direct.h: alloc, tag both ends, read back, free) through a plain
+ * function pointer. Instructions per pair from callgrind (`make
+ * entry-points-callgrind`: two runs, the difference, so they do not depend
+ * on the load); ns per pair, median [min] of 15 interleaved rounds of 2 M
+ * pairs in one process (`make entry-points`, 2 cores, load average 6).
+ *
+ *   libc      malloc/free                 155 instr  17.5 [9.1] ns   chosen
+ *             aligned_alloc(16)/free      172        18.5 [10.9]
+ *   mimalloc  mi_malloc/mi_free           131        14.7 [9.5]      chosen
+ *             mi_malloc/mi_free_size      134        16.0 [11.0]
+ *             mi_malloc_small/mi_free     128        14.9 [9.4]      <= 1 KiB only: no gain worth a limit
+ *             malloc/free (aliases)       131        14.8 [9.8]
+ *             mi_malloc_aligned(16)       171        20.7 [14.9]
+ *   jemalloc  malloc/free                  93        10.3 [6.3]      chosen
+ *             malloc/sdallocx             156        18.9 [11.6]
+ *             mallocx/dallocx             211        23.9 [13.7]     the old choice: 2.3x the instructions
+ *             mallocx/sdallocx            220        24.4 [16.3]
+ *   tcmalloc  tc_malloc/tc_free            93         9.5 [5.4]      chosen
+ *             tc_malloc/tc_free_sized      91         9.8 [5.3]      2 instructions less, not faster, and
+ *                                                                    wrong after an in-place shrink
+ *             tc_malloc_skip_new_handler   97        10.6 [5.6]
+ *             malloc/free (aliases)        93        10.2 [5.2]
+ *
+ * Larger alignments, calloc and realloc use each library's own variant in
+ * system.c; they are not on the benchmark's hot path.
+ * ------------------------------------------------------------------------- */
+const af_entry_choice _af_entry_points[] = {
+  {"libc", "malloc", "free"},
+  {"mimalloc", "mi_malloc", "mi_free"},
+  {"jemalloc", "malloc", "free"},
+  {"tcmalloc", "tc_malloc", "tc_free"},
+};
+const size_t _af_entry_point_count = sizeof _af_entry_points / sizeof _af_entry_points[0];
+
+const af_entry_choice *_af_entry_choice(const char *library) {
+  for (size_t i = 0; i < _af_entry_point_count; i++)
+    if (library != NULL && strcmp(_af_entry_points[i].library, library) == 0) return &_af_entry_points[i];
+  return NULL;
+}
 
 /* ----------------------------------------------------------------------------
  * Loading
@@ -91,6 +139,19 @@ static void syslib_load(syslib *lib) {
     }
     memcpy((char *)lib->table + lib->symbols[i].offset, &fn, sizeof fn);
   }
+  const af_entry_choice *choice = _af_entry_choice(lib->name);
+  const char *chosen[2] = {choice->alloc, choice->free};
+  size_t slots[2] = {lib->malloc_offset, lib->free_offset};
+  for (int i = 0; i < 2; i++) {
+    void *fn = dlsym(handle, chosen[i]);
+    if (fn == NULL) {
+      syslib_fail(lib, "%s lacks %s: a newer version of the Debian package %s is needed", lib->soname,
+                  chosen[i], lib->package);
+      return;
+    }
+    memcpy((char *)lib->table + slots[i], &fn, sizeof fn);
+  }
+  lib->handle = handle;
   lib->status = AF_OK;
 }
 
@@ -108,27 +169,26 @@ static const void *syslib_get(syslib *lib, void (*load_once)(void), af_error *er
 
 static af_libc_api libc_api;
 static const syslib_symbol libc_symbols[] = {
-  SYM(af_libc_api, malloc, "malloc"),
   SYM(af_libc_api, calloc, "calloc"),
   SYM(af_libc_api, realloc, "realloc"),
-  SYM(af_libc_api, free, "free"),
   SYM(af_libc_api, aligned_alloc, "aligned_alloc"),
   SYM(af_libc_api, malloc_usable_size, "malloc_usable_size"),
 };
 static syslib libc_lib = {
-  "libc.so.6", "libc6", false, libc_symbols, COUNT(libc_symbols), &libc_api, PTHREAD_ONCE_INIT, 0, "",
+  .name = "libc", .soname = "libc.so.6", .package = "libc6", .needs_libstdcxx = false,
+  .symbols = libc_symbols, .symbol_count = COUNT(libc_symbols), .table = &libc_api,
+  .malloc_offset = offsetof(af_libc_api, malloc), .free_offset = offsetof(af_libc_api, free),
+  .once = PTHREAD_ONCE_INIT,
 };
 static void libc_load(void) { syslib_load(&libc_lib); }
 
 static af_mimalloc_api mimalloc_api;
 static const syslib_symbol mimalloc_symbols[] = {
-  SYM(af_mimalloc_api, malloc, "mi_malloc"),
   SYM(af_mimalloc_api, zalloc, "mi_zalloc"),
   SYM(af_mimalloc_api, malloc_aligned, "mi_malloc_aligned"),
   SYM(af_mimalloc_api, zalloc_aligned, "mi_zalloc_aligned"),
   SYM(af_mimalloc_api, realloc, "mi_realloc"),
   SYM(af_mimalloc_api, realloc_aligned, "mi_realloc_aligned"),
-  SYM(af_mimalloc_api, free, "mi_free"),
   SYM(af_mimalloc_api, usable_size, "mi_usable_size"),
   SYM(af_mimalloc_api, heap_new, "mi_heap_new"),
   SYM(af_mimalloc_api, heap_destroy, "mi_heap_destroy"),
@@ -140,8 +200,10 @@ static const syslib_symbol mimalloc_symbols[] = {
   SYM(af_mimalloc_api, heap_realloc_aligned, "mi_heap_realloc_aligned"),
 };
 static syslib mimalloc_lib = {
-  "libmimalloc.so.2", "libmimalloc2.0", false, mimalloc_symbols, COUNT(mimalloc_symbols),
-  &mimalloc_api, PTHREAD_ONCE_INIT, 0, "",
+  .name = "mimalloc", .soname = "libmimalloc.so.2", .package = "libmimalloc2.0", .needs_libstdcxx = false,
+  .symbols = mimalloc_symbols, .symbol_count = COUNT(mimalloc_symbols), .table = &mimalloc_api,
+  .malloc_offset = offsetof(af_mimalloc_api, malloc), .free_offset = offsetof(af_mimalloc_api, free),
+  .once = PTHREAD_ONCE_INIT,
 };
 /* Valgrind's memcheck (unless run with --soname-synonyms=somalloc=nouserintercepts)
    replaces every function named malloc, free, realloc, malloc_usable_size...
@@ -257,6 +319,8 @@ static void mimalloc_load(void) {
 
 static af_jemalloc_api jemalloc_api;
 static const syslib_symbol jemalloc_symbols[] = {
+  SYM(af_jemalloc_api, calloc, "calloc"),
+  SYM(af_jemalloc_api, realloc, "realloc"),
   SYM(af_jemalloc_api, mallocx, "mallocx"),
   SYM(af_jemalloc_api, rallocx, "rallocx"),
   SYM(af_jemalloc_api, dallocx, "dallocx"),
@@ -264,27 +328,47 @@ static const syslib_symbol jemalloc_symbols[] = {
   SYM(af_jemalloc_api, mallctl, "mallctl"),
 };
 static syslib jemalloc_lib = {
-  "libjemalloc.so.2", "libjemalloc2", true, jemalloc_symbols, COUNT(jemalloc_symbols),
-  &jemalloc_api, PTHREAD_ONCE_INIT, 0, "",
+  .name = "jemalloc", .soname = "libjemalloc.so.2", .package = "libjemalloc2", .needs_libstdcxx = true,
+  .symbols = jemalloc_symbols, .symbol_count = COUNT(jemalloc_symbols), .table = &jemalloc_api,
+  .malloc_offset = offsetof(af_jemalloc_api, malloc), .free_offset = offsetof(af_jemalloc_api, free),
+  .once = PTHREAD_ONCE_INIT,
 };
 static void jemalloc_load(void) { syslib_load(&jemalloc_lib); }
 
 static af_tcmalloc_api tcmalloc_api;
 static const syslib_symbol tcmalloc_symbols[] = {
-  SYM(af_tcmalloc_api, malloc, "tc_malloc"),
   SYM(af_tcmalloc_api, calloc, "tc_calloc"),
   SYM(af_tcmalloc_api, realloc, "tc_realloc"),
   SYM(af_tcmalloc_api, memalign, "tc_memalign"),
-  SYM(af_tcmalloc_api, free, "tc_free"),
   SYM(af_tcmalloc_api, malloc_size, "tc_malloc_size"),
 };
 static syslib tcmalloc_lib = {
-  "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4", true, tcmalloc_symbols,
-  COUNT(tcmalloc_symbols), &tcmalloc_api, PTHREAD_ONCE_INIT, 0, "",
+  .name = "tcmalloc", .soname = "libtcmalloc_minimal.so.4", .package = "libtcmalloc-minimal4",
+  .needs_libstdcxx = true, .symbols = tcmalloc_symbols, .symbol_count = COUNT(tcmalloc_symbols),
+  .table = &tcmalloc_api, .malloc_offset = offsetof(af_tcmalloc_api, malloc),
+  .free_offset = offsetof(af_tcmalloc_api, free), .once = PTHREAD_ONCE_INIT,
 };
 static void tcmalloc_load(void) { syslib_load(&tcmalloc_lib); }
 
 const af_libc_api *_af_syslib_libc(af_error *err) { return syslib_get(&libc_lib, libc_load, err); }
+
+int _af_syslib_direct(const char *library, af_direct_entry *out, af_error *err) {
+  const void *table = NULL;
+  syslib *lib = NULL;
+  if (library != NULL && strcmp(library, "libc") == 0) table = _af_syslib_libc(err), lib = &libc_lib;
+  else if (library != NULL && strcmp(library, "mimalloc") == 0) table = _af_syslib_mimalloc(err), lib = &mimalloc_lib;
+  else if (library != NULL && strcmp(library, "jemalloc") == 0) table = _af_syslib_jemalloc(err), lib = &jemalloc_lib;
+  else if (library != NULL && strcmp(library, "tcmalloc") == 0) table = _af_syslib_tcmalloc(err), lib = &tcmalloc_lib;
+  else
+    return _af_error_set(err, AF_ERR_INVALID, "unknown library '%.48s': expected libc, mimalloc, jemalloc or tcmalloc",
+                         library == NULL ? "(null)" : library);
+  if (table == NULL) return lib->status;
+  memcpy(&out->malloc, (const char *)table + lib->malloc_offset, sizeof out->malloc);
+  memcpy(&out->free, (const char *)table + lib->free_offset, sizeof out->free);
+  out->handle = lib->handle;
+  out->choice = _af_entry_choice(library);
+  return AF_OK;
+}
 const af_mimalloc_api *_af_syslib_mimalloc(af_error *err) {
   return syslib_get(&mimalloc_lib, mimalloc_load, err);
 }

@@ -8,10 +8,11 @@
  * may still refer to it. A failed load is remembered with its reason and
  * reported again on every later request.
  *
- * Only the library-specific names are resolved (mi_*, mallocx/dallocx/...,
- * tc_*): the plain malloc/free exported by mimalloc, jemalloc and tcmalloc
- * are never touched. "libc" is glibc's own malloc, looked up in libc.so.6
- * itself, whatever a preload or a sanitizer put in front of it.
+ * Names are looked up in each library's own handle, so jemalloc's malloc is
+ * jemalloc's, never the process's. Which names serve a block with alignment
+ * <= 16 is decided by measurement, in one table (_af_entry_points). "libc"
+ * is glibc's own malloc, looked up in libc.so.6 itself, whatever a preload
+ * or a sanitizer put in front of it.
  * ------------------------------------------------------------------------- */
 #ifndef AF_SYSLIB_H
 #define AF_SYSLIB_H
@@ -56,8 +57,14 @@ typedef struct af_mimalloc_api {
   void *(*heap_realloc_aligned)(af_mi_heap *heap, void *ptr, size_t size, size_t align);
 } af_mimalloc_api;
 
-/* jemalloc (libjemalloc.so.2): the non-standard API only. */
+/* jemalloc (libjemalloc.so.2): the standard names for alignment <= 16 (2.4x
+   faster than mallocx/dallocx in jemalloc 5.3, see _af_entry_points), the
+   non-standard API for larger alignments and for the arenas. */
 typedef struct af_jemalloc_api {
+  void *(*malloc)(size_t size);
+  void *(*calloc)(size_t count, size_t size);
+  void *(*realloc)(void *ptr, size_t size);      /* never size 0: that would free ptr */
+  void (*free)(void *ptr);                       /* any jemalloc block, mallocx's too */
   void *(*mallocx)(size_t size, int flags);      /* size 0 is undefined: callers pass >= 1 */
   void *(*rallocx)(void *ptr, size_t size, int flags);
   void (*dallocx)(void *ptr, int flags);         /* unsized: measured as fast as sdallocx */
@@ -80,6 +87,31 @@ typedef struct af_tcmalloc_api {
   void (*free)(void *ptr);                       /* tc_free_sized is no faster, and wrong after an in-place shrink */
   size_t (*malloc_size)(void *ptr);
 } af_tcmalloc_api;
+
+/* ----------------------------------------------------------------------------
+ * The entry points for alignment <= 16, one row per library (syslib.c holds
+ * the table and the measurement behind it). Every chosen pair has the shape
+ * void *alloc(size_t) / void free(void *).
+ * ------------------------------------------------------------------------- */
+typedef struct af_entry_choice {
+  const char *library;        /* "libc", "mimalloc", "jemalloc", "tcmalloc" */
+  const char *alloc;          /* symbol name in the library */
+  const char *free;
+} af_entry_choice;
+extern const af_entry_choice _af_entry_points[];
+extern const size_t _af_entry_point_count;
+/* The row of `library`, or NULL. */
+const af_entry_choice *_af_entry_choice(const char *library);
+
+/* A library's chosen entry points as bound, for calling it directly. */
+typedef struct af_direct_entry {
+  void *(*malloc)(size_t size);
+  void (*free)(void *ptr);
+  void *handle;               /* the library's dlopen handle (for dlsym of other names) */
+  const af_entry_choice *choice;
+} af_direct_entry;
+/* Loads `library` if needed and fills *out; else a status with the reason in *err. */
+int _af_syslib_direct(const char *library, af_direct_entry *out, af_error *err);
 
 /* Each returns the library's function table, loading the library on first
    use (thread-safe), or NULL with the reason in *err (may be NULL): code

@@ -10,6 +10,13 @@ Invariants:
   checksums must be equal.
 - ``threads-N`` and ``shared-threads-N`` exist for every 1 <= N <= MAX_THREADS
   (the engine parses them too); ``thread_count`` is the one parser here.
+- A competitor is an allocator in one run mode. An allocator that can both
+  free single blocks and reset (its capabilities say FREE and RESET:
+  mimalloc-heap, jemalloc-arena) is two competitors: its plain name frees
+  every block, ``NAME+reset`` skips the frees and resets once per phase
+  (arena mode). One that can only reset (bump) runs in arena mode under its
+  plain name. The list is derived from the capabilities the worker reports,
+  never written out by hand.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
+from allocffi._native import lib as _lib
 from allocffi.allocators import ALLOCATOR_NAMES
 from allocffi.bench.errors import UsageError
 
@@ -90,6 +98,13 @@ _THREADS = re.compile(r"(shared-)?threads-(\d+)")
 DEFAULT_CALIBRATION_BUDGET_S = 0.05
 
 
+# The suffix of an allocator's arena-mode competitor, and the two run modes
+# every report row names.
+RESET_SUFFIX = "+reset"
+MODE_FREE = "free"
+MODE_ARENA = "arena"
+
+
 def thread_count(workload: str) -> int | None:
     """N of a threads-N / shared-threads-N name (any N, even out of range); None for other names."""
     match = _THREADS.fullmatch(workload)
@@ -132,5 +147,35 @@ def sharing(shared: bool, threads: int) -> str:
 
 
 def runs_on(allocator: str, workload: str) -> bool:
-    """Whether the harness runs ``allocator`` on ``workload`` at all."""
+    """Whether the harness runs ``allocator`` (a competitor name) on ``workload`` at all."""
     return allocator != MMAP or workload in MMAP_WORKLOADS
+
+
+def modes(caps: int) -> list[str]:
+    """The run modes of an allocator with these AF_CAP_* bits, its plain name's first."""
+    can_free, can_reset = bool(caps & _lib.AF_CAP_FREE), bool(caps & _lib.AF_CAP_RESET)
+    if can_free:
+        return [MODE_FREE, MODE_ARENA] if can_reset else [MODE_FREE]
+    return [MODE_ARENA] if can_reset else []
+
+
+def competitors(allocator: str, caps: int) -> list[str]:
+    """The competitor names of one allocator: its plain name, then ``NAME+reset`` when it has both modes."""
+    names = [allocator]
+    if modes(caps) == [MODE_FREE, MODE_ARENA]:
+        names.append(allocator + RESET_SUFFIX)
+    return names
+
+
+def split_competitor(name: str) -> tuple[str, str | None]:
+    """``("jemalloc-arena", "arena")`` for ``jemalloc-arena+reset``; ``(name, None)`` (the
+    allocator's own mode) for a plain name."""
+    if name.endswith(RESET_SUFFIX):
+        return name[: -len(RESET_SUFFIX)], MODE_ARENA
+    return name, None
+
+
+def base_selectable(name: str) -> bool:
+    """Whether a competitor name can be valid before the worker says which allocators have both modes."""
+    base, mode = split_competitor(name)
+    return base in SELECTABLE and (mode is None or base in ALLOCATORS)

@@ -225,6 +225,10 @@ def footer_lines(report: BenchReport) -> list[str]:
         if skipped:
             lines.append(f"  n/a    {skipped} targets need allocators or workloads that did not run")
         lines += [f"  (pytest) {t}" for t in PYTHON_TARGETS]
+    if report.calibration is not None:
+        from allocffi.bench.calibrate import text_lines
+
+        lines += text_lines(report.calibration)
     if report.changes is not None:
         from allocffi.bench.compare import summary_line
 

@@ -66,6 +66,9 @@ class BenchReport:
     load: dict[str, Any] | None = None  # machine.LoadWatch.finish(): load before, during, after
     partial: bool = False  # interrupted: only the runs completed before Ctrl-C
     warnings: list[str] = field(default_factory=list)  # what makes these figures doubtful
+    calibration: dict[str, Any] | None = (
+        None  # the short calibration of this run (calibrate.py); None: not run
+    )
 
     @property
     def allocators(self) -> list[str]:
@@ -163,6 +166,7 @@ def to_json(report: BenchReport) -> dict[str, Any]:
         "targets": [{"target": o.label, "status": o.status, "measured": o.measured} for o in report.targets],
         "comparison": None if report.changes is None else [c.to_dict() for c in report.changes],
         "results": [r.to_dict() for r in report.results],
+        "calibration": report.calibration,
     }
 
 
@@ -256,6 +260,9 @@ def from_json(
         load=dict(load) if isinstance(load, Mapping) else None,
         partial=bool(data.get("partial", False)),
         warnings=[str(w) for w in data.get("warnings") or []],
+        calibration=dict(calibration)
+        if isinstance(calibration := data.get("calibration"), Mapping)
+        else None,
     )
 
 
@@ -398,6 +405,11 @@ def to_markdown(report: BenchReport) -> str:
             mark = {MET: "met", MISSED: "**MISSED**"}.get(o.status, o.status)
             out.append(f"- {mark}: {o.label} ({o.measured})")
         out += [f"- not measured here: {t}" for t in PYTHON_TARGETS] + [""]
+
+    if report.calibration is not None:
+        from allocffi.bench.calibrate import markdown_lines
+
+        out += markdown_lines(report.calibration)
 
     if report.changes is not None:
         from allocffi.bench.compare import summary_line

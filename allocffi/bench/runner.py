@@ -36,13 +36,14 @@ PROBE_TIMEOUT_S = 60.0
 class RunSpec:
     """One engine run: what the child is told to do."""
 
-    allocator: str
+    allocator: str  # a competitor name (catalog.py): "jemalloc-arena+reset" is arena mode
     workload: str
     repeat: int  # 0-based; -1 for runs outside the repeats (overhead, calibration)
     ops: int  # > 0, or 0 to run for time_budget_ns
     seed: int
     time_budget_ns: int = 0
     workload_spec: str = ""  # a user's workload (WorkloadSpec.to_json); "" for the engine's own
+    direct: bool = False  # the library called without the vtable (calibration; fixed-N only)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def worker_command(spec: RunSpec) -> list[str]:
         str(spec.time_budget_ns),
         "--seed",
         str(spec.seed),
+        *(["--direct"] if spec.direct else []),
         *custom,
     ]
 
@@ -122,7 +124,7 @@ def _describe_exit(returncode: int) -> str:
 
 def run_child(spec: RunSpec, env: Mapping[str, str] | None = None) -> RunRecord:
     """Run one spec in a fresh interpreter and return its record."""
-    what = f"{spec.allocator} on {spec.workload}"
+    what = f"{spec.allocator}{' (direct)' if spec.direct else ''} on {spec.workload}"
     try:
         proc = subprocess.run(
             worker_command(spec),
@@ -147,10 +149,21 @@ def run_child(spec: RunSpec, env: Mapping[str, str] | None = None) -> RunRecord:
 class Capabilities:
     """What the native library offers in a child process."""
 
-    available: Mapping[str, bool]
+    available: Mapping[str, bool]  # competitor names too: "jemalloc-arena+reset"
     reasons: Mapping[str, str]  # empty for available allocators
     workloads: Mapping[str, str]  # name -> description, in engine order
+    caps: Mapping[str, int] = field(default_factory=dict)  # allocator -> AF_CAP_* bits (available ones)
     shared_refused: Mapping[str, str] = field(default_factory=dict)  # allocator -> why not shared-threads-N
+
+    @property
+    def competitors(self) -> list[str]:
+        """Every available competitor in catalog order, each NAME+reset after its NAME."""
+        return [
+            c
+            for name in catalog.SELECTABLE
+            if self.available.get(name, False)
+            for c in catalog.competitors(name, self.caps.get(name, 0))
+        ]
 
 
 def probe(env: Mapping[str, str] | None = None) -> Capabilities:
@@ -178,11 +191,24 @@ def probe(env: Mapping[str, str] | None = None) -> Capabilities:
             )
         raise UsageError(f"cannot load the native library: {tail}")
     allocators = payload["allocators"]
+    available = {name: bool(info["available"]) for name, info in allocators.items()}
+    reasons = {name: str(info["reason"]) for name, info in allocators.items()}
+    caps = {name: int(info.get("caps", 0)) for name, info in allocators.items() if available[name]}
+    shared_refused = dict(payload.get("shared_refused", {}))
+    for name, bits in caps.items():
+        for extra in catalog.competitors(name, bits)[1:]:
+            available[extra], reasons[extra] = True, ""
+            # the engine runs a shared instance in free mode only: it cannot be reset under the
+            # other threads' blocks
+            shared_refused[extra] = shared_refused.get(name) or (
+                "arena mode resets the instance, which a shared instance cannot do under the other threads"
+            )
     return Capabilities(
-        available={name: bool(info["available"]) for name, info in allocators.items()},
-        reasons={name: str(info["reason"]) for name, info in allocators.items()},
+        available=available,
+        reasons=reasons,
         workloads={w["name"]: w["description"] for w in payload["workloads"]},
-        shared_refused=dict(payload.get("shared_refused", {})),
+        caps=caps,
+        shared_refused=shared_refused,
     )
 
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from allocffi.bench import (
     catalog,
@@ -57,6 +57,7 @@ class BenchOptions:
     fail_on_regression: bool = False
     noise_threshold: float = compare.DEFAULT_NOISE_THRESHOLD
     overhead: bool = True  # run the null allocator once per workload
+    calibrate: bool = True  # run the short calibration (calibrate.py) first
     quiet: bool = False
     command: str = "allocffi bench"
     workload_file: str | None = None  # a user's workloads (TOML, or a saved JSON report)
@@ -100,10 +101,13 @@ def check_options(opts: BenchOptions) -> None:
             raise UsageError(
                 "'null' is not a competitor: it runs once per workload to measure the engine overhead"
             )
-        if name not in catalog.SELECTABLE:
-            raise UsageError(f"unknown allocator {name!r}; choose from {', '.join(catalog.SELECTABLE)}")
+        if not catalog.base_selectable(name):
+            raise UsageError(
+                f"unknown allocator {name!r}; choose from {', '.join(catalog.SELECTABLE)} "
+                f"(NAME{catalog.RESET_SUFFIX} runs an allocator that can free and reset in arena mode)"
+            )
     base = opts.baseline_allocator
-    if base is not None and base not in catalog.SELECTABLE:
+    if base is not None and not catalog.base_selectable(base):
         raise UsageError(
             f"unknown --baseline-allocator {base!r}; choose from {', '.join(catalog.SELECTABLE)}"
         )
@@ -152,7 +156,12 @@ def _select_allocators(opts: BenchOptions, caps: runner.Capabilities, workloads:
         chosen = list(dict.fromkeys(opts.allocators))
         for name in chosen:
             if not caps.available.get(name, False):
-                reason = caps.reasons.get(name) or "not offered by this build"
+                base, mode = catalog.split_competitor(name)
+                reason = caps.reasons.get(name) or (
+                    f"{base} does not both free and reset, so it has no separate arena mode"
+                    if mode is not None and caps.available.get(base, False)
+                    else "not offered by this build"
+                )
                 raise UsageError(f"allocator {name!r} is not available here: {reason}")
         idle = [w for w in workloads if not any(catalog.runs_on(a, w) for a in chosen)]
         if idle:
@@ -161,7 +170,7 @@ def _select_allocators(opts: BenchOptions, caps: runner.Capabilities, workloads:
                 f"(mmap runs only on {', '.join(sorted(catalog.MMAP_WORKLOADS))})"
             )
         return Selection(chosen, workloads)
-    chosen = [a for a in catalog.SELECTABLE if caps.available.get(a, False)]
+    chosen = list(caps.competitors)
     skipped = {a: caps.reasons.get(a, "") for a in catalog.SELECTABLE if not caps.available.get(a, False)}
     if not chosen:
         raise UsageError("no allocator can be loaded in this process")
@@ -275,6 +284,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     except BenchFailure as exc:
         print(f"allocffi bench: calibration failed: {exc}", file=err)
         return EXIT_FAILURE
+    calibration = _short_calibration(opts, sel, caps, err) if opts.calibrate else None
     custom_json = sel.custom_json()
     specs = runner.plan(sel.allocators, sel.workloads, ops, opts.repeat, opts.seed, custom_json, sel.runs)
     if opts.overhead:
@@ -314,6 +324,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         baseline_allocator=base_name,
         load=watch.finish(),
         partial=interrupted,
+        calibration=calibration,
     )
     bench_report.warnings = report.run_warnings(bench_report)
     if baseline is not None and changes is not None:
@@ -351,6 +362,40 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
                 print(f"allocffi bench: regression: {c.workload} {c.allocator}: {c.describe()}", file=err)
             return EXIT_REGRESSION
     return EXIT_OK
+
+
+def _short_calibration(
+    opts: BenchOptions, sel: Selection, caps: runner.Capabilities, err: TextIO
+) -> dict[str, Any] | None:
+    """The wrapper's cost for the selected system libraries, measured in this run (libc joins as
+    the reference); None when no system library is selected or the calibration failed."""
+    from allocffi.bench import calibrate
+
+    libraries = [name for name in calibrate.LIBRARIES if name in sel.allocators]
+    if not libraries:
+        return None
+    if catalog.BASELINE not in libraries:
+        if not caps.available.get(catalog.BASELINE, False):
+            return None
+        libraries.insert(0, catalog.BASELINE)
+    workloads = calibrate.SHORT_WORKLOADS
+    ops = {
+        w: min(opts.ops, calibrate.SHORT_OPS[w]) if opts.ops else calibrate.SHORT_OPS[w] for w in workloads
+    }
+    runs = len(libraries) * len(workloads) * len(calibrate.LOOPS) * calibrate.SHORT_REPEAT
+    _say(
+        opts,
+        f"calibrating the wrapper: {runs} runs of {', '.join(libraries)} direct and through allocffi...",
+        err,
+    )
+    try:
+        result = calibrate.calibrate(libraries, workloads, ops, calibrate.SHORT_REPEAT, opts.seed)
+    except BenchFailure as exc:
+        print(
+            f"allocffi bench: calibration of the wrapper failed (the run goes on without it): {exc}", file=err
+        )
+        return None
+    return result.to_json()
 
 
 def _custom_config(opts: BenchOptions, sel: Selection, ops: Mapping[str, int]) -> dict[str, object]:
@@ -529,13 +574,23 @@ def list_capabilities(out: TextIO | None = None) -> int:
     out = out or sys.stdout
     caps = runner.probe()
     print("Allocators:", file=out)
-    width = max(len(n) for n in (*catalog.SELECTABLE, catalog.NULL))
     notes: Mapping[str, str] = {
         catalog.MMAP: f"baseline, runs only on {', '.join(sorted(catalog.MMAP_WORKLOADS))}",
         catalog.NULL: "engine overhead, runs once per workload",
         catalog.BASELINE: "the reference for speedups",
     }
-    for name in (*catalog.SELECTABLE, catalog.NULL):
+    names = [*catalog.SELECTABLE, catalog.NULL]
+    for competitor in caps.competitors:  # each NAME+reset right after NAME
+        base, mode = catalog.split_competitor(competitor)
+        if mode is not None:
+            names.insert(names.index(base) + 1, competitor)
+            notes = {
+                **notes,
+                base: "free mode: frees every block",
+                competitor: "arena mode: no frees, one reset per phase",
+            }
+    width = max(len(n) for n in names)
+    for name in names:
         ok = caps.available.get(name, False)
         state = "available" if ok else f"UNAVAILABLE: {caps.reasons.get(name, '')}"
         note = f" ({notes[name]})" if name in notes else ""

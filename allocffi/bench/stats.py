@@ -52,6 +52,9 @@ class Result:
     threads: int = 1
     user_ns_per_op: float = 0.0  # median CPU time per op in user mode
     sys_ns_per_op: float = 0.0  # median CPU time per op in the kernel
+    mode: str = "free"  # "free": every block freed; "arena": no frees, one reset per phase
+    peak_live_bytes: int = 0  # the allocator's peak of live requested bytes (equal in every repeat)
+    rss_per_live_byte: float | None = None  # median of (peak RSS - RSS before) / peak_live_bytes
     touch: str = "ends"  # the workload's touch policy: ends, pages or all
     sharing: str = "one thread"  # one thread, per-thread instances or one shared instance
 
@@ -114,9 +117,17 @@ def summarize(allocator: str, workload: str, runs: Sequence[RunRecord]) -> Resul
         threads=int(first.get("threads", 1) or 1),
         user_ns_per_op=statistics.median([int(r.result["user_ns"]) / max(r.ops, 1) for r in runs]),
         sys_ns_per_op=statistics.median([int(r.result["sys_ns"]) / max(r.ops, 1) for r in runs]),
+        mode=str(first.get("mode", "free")),
+        peak_live_bytes=int(first.get("stats", {}).get("peak_bytes_in_use", 0)),
+        rss_per_live_byte=_median_or_none([r.result.get("rss_per_live_byte") for r in runs]),
         touch=str(first.get("touch", "ends")),
         sharing=str(first.get("sharing", "one thread")),
     )
+
+
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def aggregate(runs: Iterable[RunRecord], baseline: str = BASELINE) -> list[Result]:

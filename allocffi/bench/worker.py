@@ -1,15 +1,20 @@
 """The child process of the harness: one engine run, one JSON line.
 
-    python -m allocffi.bench.worker --allocator X --workload Y --ops N --seed S
+    python -m allocffi.bench.worker --allocator X --workload Y --ops N --seed S [--direct]
     python -m allocffi.bench.worker --allocator X --workload-spec JSON --ops N
     python -m allocffi.bench.worker --probe
 
+X is a competitor name (catalog.py): ``jemalloc-arena+reset`` runs the
+allocator jemalloc-arena in arena mode. ``--direct`` runs the calibration
+loop instead (the library called without allocffi's vtable; fixed-N only).
 A run prints the fields of ``af_bench_result`` (``stats`` as a nested
-object; ``touch`` as its policy name, plus ``sharing``) as one JSON line on
-stdout and exits 0. When the engine refuses the run it prints
+object; ``touch`` as its policy name, ``mode`` as "free" or "arena", plus
+``sharing``, ``process_peak_rss_bytes`` and ``rss_per_live_byte``) as one
+JSON line on stdout and exits 0. When the engine refuses the run it prints
 ``{"error": ...}`` and exits 1. ``--workload-spec`` runs a user's workload
 (the JSON of ``workload_file.WorkloadSpec.to_json``) instead of a named one.
-``--probe`` prints which allocators this process can load (and why not), the
+``--probe`` prints which allocators this process can load (and why not) with
+their AF_CAP_* bits, the
 engine's workloads with their descriptions, and why an allocator cannot run
 shared-threads-N.
 
@@ -26,7 +31,7 @@ import sys
 from typing import Any
 
 from allocffi.bench import catalog, workload_file
-from allocffi.bench.catalog import MMAP, NULL, SELECTABLE
+from allocffi.bench.catalog import MMAP, MODE_ARENA, MODE_FREE, NULL, SELECTABLE, split_competitor
 from allocffi.bench.errors import UsageError
 
 EXIT_ENGINE_ERROR = 1
@@ -79,41 +84,82 @@ def spec_to_c(ffi: Any, spec: workload_file.WorkloadSpec) -> tuple[Any, list[Any
 
 
 def run_once(
-    allocator: str,
+    competitor: str,
     workload: str,
     ops: int,
     time_budget_ns: int,
     seed: int,
     spec: workload_file.WorkloadSpec | None = None,
+    direct: bool = False,
 ) -> dict[str, Any]:
-    """Run the engine once in this process (``spec``: a user's workload); RuntimeError on refusal."""
+    """Run the engine once in this process (``spec``: a user's workload; ``direct``: the
+    calibration loop instead); RuntimeError on refusal."""
     ffi, lib = _load()
+    allocator, mode = split_competitor(competitor)
     workload_c = ffi.new("char[]", workload.encode())
     allocator_c = ffi.new("char[]", allocator.encode())
-    c_spec, keep_alive = spec_to_c(ffi, spec) if spec is not None else (ffi.NULL, [])
-    config = ffi.new(
-        "af_bench_config *",
-        {
-            "workload": workload_c,
-            "allocator": allocator_c,
-            "ops": ops,
-            "time_budget_ns": time_budget_ns,
-            "seed": seed,
-            "spec": c_spec,
-        },
-    )
     result = ffi.new("af_bench_result *")
     err = ffi.new("af_error *")
-    status = lib.af_bench_run(config, result, err)
-    del keep_alive
+    reset_peak_rss()
+    if direct:
+        status = lib.af_calibrate_direct(allocator_c, workload_c, ops, seed, result, err)
+    else:
+        c_spec, keep_alive = spec_to_c(ffi, spec) if spec is not None else (ffi.NULL, [])
+        config = ffi.new(
+            "af_bench_config *",
+            {
+                "workload": workload_c,
+                "allocator": allocator_c,
+                "ops": ops,
+                "time_budget_ns": time_budget_ns,
+                "seed": seed,
+                "spec": c_spec,
+                "mode": lib.AF_BENCH_MODE_ARENA
+                if _arena(allocator, mode, workload)
+                else lib.AF_BENCH_MODE_AUTO,
+            },
+        )
+        status = lib.af_bench_run(config, result, err)
+        del keep_alive
     if status != 0:
         message = _error_text(ffi, err) or str(ffi.string(lib.af_status_text(status)).decode())
         raise RuntimeError(f"[{status}] {message}")
     record: dict[str, Any] = cdata_to_python(ffi, result[0])
     record["touch"] = catalog.TOUCH_POLICIES[record["touch"]]
     record["sharing"] = catalog.sharing(bool(record.pop("shared")), int(record["threads"]))
+    record["mode"] = MODE_ARENA if record["mode"] == lib.AF_BENCH_MODE_ARENA else MODE_FREE
     record["process_peak_rss_bytes"] = process_peak_rss()
+    record["rss_per_live_byte"] = rss_per_live_byte(record)
     return record
+
+
+def _arena(allocator: str, mode: str | None, workload: str) -> bool:
+    """Arena mode for NAME+reset, and for the null allocator: the engine-overhead figure is the
+    engine's floor with no free call, as it was before allocators had two modes (except on a
+    shared instance, which only frees). Everything else runs in the engine's automatic mode (free
+    where the allocator can)."""
+    return mode == MODE_ARENA or (allocator == NULL and not catalog.is_shared(workload))
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak RSS (VmHWM) afresh, so it is the run's peak (Linux >= 4.0;
+    best effort: where /proc/self/clear_refs cannot be written the peak includes start-up)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
+
+
+def rss_per_live_byte(record: dict[str, Any]) -> float | None:
+    """(peak RSS - RSS before the run) / the peak of live bytes (requested sizes), or None when
+    nothing was live or the peak RSS is unknown: how much memory the allocator kept resident
+    per byte the workload held at most."""
+    peak_live = int(record["stats"]["peak_bytes_in_use"])
+    peak_rss = record.get("process_peak_rss_bytes") or record.get("peak_rss_bytes")
+    if peak_live <= 0 or not peak_rss:
+        return None
+    return max(0, int(peak_rss) - int(record["rss_before_bytes"])) / peak_live
 
 
 def process_peak_rss() -> int | None:
@@ -142,7 +188,15 @@ def probe() -> dict[str, Any]:
         reason = (
             "" if status == 0 else (_error_text(ffi, err) or ffi.string(lib.af_status_text(status)).decode())
         )
-        allocators[name] = {"available": status == 0, "reason": reason}
+        caps = 0
+        if status == 0:
+            instance = lib.af_create(name.encode(), err)
+            if instance == ffi.NULL:
+                status, reason = err.code or 1, _error_text(ffi, err)
+            else:
+                caps = int(lib.af_caps(instance))
+                lib.af_destroy(instance)
+        allocators[name] = {"available": status == 0, "reason": reason, "caps": caps}
     # Why an allocator cannot run shared-threads-N: the engine's own answer.
     shared_refused = {}
     for name, info in allocators.items():
@@ -175,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-budget-ns", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workload-spec", help="a user's workload as JSON (instead of a named one)")
+    parser.add_argument("--direct", action="store_true", help="the calibration loop, without the vtable")
     args = parser.parse_args(argv)
     if args.probe:
         print(json.dumps(probe()), flush=True)
@@ -183,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--allocator and --workload are required (or --probe)")
     try:
         spec = workload_file.from_json(args.workload_spec) if args.workload_spec else None
-        record = run_once(args.allocator, args.workload, args.ops, args.time_budget_ns, args.seed, spec)
+        record = run_once(
+            args.allocator, args.workload, args.ops, args.time_budget_ns, args.seed, spec, args.direct
+        )
     except (RuntimeError, ValueError, UsageError) as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         return EXIT_ENGINE_ERROR

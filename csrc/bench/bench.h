@@ -58,14 +58,17 @@ typedef uint64_t (*bench_kernel)(bench_ctx *ctx, uint64_t n);
 typedef struct bench_workload {
   const char *name;
   const char *description;
-  bench_kernel run_free;      /* allocators without AF_CAP_RESET: free each block */
-  bench_kernel run_arena;     /* allocators with AF_CAP_RESET: skip frees, reset per phase */
+  bench_kernel run_free;      /* free mode: free each block where the workload frees it */
+  bench_kernel run_arena;     /* arena mode: skip frees, reset per phase */
   uint32_t live_slots;        /* size of ctx->live (0: the kernel holds nothing) */
   uint32_t round;             /* ops per time-budget round: a multiple of the phase */
   uint32_t threads;           /* 0: run on the calling thread; N: threads-N */
   int touch;                  /* AF_TOUCH_*; 0 (ends) unless the entry says otherwise */
   bool shared;                /* shared-threads-N: the threads share one instance */
 } bench_workload;
+
+/* The seed of a run whose config says 0 (engine.c, calibrate.c). */
+#define BENCH_DEFAULT_SEED 0x5eed0fa110cff1ULL
 
 /* Largest source buffer a copy workload reads. */
 #define BENCH_SRC_SIZE 4096

@@ -11,7 +11,11 @@
  *   workload's round size until time_budget_ns has passed (the clock is read
  *   once per round, never per op). Either way the ops performed are a prefix
  *   of the one stream the seed defines.
- * - Free policy (arena mode for AF_CAP_RESET allocators): see workloads.c.
+ * - Free policy: config->mode. FREE frees each block where the workload
+ *   does, ARENA skips the frees and resets per phase (workloads.c); AUTO is
+ *   FREE for every allocator that can free and ARENA for the others (the
+ *   bump arena), so an allocator with both (mimalloc-heap, jemalloc-arena)
+ *   runs in either mode only when asked.
  * - threads-N: N pthreads, each creating ITS OWN instance with af_create on
  *   that thread (thread-bound heaps must be created where they are used; the
  *   system allocators' instances are per-thread counters over the one shared
@@ -45,7 +49,6 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
-#define BENCH_DEFAULT_SEED 0x5eed0fa110cff1ULL
 #define BENCH_DEFAULT_BUDGET_NS 100000000ULL /* 100 ms */
 /* threads-N accepts 1 <= N <= this. */
 #define BENCH_MAX_THREADS 256
@@ -111,6 +114,7 @@ typedef struct bench_worker {
   unsigned index;             /* 0 .. threads-1; selects the stream */
   uint64_t quota;             /* ops to run unless run->timed (may be 0 when ops < threads) */
   bench_ctx ctx;
+  bool arena;                 /* arena mode (resolved from config->mode and the caps) */
   int status;                 /* AF_OK, or why this worker failed (message in err) */
   af_error err;
   uint64_t ops;               /* ops done in the measured loop */
@@ -126,6 +130,7 @@ struct bench_run {
   af_stats shared_stats;      /* its stats after the measured loop */
   const char *workload_name;  /* as the caller spelled it */
   const char *allocator;
+  int mode;                   /* config->mode, as asked */
   bool timed;                 /* ops == 0: run rounds until budget_ns has passed */
   uint64_t budget_ns;
   uint64_t seed;
@@ -173,12 +178,32 @@ static void mark_setup_failed(bench_run *run) {
 /* ----------------------------------------------------------------------------
  * One worker: set up, measured loop, teardown
  * ------------------------------------------------------------------------- */
+/* Arena or free mode for an allocator with `caps`, or why it cannot run as asked
+   (a shared instance always frees: see the banner). */
+static int resolve_mode(const bench_run *run, uint32_t caps, bool *arena, af_error *err) {
+  bool can_free = (caps & AF_CAP_FREE) != 0, can_reset = (caps & AF_CAP_RESET) != 0;
+  int mode = run->mode == AF_BENCH_MODE_AUTO ? (can_free ? AF_BENCH_MODE_FREE : AF_BENCH_MODE_ARENA) : run->mode;
+  if (mode == AF_BENCH_MODE_FREE && !can_free)
+    return _af_error_set(err, AF_ERR_UNSUPPORTED, "allocator '%s' cannot free single blocks: run it in arena mode",
+                         run->allocator);
+  if (mode == AF_BENCH_MODE_ARENA && !can_reset)
+    return _af_error_set(err, AF_ERR_UNSUPPORTED, "allocator '%s' has no reset: run it in free mode", run->allocator);
+  if (mode == AF_BENCH_MODE_ARENA && run->workload->shared)
+    return _af_error_set(err, AF_ERR_UNSUPPORTED,
+                         "a shared instance cannot be reset under the other threads' blocks: run '%s' in free mode",
+                         run->allocator);
+  *arena = mode == AF_BENCH_MODE_ARENA;
+  return AF_OK;
+}
+
 static int worker_setup(bench_worker *w) {
   bench_run *run = w->run;
   bench_ctx *c = &w->ctx;
   memset(c, 0, sizeof *c);
   c->a = run->shared != NULL ? run->shared : af_create(run->allocator, &w->err);
   if (c->a == NULL) return w->err.code != AF_OK ? w->err.code : AF_ERR_INVALID;
+  int status = resolve_mode(run, af_caps(c->a), &w->arena, &w->err);
+  if (status != AF_OK) return status;
   c->alloc = c->a->vt->alloc;
   c->free = c->a->vt->free;
   c->reset = c->a->vt->reset;
@@ -196,15 +221,10 @@ static int worker_setup(bench_worker *w) {
   return AF_OK;
 }
 
-/* Arena mode for resettable allocators, except on a shared instance. */
-static bool arena_mode(const bench_run *run, const bench_ctx *c) {
-  return !run->workload->shared && (c->a->vt->caps & AF_CAP_RESET) != 0;
-}
-
 static void worker_measure(bench_worker *w) {
   bench_run *run = w->run;
   bench_ctx *c = &w->ctx;
-  bench_kernel kernel = arena_mode(run, c) ? run->workload->run_arena : run->workload->run_free;
+  bench_kernel kernel = w->arena ? run->workload->run_arena : run->workload->run_free;
   uint64_t ops = 0;
   w->start_ns = _af_now_ns();
   if (!run->timed) {
@@ -231,7 +251,7 @@ static void worker_measure(bench_worker *w) {
 static void worker_teardown(bench_worker *w) {
   bench_ctx *c = &w->ctx;
   if (c->a != NULL) {
-    int status = _af_bench_release_all(c, arena_mode(w->run, c));
+    int status = _af_bench_release_all(c, w->arena);
     if (status != AF_OK && w->status == AF_OK)
       w->status = _af_error_set(&w->err, status, "allocator '%s' failed while releasing blocks after the run: %s",
                                 w->run->allocator, af_status_text(status));
@@ -418,6 +438,9 @@ int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *
   if (out == NULL || config == NULL || config->allocator == NULL || (config->workload == NULL && config->spec == NULL))
     return _af_error_set(err, AF_ERR_INVALID, "af_bench_run needs a config with workload and allocator, and a result");
   memset(out, 0, sizeof *out);
+  if (config->mode < AF_BENCH_MODE_AUTO || config->mode > AF_BENCH_MODE_ARENA)
+    return _af_error_set(err, AF_ERR_INVALID, "unknown benchmark mode %d: expected AF_BENCH_MODE_AUTO, _FREE or _ARENA",
+                         config->mode);
   bench_workload workload;
   int status = resolve_workload(config, &workload, err);
   if (status != AF_OK) return status;
@@ -449,6 +472,7 @@ int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *
   run->workload = &workload;
   run->workload_name = config->spec != NULL ? config->spec->name : config->workload;
   run->allocator = config->allocator;
+  run->mode = config->mode;
   run->timed = config->ops == 0;
   run->budget_ns = config->time_budget_ns != 0 ? config->time_budget_ns : BENCH_DEFAULT_BUDGET_NS;
   run->seed = config->seed != 0 ? config->seed : BENCH_DEFAULT_SEED;
@@ -486,6 +510,7 @@ int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *
     out->ns_per_op = out->ops > 0 ? (double)out->elapsed_ns * count / (double)out->ops : 0.0;
     out->checksum = checksum;
     out->threads = count;
+    out->mode = workers[0].arena ? AF_BENCH_MODE_ARENA : AF_BENCH_MODE_FREE;
     out->touch = (uint32_t)workload.touch;
     out->shared = workload.shared;
     out->rss_before_bytes = run->before.rss;

@@ -10,13 +10,13 @@
  *   pressure allocate; after every 50 allocations free 25 random live blocks;
  *            the phase end frees the rest (memory-pressure)
  *
- * Free policy. Allocators whose caps have AF_CAP_RESET (bump, mimalloc-heap,
- * jemalloc-arena, the null baseline) run in ARENA MODE: a workload's
+ * Free policy (the run's mode, chosen in engine.c). In ARENA MODE (the bump
+ * arena always; mimalloc-heap and jemalloc-arena when asked) a workload's
  * individual frees are skipped (the block is simply abandoned) and every
- * phase ends with one reset, which is how an arena is meant to be used. Every
- * other allocator frees each block at the point where the workload frees it,
- * and frees all blocks still held at the phase end (for pairs workloads the
- * phase then changes nothing). Both modes read back exactly the same blocks
+ * phase ends with one reset, which is how an arena is meant to be used. In
+ * FREE MODE each block is freed at the point where the workload frees it,
+ * and all blocks still held are freed at the phase end (for pairs workloads
+ * the phase then changes nothing). Both modes read back exactly the same blocks
  * at exactly the same points, so the checksum does not depend on the mode.
  *
  * Touching. Every block gets an 8-byte tag (64 random bits of the op stream)

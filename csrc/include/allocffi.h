@@ -253,6 +253,37 @@ int af_slab_class_stats(af_allocator *a, size_t index, af_class_stats *out);
 size_t af_slab_class_for(af_allocator *a, size_t size);
 
 /* ----------------------------------------------------------------------------
+ * Footprint: what a system library says about its own memory (footprint.c).
+ * Figures are the library's, process-wide (a jemalloc-arena reports all of
+ * jemalloc). A field is meaningful only when its bit is set in `known`: a
+ * library that cannot tell leaves it unset, never a 0 that reads as a value.
+ * ------------------------------------------------------------------------- */
+
+enum {
+  AF_FOOTPRINT_ALLOCATED = 1,          /* bytes in live blocks, as the library counts them */
+  AF_FOOTPRINT_ACTIVE = 2,             /* bytes of pages holding live blocks */
+  AF_FOOTPRINT_RESIDENT = 4,           /* bytes of the library's memory in RAM */
+  AF_FOOTPRINT_MAPPED = 8,             /* bytes the library has mapped or committed from the OS */
+  AF_FOOTPRINT_PEAK_MAPPED = 16,       /* high-water mark of mapped_bytes */
+  AF_FOOTPRINT_PROCESS_PEAK_RESIDENT = 32 /* the process's peak resident set, as the library reads it */
+};
+
+typedef struct af_footprint {
+  uint32_t known;                      /* AF_FOOTPRINT_* bits of the fields filled in */
+  uint64_t allocated_bytes;            /* jemalloc stats.allocated, tcmalloc current_allocated_bytes, glibc mallinfo2 */
+  uint64_t active_bytes;               /* jemalloc stats.active */
+  uint64_t resident_bytes;             /* jemalloc stats.resident, tcmalloc heap_size - unmapped */
+  uint64_t mapped_bytes;               /* jemalloc stats.mapped, mimalloc commit, tcmalloc heap_size, glibc arena + mmap */
+  uint64_t peak_mapped_bytes;          /* mimalloc peak commit */
+  uint64_t process_peak_resident_bytes; /* mimalloc mi_process_info (getrusage) */
+} af_footprint;
+
+/* Fills *out (known = 0 first). AF_OK when the allocator is a system one,
+   even if its library can tell nothing (known stays 0); AF_ERR_UNSUPPORTED
+   for ours and the baselines, whose own stats say what they map. */
+int af_get_footprint(af_allocator *a, af_footprint *out);
+
+/* ----------------------------------------------------------------------------
  * Benchmark engine: runs a named workload against an allocator entirely in C.
  *
  * One "op" is one allocation together with its share of touching, freeing or
@@ -260,6 +291,13 @@ size_t af_slab_class_for(af_allocator *a, size_t size);
  * every allocator runs exactly the same one; the checksum depends only on the
  * data written and read back, so it is equal across correct allocators.
  * ------------------------------------------------------------------------- */
+
+/* How a run hands blocks back (af_bench_config.mode, af_bench_result.mode). */
+enum {
+  AF_BENCH_MODE_AUTO = 0,     /* FREE if the allocator has AF_CAP_FREE, else ARENA */
+  AF_BENCH_MODE_FREE = 1,     /* free each block where the workload frees it (needs AF_CAP_FREE) */
+  AF_BENCH_MODE_ARENA = 2     /* skip the frees, reset at each phase end (needs AF_CAP_RESET) */
+};
 
 /* How a workload touches each block it allocates (and reads back what it
    wrote, so the checksum stays allocator-independent). */
@@ -317,6 +355,7 @@ typedef struct af_bench_config {
   uint64_t time_budget_ns;    /* used when ops == 0 (0: 100 ms) */
   uint64_t seed;              /* PRNG seed (0: a fixed default) */
   const af_workload_spec *spec; /* non-NULL: run this spec; workload is then ignored (may be NULL) */
+  int mode;                   /* an AF_BENCH_MODE_*; 0 (AUTO) when left zeroed */
 } af_bench_config;
 
 typedef struct af_bench_result {
@@ -336,6 +375,7 @@ typedef struct af_bench_result {
   uint64_t sys_ns;
   uint32_t touch;             /* the workload's AF_TOUCH_* */
   uint32_t shared;            /* 1: the threads shared one allocator instance (shared-threads-N) */
+  int mode;                   /* the mode the run used: AF_BENCH_MODE_FREE or AF_BENCH_MODE_ARENA */
 } af_bench_result;
 
 int af_bench_run(const af_bench_config *config, af_bench_result *out, af_error *err);
@@ -346,5 +386,17 @@ int af_bench_check(const af_bench_config *config, af_error *err);
 size_t af_bench_workload_count(void);
 const char *af_bench_workload_name(size_t index);
 const char *af_bench_workload_description(size_t index);
+
+/* ----------------------------------------------------------------------------
+ * Calibration (csrc/bench/calibrate.c): the work of a fixed-N workload with a
+ * system library ("libc", "mimalloc", "jemalloc", "tcmalloc") called
+ * directly, through the entry points allocffi binds for it, with no vtable
+ * and no counters. With the same workload, seed and ops, af_bench_run on
+ * the allocator of the same name does the same work through the vtable
+ * (equal checksums): the difference is the wrapper's cost. Fills elapsed_ns,
+ * ops, ns_per_op, checksum, bytes_requested, threads and mode of *out.
+ * ------------------------------------------------------------------------- */
+int af_calibrate_direct(const char *library, const char *workload, uint64_t ops, uint64_t seed,
+                        af_bench_result *out, af_error *err);
 
 #endif /* ALLOCFFI_H */

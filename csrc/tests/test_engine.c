@@ -11,6 +11,8 @@
  * - touch policies write (and read back) what they say;
  * - workload specs: checked, deterministic across allocators, equal to the
  *   built-in workload they describe, sizes drawn as the table says.
+ * - the run mode: free and arena for allocators that have both, auto picks
+ *   free where the allocator can free, and a mode it cannot do is refused.
  * AF_TEST_SCALE (e.g. 0.05 under valgrind) scales the op counts.
  * ALLOCFFI_REQUIRE_ALL=1 turns a missing system allocator into a failure.
  * ------------------------------------------------------------------------- */
@@ -686,6 +688,72 @@ static void test_stats(void) {
   CHECK(r.ns_per_op > 0.0 && r.elapsed_ns > 0, "elapsed %" PRIu64, r.elapsed_ns);
 }
 
+/* ----------------------------------------------------------------------------
+ * Run modes
+ * ------------------------------------------------------------------------- */
+static int run_mode(const char *workload, const char *allocator, int mode, uint64_t ops, af_bench_result *r,
+                    af_error *err) {
+  af_bench_config config = {.workload = workload, .allocator = allocator, .ops = ops, .seed = 7, .mode = mode};
+  memset(err, 0, sizeof *err);
+  return af_bench_run(&config, r, err);
+}
+
+static bool is_available(const char *name) {
+  for (size_t i = 0; i < allocator_count; i++)
+    if (strcmp(allocators[i], name) == 0) return true;
+  return false;
+}
+
+static void test_modes(void) {
+  af_bench_result r, reference;
+  af_error err;
+  uint64_t ops = scaled(2500, 40);
+  CHECK(run_mode("fixed-48", "libc", AF_BENCH_MODE_AUTO, ops, &reference, &err) == AF_OK, "%s", err.message);
+  CHECK(reference.mode == AF_BENCH_MODE_FREE, "libc auto mode: %d", reference.mode);
+  static const char *const both[] = {"mimalloc-heap", "jemalloc-arena", "null"};
+  for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) {
+    if (!is_available(both[i])) continue;
+    CHECK(run_mode("fixed-48", both[i], AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK, "%s", err.message);
+    CHECK(r.mode == AF_BENCH_MODE_FREE, "%s: auto should free, got mode %d", both[i], r.mode);
+    CHECK(run_mode("fixed-48", both[i], AF_BENCH_MODE_FREE, ops, &r, &err) == AF_OK, "%s", err.message);
+    bool counts_frees = strcmp(both[i], "null") != 0; /* null's free does nothing, not even count */
+    CHECK(r.mode == AF_BENCH_MODE_FREE && (!counts_frees || r.stats.frees == ops) && r.stats.resets == 0 &&
+              r.checksum == reference.checksum,
+          "%s free mode: mode %d frees %" PRIu64 " resets %" PRIu64, both[i], r.mode, r.stats.frees, r.stats.resets);
+    CHECK(run_mode("fixed-48", both[i], AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_OK, "%s", err.message);
+    CHECK(r.mode == AF_BENCH_MODE_ARENA && r.stats.frees == 0 && r.stats.resets == ops / 1000 &&
+              r.checksum == reference.checksum,
+          "%s arena mode: mode %d frees %" PRIu64 " resets %" PRIu64, both[i], r.mode, r.stats.frees, r.stats.resets);
+    /* a workload that holds blocks: same checksum in both modes */
+    af_bench_result freed, reset;
+    CHECK(run_mode("mixed", both[i], AF_BENCH_MODE_FREE, ops, &freed, &err) == AF_OK, "%s", err.message);
+    CHECK(run_mode("mixed", both[i], AF_BENCH_MODE_ARENA, ops, &reset, &err) == AF_OK, "%s", err.message);
+    CHECK(strcmp(both[i], "null") == 0 || freed.checksum == reset.checksum, "%s mixed: modes disagree", both[i]);
+  }
+  CHECK(run_mode("fixed-48", "bump", AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK && r.mode == AF_BENCH_MODE_ARENA,
+        "bump auto mode: %d", r.mode);
+  CHECK(run_mode("fixed-48", "bump", AF_BENCH_MODE_FREE, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
+            strstr(err.message, "arena mode") != NULL,
+        "bump in free mode: %s", err.message);
+  CHECK(run_mode("fixed-48", "libc", AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
+            strstr(err.message, "no reset") != NULL,
+        "libc in arena mode: %s", err.message);
+  CHECK(run_mode("threads-2", "bump", AF_BENCH_MODE_FREE, ops, &r, &err) == AF_ERR_UNSUPPORTED,
+        "bump in free mode on threads: %s", err.message);
+  /* a shared instance frees: arena mode is refused, auto frees */
+  if (is_available("jemalloc-arena")) {
+    CHECK(run_mode("shared-threads-2", "jemalloc-arena", AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
+              strstr(err.message, "shared instance") != NULL,
+          "shared arena mode: %s", err.message);
+    CHECK(run_mode("shared-threads-2", "jemalloc-arena", AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK &&
+              r.mode == AF_BENCH_MODE_FREE,
+          "shared auto mode: %d %s", r.mode, err.message);
+  }
+  CHECK(run_mode("fixed-48", "libc", 3, ops, &r, &err) == AF_ERR_INVALID && strstr(err.message, "mode 3") != NULL,
+        "mode 3: %s", err.message);
+  CHECK(run_mode("fixed-48", "libc", -1, ops, &r, &err) == AF_ERR_INVALID, "mode -1: %s", err.message);
+}
+
 int main(void) {
   const char *s = getenv("AF_TEST_SCALE");
   if (s != NULL && atof(s) > 0.0) scale = atof(s);
@@ -704,6 +772,7 @@ int main(void) {
   test_spec_refused();
   test_errors();
   test_stats();
+  test_modes();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }
