@@ -9,8 +9,8 @@ PY     := $(VENV)/bin/python
 export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
-LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c)
-LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h)
+LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c) $(filter-out csrc/trace/capture.c,$(wildcard csrc/trace/*.c))
+LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/trace/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
 CC     ?= cc
 CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes

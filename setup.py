@@ -11,5 +11,14 @@ setup(
             extra_compile_args=["-Wall", "-Wextra"],
         ),
         Extension("allocffi._rawcall", ["csrc/python/rawcall.c"], extra_compile_args=["-Wall", "-Wextra"]),
+        # The capture library of `allocffi trace record`: preloaded into the
+        # traced program, never imported (it has no PyInit and calls no Python).
+        Extension(
+            "allocffi._capture",
+            ["csrc/trace/capture.c"],
+            depends=["csrc/trace/format.h"],
+            extra_compile_args=["-Wall", "-Wextra", "-Werror", "-std=gnu11", "-fvisibility=hidden", "-pthread"],
+            libraries=["dl", "pthread"],
+        ),
     ],
 )
