@@ -5,6 +5,7 @@
                    [--json P] [--csv P] [--markdown P] [--plot P.png]
                    [--baseline P.json [--fail-on-regression]] [--quiet]
     allocffi list
+    allocffi trace record|info|replay|import ...   (see allocffi/trace/commands.py)
 
 Every error the user can fix is one line on stderr and exit status 2 (never a
 traceback); see allocffi/bench/errors.py for the other exit statuses.
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "list", help="allocators (with availability) and workloads", description="List what can run here."
     )
+    from allocffi.trace.commands import add_parser as add_trace_parser
+
+    add_trace_parser(sub, _names)
     return parser
 
 
@@ -139,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":
             return _bench(args, arguments)
+        if args.command == "trace":
+            from allocffi.trace.commands import run as run_trace
+
+            return run_trace(args, arguments)
         from allocffi.bench.session import list_capabilities
 
         return list_capabilities()
