@@ -27,7 +27,9 @@ class Recording:
     traces: list[Path] = field(default_factory=list)
 
 
-def capture_environment(prefix: Path, python_malloc: bool, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def capture_environment(
+    prefix: Path, python_malloc: bool, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The traced command's environment: the library first in LD_PRELOAD, the output prefix."""
     env = dict(os.environ if base is None else base)
     library = str(native.capture_library())

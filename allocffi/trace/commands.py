@@ -30,7 +30,7 @@ def add_parser(sub: Any, names: Callable[[str], list[str]]) -> None:
     trace = sub.add_parser(
         "trace",
         help="record a program's allocations; replay them on every allocator",
-        description="Record every malloc-family call of a program, summarise it, replay it in C on each allocator.",
+        description="Record every malloc-family call of a program, summarise it, replay it on each allocator.",
     )
     tsub = trace.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", parser_class=type(trace))
     tsub.required = True
@@ -42,10 +42,14 @@ def add_parser(sub: Any, names: Callable[[str], list[str]]) -> None:
     )
     record.add_argument("-o", "--output", required=True, metavar="FILE", help="trace file prefix (FILE.PID)")
     record.add_argument(
-        "--python-malloc", action="store_true", help="set PYTHONMALLOC=malloc (CPython's pymalloc hides small blocks)"
+        "--python-malloc",
+        action="store_true",
+        help="set PYTHONMALLOC=malloc (CPython's pymalloc hides small blocks)",
     )
     record.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...")
-    info = tsub.add_parser("info", help="what a trace holds", description="Summarise a trace (or FILE.PID set).")
+    info = tsub.add_parser(
+        "info", help="what a trace holds", description="Summarise a trace (or FILE.PID set)."
+    )
     info.add_argument("file", metavar="FILE")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     replay = tsub.add_parser(
@@ -58,16 +62,24 @@ def add_parser(sub: Any, names: Callable[[str], list[str]]) -> None:
         epilog="exit status: 0 done; 1 a worker failed or checksums disagree; 2 usage error or bad trace",
     )
     replay.add_argument("file", metavar="FILE")
-    replay.add_argument("--allocators", type=names, metavar="A,B", help="comma list (default: every available one)")
-    replay.add_argument("--repeat", type=int, default=3, metavar="N", help="fresh-process runs per allocator (3)")
-    replay.add_argument("--touch", choices=TOUCH_POLICIES, default="ends", help="memory touched per block (ends)")
+    replay.add_argument(
+        "--allocators", type=names, metavar="A,B", help="comma list (default: every available one)"
+    )
+    replay.add_argument(
+        "--repeat", type=int, default=3, metavar="N", help="fresh-process runs per allocator (3)"
+    )
+    replay.add_argument(
+        "--touch", choices=TOUCH_POLICIES, default="ends", help="memory touched per block (ends)"
+    )
     replay.add_argument("--threads", choices=MODES, default="serial", help="replay mode (serial)")
     replay.add_argument("--json", metavar="PATH", help="write the results as JSON")
     replay.add_argument("--csv", metavar="PATH", help="write one CSV row per (trace, allocator)")
     replay.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
     replay.add_argument("--plot", metavar="PATH.png", help="write a bar chart (needs matplotlib)")
     replay.add_argument("--quiet", "-q", action="store_true", help="no progress and no table")
-    imp = tsub.add_parser("import", help="convert another tool's capture", description="Convert a capture to a trace.")
+    imp = tsub.add_parser(
+        "import", help="convert another tool's capture", description="Convert a capture to a trace."
+    )
     imp.add_argument("tool", choices=["memray"])
     imp.add_argument("capture", metavar="CAPTURE.bin")
     imp.add_argument("-o", "--output", required=True, metavar="FILE")
@@ -87,7 +99,9 @@ def _record(args: argparse.Namespace) -> int:
     run = recording.run
     if run.exit_code != 0:
         how = f"signal {-run.exit_code}" if run.exit_code < 0 else f"status {run.exit_code}"
-        print(f"allocffi trace record: note: {argv[0]} exited with {how}; its traces are kept", file=sys.stderr)
+        print(
+            f"allocffi trace record: note: {argv[0]} exited with {how}; its traces are kept", file=sys.stderr
+        )
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -158,7 +172,10 @@ def _import(args: argparse.Namespace) -> int:
 
     stats = import_capture(args.capture, args.output)
     skipped = ", ".join(f"{n:,} {kind}" for kind, n in stats.skipped.items()) or "none"
-    print(f"wrote {args.output}: {stats.calls:,} calls from {stats.records:,} memray records (left out: {skipped})")
+    print(
+        f"wrote {args.output}: {stats.calls:,} calls from {stats.records:,} memray records "
+        f"(left out: {skipped})"
+    )
     return EXIT_OK
 
 

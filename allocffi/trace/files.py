@@ -48,6 +48,7 @@ def resolve(path: str | Path) -> list[Path]:
     found = process_files(target)
     if not found:
         raise TraceError(
-            f"{target}: no such trace file, and no {target.name}.PID files from `allocffi trace record -o {target}`"
+            f"{target}: no such trace file, and no {target.name}.PID files "
+            f"from `allocffi trace record -o {target}`"
         )
     return found

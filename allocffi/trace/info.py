@@ -57,7 +57,9 @@ def process_summary(path: Path) -> dict[str, Any]:
         "pid": s["pid"],
         "ppid": s["ppid"],
         "command": s["command"],
-        "start_time": datetime.datetime.fromtimestamp(s["start_unix_ns"] / 1e9, datetime.timezone.utc).isoformat(),
+        "start_time": datetime.datetime.fromtimestamp(
+            s["start_unix_ns"] / 1e9, datetime.timezone.utc
+        ).isoformat(),
         "format_version": s["version"],
         "events": events,
         "counts": _by_call(s["calls"]),
@@ -153,9 +155,7 @@ def to_text(info: dict[str, Any]) -> str:
     for call in native.CALLS:
         n = info["counts"][call]
         if n:
-            lines.append(
-                f"  {call:<16}{n:>14,}{info['failed'][call]:>10,}{info['runtime_calls'][call]:>16,}"
-            )
+            lines.append(f"  {call:<16}{n:>14,}{info['failed'][call]:>10,}{info['runtime_calls'][call]:>16,}")
     runtime = sum(info["runtime_calls"].values())
     lines.append(
         f"  ({runtime:,} of the calls were made by libc or the dynamic loader itself, not by the program)"
@@ -163,7 +163,8 @@ def to_text(info: dict[str, Any]) -> str:
     lines.append(f"bytes requested: {units.size(info['bytes_requested'])} ({info['bytes_requested']:,} B)")
     lines.append(
         f"peak live: {units.size(info['peak_live_bytes'])} ({info['peak_live_bytes']:,} B) in "
-        f"{info['peak_live_blocks']:,} blocks (the program's own blocks: {info['program_peak_live_bytes']:,} B)"
+        f"{info['peak_live_blocks']:,} blocks "
+        f"(the program's own blocks: {info['program_peak_live_bytes']:,} B)"
     )
     lines.append(
         f"never freed: {info['live_blocks_at_end']:,} blocks, {units.size(info['live_bytes_at_end'])}"

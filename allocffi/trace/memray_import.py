@@ -113,7 +113,11 @@ def write_raw(path: Path, events: list[tuple[int, bytes]], pid: int, start_ns: i
     """A raw capture file: header, then one chunk per run of events of one thread."""
     threads: dict[int, int] = {}
     with open(path, "wb") as out:
-        out.write(RAW_MAGIC + struct.pack("<IIII", RAW_VERSION, pid, 0, 0) + struct.pack("<QI", start_ns, len(command)))
+        out.write(
+            RAW_MAGIC
+            + struct.pack("<IIII", RAW_VERSION, pid, 0, 0)
+            + struct.pack("<QI", start_ns, len(command))
+        )
         out.write(command)
         i = 0
         while i < len(events):

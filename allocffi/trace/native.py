@@ -40,7 +40,9 @@ def _load() -> tuple[Any, Any]:
     try:
         from allocffi._native import ffi, lib
     except ImportError as exc:
-        raise UsageError(f"the native module allocffi._native cannot be loaded ({exc}); build it with `make build`")
+        raise UsageError(
+            f"the native module allocffi._native cannot be loaded ({exc}); build it with `make build`"
+        ) from exc
     return ffi, lib
 
 
@@ -53,7 +55,9 @@ def capture_library() -> Path:
     """The built capture library (allocffi/_capture*.so)."""
     found = sorted(PACKAGE_DIR.glob("_capture*.so"))
     if not found:
-        raise UsageError(f"the capture library is not built (no _capture*.so in {PACKAGE_DIR}): run `make build`")
+        raise UsageError(
+            f"the capture library is not built (no _capture*.so in {PACKAGE_DIR}): run `make build`"
+        )
     return found[0]
 
 
@@ -99,7 +103,12 @@ def replay_once(path: str | Path, allocator: str, touch: str, mode: str) -> dict
     allocator_c = ffi.new("char[]", allocator.encode())
     config = ffi.new(
         "af_trace_replay_config *",
-        {"path": path_c, "allocator": allocator_c, "touch": TOUCH_POLICIES.index(touch), "mode": MODES.index(mode)},
+        {
+            "path": path_c,
+            "allocator": allocator_c,
+            "touch": TOUCH_POLICIES.index(touch),
+            "mode": MODES.index(mode),
+        },
     )
     out = ffi.new("af_trace_replay_result *")
     err = ffi.new("af_error *")

@@ -103,7 +103,9 @@ def run_child(spec: ReplaySpec, touch: str, mode: str, env: Mapping[str, str]) -
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise BenchFailure(f"{what}: no result after {REPLAY_TIMEOUT_S:.0f} s (the worker was stopped)") from exc
+        raise BenchFailure(
+            f"{what}: no result after {REPLAY_TIMEOUT_S:.0f} s (the worker was stopped)"
+        ) from exc
     payload = runner._last_json_line(proc.stdout)
     if proc.returncode == 0 and payload is not None and "error" not in payload:
         return payload
@@ -116,7 +118,7 @@ def run_child(spec: ReplaySpec, touch: str, mode: str, env: Mapping[str, str]) -
 
 
 def plan(traces: Sequence[str], allocators: Sequence[str], repeat: int) -> list[ReplaySpec]:
-    specs = []
+    specs: list[ReplaySpec] = []
     for r in range(repeat):
         shift = r % len(allocators)
         order = [*allocators[shift:], *allocators[:shift]]
@@ -143,7 +145,9 @@ def summarize(trace: str, allocator: str, runs: Sequence[Mapping[str, Any]]) -> 
         checksum=int(first["checksum"]),
         peak_live_bytes=ideal,
         heap_peak_rss_bytes=heap,
-        peak_rss_bytes=_median_int([int(r.get("process_peak_rss_bytes") or r["peak_rss_bytes"]) for r in runs]),
+        peak_rss_bytes=_median_int(
+            [int(r.get("process_peak_rss_bytes") or r["peak_rss_bytes"]) for r in runs]
+        ),
         rss_vs_ideal=heap / ideal if ideal else 0.0,
         minor_faults=_median_int([int(r["minor_faults"]) for r in runs]),
         threads=int(first["threads"]),
@@ -165,7 +169,9 @@ def fill_verdicts(results: Sequence[ReplayResult]) -> None:
         r.verdict = verdict.label
 
 
-def checksum_mismatches(results: Sequence[ReplayResult], runs: Mapping[tuple[str, str], list[int]]) -> list[str]:
+def checksum_mismatches(
+    results: Sequence[ReplayResult], runs: Mapping[tuple[str, str], list[int]]
+) -> list[str]:
     problems = []
     for trace in dict.fromkeys(r.trace for r in results):
         seen: dict[int, list[str]] = {}

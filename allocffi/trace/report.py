@@ -20,7 +20,17 @@ from allocffi.bench.report import ensure_writable
 from allocffi.trace.replay import ReplayOutcome, ReplayResult
 
 SCHEMA = "allocffi-trace-replay/1"
-HEADER = ("trace", "allocator", "ns/call", "vs libc", "heap peak RSS", "ideal", "RSS/ideal", "minor faults", "note")
+HEADER = (
+    "trace",
+    "allocator",
+    "ns/call",
+    "vs libc",
+    "heap peak RSS",
+    "ideal",
+    "RSS/ideal",
+    "minor faults",
+    "note",
+)
 
 
 def _note(r: ReplayResult) -> str:

@@ -23,7 +23,9 @@ _CODE = re.compile(r"^\[(\d+)\] ")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m allocffi.trace.worker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m allocffi.trace.worker", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--trace", required=True)
     parser.add_argument("--allocator", required=True)
     parser.add_argument("--touch", choices=TOUCH_POLICIES, default="ends")
@@ -34,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     except TraceError as exc:
         text = str(exc)
         match = _CODE.match(text)
-        print(json.dumps({"error": text[match.end() :] if match else text, "code": int(match.group(1)) if match else 0}))
+        print(
+            json.dumps(
+                {"error": text[match.end() :] if match else text, "code": int(match.group(1)) if match else 0}
+            )
+        )
         return EXIT_ENGINE_ERROR
     record["process_peak_rss_bytes"] = process_peak_rss()
     print(json.dumps(record), flush=True)
