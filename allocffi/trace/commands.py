@@ -30,7 +30,7 @@ def add_parser(sub: Any, names: Callable[[str], list[str]]) -> None:
     trace = sub.add_parser(
         "trace",
         help="record a program's allocations; replay them on every allocator",
-        description="Record every malloc-family call of a program, summarise it, replay it on each allocator.",
+        description="Record the malloc-family calls of a program, summarise them, replay them.",
     )
     tsub = trace.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", parser_class=type(trace))
     tsub.required = True
