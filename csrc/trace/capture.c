@@ -25,6 +25,7 @@
  * - fork: the child starts a file of its own (FILE.CHILDPID) and drops the
  *   events it inherited unflushed from the parent; exec'd images inherit the
  *   preload and the output prefix, so the gcc driver's cc1 is traced too.
+ *   The exec family is interposed only to flush the buffers first.
  * - It never calls into Python and never aborts the program: if a write
  *   fails, capture stops and the program goes on.
  * Events of a thread killed by a signal, or after _exit(), are lost; the
@@ -35,6 +36,7 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -71,6 +73,9 @@ static void *(*real_pvalloc)(size_t) = __libc_pvalloc;
 static int (*real_posix_memalign)(void **, size_t, size_t) = boot_posix_memalign;
 static void *(*real_aligned_alloc)(size_t, size_t) = boot_aligned_alloc;
 static void *(*real_reallocarray)(void *, size_t, size_t) = boot_reallocarray;
+static int (*real_execve)(const char *, char *const[], char *const[]);
+static int (*real_execvpe)(const char *, char *const[], char *const[]);
+static int (*real_fexecve)(int, char *const[], char *const[]);
 
 /* ----------------------------------------------------------------------------
  * State
@@ -408,18 +413,12 @@ static void after_fork_child(void) {
   t_guard--;
 }
 
-/* Last of the process: flush every thread's buffer. Destructors that run
-   after this one still get their events written, one write per event. */
-__attribute__((destructor)) static void capture_fini(void) {
-  if (!g_active) return;
-  t_guard++;
-  if (t_state != NULL) log_thread_event(t_state, RAW_THREAD_EXIT);
-  atomic_store(&g_exiting, 1);
+/* Writes every thread's buffer out. A buffer whose owner is mid-append is
+   waited for, but not for ever (a thread stopped inside a hook). */
+static void flush_all(void) {
   pthread_mutex_lock(&g_registry_lock);
   for (tstate *t = g_states; t != NULL; t = t->next) {
     if (!t->in_use) continue;
-    /* Wait for an owner that is mid-append, but not for one that never
-       comes back (a thread stopped inside a hook). */
     bool got = false;
     for (int spin = 0; spin < 1000000 && !got; spin++) got = !atomic_exchange(&t->busy, 1);
     if (!got) continue;
@@ -427,6 +426,16 @@ __attribute__((destructor)) static void capture_fini(void) {
     atomic_store(&t->busy, 0);
   }
   pthread_mutex_unlock(&g_registry_lock);
+}
+
+/* Last of the process: flush every thread's buffer. Destructors that run
+   after this one still get their events written, one write per event. */
+__attribute__((destructor)) static void capture_fini(void) {
+  if (!g_active) return;
+  t_guard++;
+  if (t_state != NULL) log_thread_event(t_state, RAW_THREAD_EXIT);
+  atomic_store(&g_exiting, 1);
+  flush_all();
   t_guard--;
 }
 
@@ -462,6 +471,9 @@ __attribute__((constructor)) static void capture_init(void) {
   RESOLVE(posix_memalign);
   RESOLVE(aligned_alloc);
   RESOLVE(reallocarray);
+  RESOLVE(execve);
+  RESOLVE(execvpe);
+  RESOLVE(fexecve);
   dl_iterate_phdr(find_runtime, NULL);
   const char *prefix = getenv("AF_TRACE_OUTPUT");
   if (prefix != NULL && prefix[0] != '\0' && strlen(prefix) < sizeof g_prefix &&
@@ -603,4 +615,112 @@ AF_EXPORT void *pvalloc(size_t size) {
   log_alloc(TR_PVALLOC, 0, size, p, CALLER);
   t_guard = 0;
   return p;
+}
+
+/* ----------------------------------------------------------------------------
+ * exec: the image is about to be replaced, so its buffers go out first (the
+ * new image, same pid, then writes FILE.PID-2). If exec fails, nothing is
+ * lost: the program goes on with empty buffers.
+ * ------------------------------------------------------------------------- */
+static void before_exec(void) {
+  if (!g_active) return;
+  t_guard++;
+  flush_all();
+  t_guard--;
+}
+
+extern char **environ;
+
+AF_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
+  before_exec();
+  if (real_execve == NULL) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return real_execve(path, argv, envp);
+}
+
+AF_EXPORT int execv(const char *path, char *const argv[]) { return execve(path, argv, environ); }
+
+AF_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
+  before_exec();
+  if (real_execvpe == NULL) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return real_execvpe(file, argv, envp);
+}
+
+AF_EXPORT int execvp(const char *file, char *const argv[]) { return execvpe(file, argv, environ); }
+
+AF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
+  before_exec();
+  if (real_fexecve == NULL) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return real_fexecve(fd, argv, envp);
+}
+
+/* The list forms, gathered on the stack (no allocation before an exec). */
+#define MAX_EXEC_ARGS 4096
+
+#define GATHER_ARGS(first, ap, args, n, ok)                 \
+  do {                                                      \
+    args[0] = (char *)(first);                              \
+    n = 1;                                                  \
+    ok = true;                                              \
+    while (args[n - 1] != NULL) {                           \
+      if (n == MAX_EXEC_ARGS) {                             \
+        ok = false;                                         \
+        break;                                              \
+      }                                                     \
+      args[n++] = va_arg(ap, char *);                       \
+    }                                                       \
+  } while (0)
+
+AF_EXPORT int execl(const char *path, const char *arg, ...) {
+  char *args[MAX_EXEC_ARGS];
+  size_t n;
+  bool ok;
+  va_list ap;
+  va_start(ap, arg);
+  GATHER_ARGS(arg, ap, args, n, ok);
+  va_end(ap);
+  if (!ok) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execve(path, args, environ);
+}
+
+AF_EXPORT int execlp(const char *file, const char *arg, ...) {
+  char *args[MAX_EXEC_ARGS];
+  size_t n;
+  bool ok;
+  va_list ap;
+  va_start(ap, arg);
+  GATHER_ARGS(arg, ap, args, n, ok);
+  va_end(ap);
+  if (!ok) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execvpe(file, args, environ);
+}
+
+AF_EXPORT int execle(const char *path, const char *arg, ...) {
+  char *args[MAX_EXEC_ARGS];
+  size_t n;
+  bool ok;
+  va_list ap;
+  va_start(ap, arg);
+  GATHER_ARGS(arg, ap, args, n, ok);
+  char *const *envp = ok ? va_arg(ap, char *const *) : NULL;
+  va_end(ap);
+  if (!ok) {
+    errno = E2BIG;
+    return -1;
+  }
+  return execve(path, args, envp);
 }
