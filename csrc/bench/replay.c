@@ -143,7 +143,7 @@ static inline uint64_t touch_read(const uint8_t *p, uint64_t size, int touch) {
  * ------------------------------------------------------------------------- */
 static inline void wait_for(atomic_uchar *ready, uint32_t id) {
   for (unsigned spin = 0; !atomic_load_explicit(&ready[id], memory_order_acquire); spin++)
-    if (spin > 64) sched_yield();
+    if (spin > 256) sched_yield();
 }
 
 static inline __attribute__((always_inline)) int replay_loop(rp_thread *t, const int touch, const bool threaded) {
