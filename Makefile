@@ -17,7 +17,7 @@ CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-check sanitize sanitize-python valgrind lint format clean
+.PHONY: all setup system-libs build test ctest pytest bench bench-check sanitize sanitize-python valgrind lint format clean traces bench-trace
 
 all: build
 
@@ -101,6 +101,18 @@ bench: build
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build
 	$(PY) -m pytest -q bench --benchmark-disable
+
+## traces: regenerate the shipped traces in bench/traces (a Python JSON/AST workload, cc1)
+traces: build
+	$(PY) bench/traces/make_traces.py
+
+## bench-trace: replay every shipped trace on every available allocator, a fresh process per run
+SHIPPED_TRACES := $(wildcard bench/traces/*.trace)
+bench-trace: build
+	@mkdir -p bench/results
+	@set -e; for t in $(SHIPPED_TRACES); do n=$$(basename $$t .trace); \
+	  $(PY) -m allocffi trace replay $$t --repeat 3 --markdown bench/results/trace-$$n.md \
+	    --json bench/results/trace-$$n.json --csv bench/results/trace-$$n.csv; done
 
 lint: setup
 	$(VENV)/bin/ruff check allocffi tests bench

@@ -17,6 +17,9 @@ from allocffi.bench.launch import ProcessRun, run_measured
 from allocffi.trace import files, native
 
 OUTPUT_VARIABLE = "AF_TRACE_OUTPUT"  # read by capture.c: the FILE prefix
+# Sanitizer runtimes must come first in LD_PRELOAD and would then serve malloc themselves, ahead
+# of the capture library; the traced program is not instrumented and does not need them.
+SANITIZER_RUNTIMES = ("libasan", "libubsan", "libtsan", "liblsan", "libhwasan")
 
 
 @dataclass
@@ -33,7 +36,11 @@ def capture_environment(
     """The traced command's environment: the library first in LD_PRELOAD, the output prefix."""
     env = dict(os.environ if base is None else base)
     library = str(native.capture_library())
-    preload = [p for p in env.get("LD_PRELOAD", "").replace(" ", ":").split(":") if p and p != library]
+    preload = [
+        p
+        for p in env.get("LD_PRELOAD", "").replace(" ", ":").split(":")
+        if p and p != library and not Path(p).name.startswith(SANITIZER_RUNTIMES)
+    ]
     env["LD_PRELOAD"] = ":".join([library, *preload])
     env[OUTPUT_VARIABLE] = str(prefix)
     if python_malloc:

@@ -61,8 +61,8 @@ def _require_memray() -> Any:
     return memray
 
 
-def raw_events(records: Iterable[Any], stats: ImportStats) -> list[tuple[int, bytes]]:
-    """(memray thread id, raw event) per call, in order."""
+def raw_events(records: Iterable[Any], stats: ImportStats, kinds: Any) -> list[tuple[int, bytes]]:
+    """(memray thread id, raw event) per call, in order; ``kinds`` is memray.AllocatorType."""
     events: list[tuple[int, bytes]] = []
     pending_free: tuple[int, int, int] | None = None  # (tid, seq, address) of a FREE that may open a realloc
     seq = 0
@@ -77,7 +77,7 @@ def raw_events(records: Iterable[Any], stats: ImportStats) -> list[tuple[int, by
 
     for rec in records:
         stats.records += 1
-        kind = rec.allocator.name
+        kind = kinds(rec.allocator).name  # an int or the enum, depending on memray's version
         if kind == "REALLOC" and pending_free is not None and pending_free[0] == rec.tid:
             tid, free_seq, old = pending_free
             pending_free = None
@@ -148,7 +148,7 @@ def import_capture(capture: str | Path, output: str | Path) -> ImportStats:
         )
     stats = ImportStats()
     try:
-        events = raw_events(reader.get_allocation_records(), stats)
+        events = raw_events(reader.get_allocation_records(), stats, memray.AllocatorType)
     except Exception as exc:
         raise native.TraceError(f"{source}: memray could not read its records ({exc})") from exc
     target = Path(output)

@@ -22,7 +22,7 @@ def document(i: int) -> dict:
     }
 
 
-SOURCE = '''
+SOURCE = """
 def f(x, y=2, *args, **kw):
     total = 0
     for i in range(x):
@@ -35,7 +35,7 @@ def f(x, y=2, *args, **kw):
 class C(dict):
     def method(self, key):
         return self.get(key, lambda v: v + 1)
-'''
+"""
 
 
 def one_round(r: int) -> int:

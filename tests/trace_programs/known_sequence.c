@@ -16,8 +16,10 @@
  * + 100 + 20*48 (every block is live at once just before the second thread
  * starts freeing) = 25308. Build it with -O0 -fno-builtin so the compiler
  * keeps every call.
- * Arguments: "fork" forks a child that makes malloc x 3 (32 B) and frees
- * them; "exec PATH" then execs PATH (with no argument) from that child.
+ * Arguments: "fork" mallocs one 777-byte block, then forks a child that
+ * makes malloc x 3 (32 B), frees them and frees the parent's block (an
+ * unknown free in the child's trace); "fork exec PATH" execs PATH (with no
+ * argument) from that child instead.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +48,7 @@ static void *volatile sink;
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+    void *inherited = malloc(777);
     pid_t pid = fork();
     if (pid == 0) {
       if (argc > 3 && strcmp(argv[2], "exec") == 0) {
@@ -55,10 +58,12 @@ int main(int argc, char **argv) {
       void *p[3];
       for (int i = 0; i < 3; i++) p[i] = malloc(32);
       for (int i = 0; i < 3; i++) free(p[i]);
+      free(inherited);
       exit(0);
     }
     int status;
     waitpid(pid, &status, 0);
+    free(inherited);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   }
   void *c[5];
