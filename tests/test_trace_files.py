@@ -187,7 +187,7 @@ def require_memray() -> None:
 def test_memray_capture_imports_and_replays(tmp_path: Path) -> None:
     require_memray()
     capture = tmp_path / "capture.bin"
-    code = "import json; [json.dumps({'k': list(range(i))}) for i in range(300)]; b = bytearray(8); b += b'x' * 5000"
+    code = "import json; [json.dumps({'k': list(range(i))}) for i in range(300)]; b = bytearray(b'x' * 5000)"
     subprocess.run(
         [sys.executable, "-m", "memray", "run", "-q", "-o", str(capture), "-c", code],
         check=True,
