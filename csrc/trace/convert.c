@@ -368,7 +368,7 @@ static void convert_event(converter *c, unsigned flagged_tag, const uint64_t *v,
   case TR_REALLOCARRAY: { /* seq_before seq_after ptr [nmemb] size result */
     bool array = tag == TR_REALLOCARRAY;
     uint64_t nmemb = array ? v[3] : 0, size = array ? v[4] : v[3], result = array ? v[5] : v[4];
-    uint64_t old = v[2] != 0 ? pop_pending(c, v[1]) : TR_NONE;
+    uint64_t old = pop_pending(c, v[1]); /* every release part pushed one, NULL or not */
     if (result != 0) {
       if (array) {
         out_event(&c->out, tag, ref_of(c, old), 2, nmemb, size, 0);
