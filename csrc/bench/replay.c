@@ -93,49 +93,57 @@ struct rp_thread {
 /* ----------------------------------------------------------------------------
  * Touching
  * ------------------------------------------------------------------------- */
-static inline uint64_t pattern(uint32_t id) { return bench_mix64((uint64_t)id + 1); }
+/* The word written at a block's start (its complement at its end): one
+   multiply, distinct per object. */
+static inline uint64_t pattern(uint32_t id) { return ((uint64_t)id + 1) * 0x9e3779b97f4a7c15ULL; }
 
-static inline void put_word(uint8_t *p, uint64_t size, uint64_t off, uint64_t v) {
-  if (off + 8 <= size) {
-    memcpy(p + off, &v, 8);
-  } else if (off < size) {
-    memcpy(p + off, &v, size - off);
-  }
-}
-
-static inline uint64_t get_word(const uint8_t *p, uint64_t size, uint64_t off) {
-  uint64_t v = 0;
-  if (off + 8 <= size) {
-    memcpy(&v, p + off, 8);
-  } else if (off < size) {
-    memcpy(&v, p + off, size - off);
-  }
+static inline void store64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint64_t load64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
   return v;
 }
 
+/* Blocks under 8 bytes get a byte loop (rare: no library call in the loop). */
+static inline void put_small(uint8_t *p, uint64_t size, uint64_t v) {
+  for (uint64_t i = 0; i < size; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t get_small(const uint8_t *p, uint64_t size) {
+  uint64_t v = 0;
+  for (uint64_t i = 0; i < size; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/* Every policy writes the first word and, past 8 bytes, the last word;
+   pages adds one word per 4 KiB, all every word in between. */
 static inline void touch_write(uint8_t *p, uint64_t size, uint32_t id, int touch) {
   uint64_t v = pattern(id);
-  if (touch == AF_TRACE_TOUCH_ALL) {
-    for (uint64_t off = 0; off < size; off += 8) put_word(p, size, off, v + off);
-  } else if (touch == AF_TRACE_TOUCH_PAGES) {
-    for (uint64_t off = 0; off < size; off += PAGE) put_word(p, size, off, v + off);
-  } else {
-    put_word(p, size, 0, v);
+  if (af_unlikely(size < 8)) {
+    put_small(p, size, v);
+    return;
   }
-  if (size > 8) put_word(p, size, size - 8, ~v);
+  store64(p, v);
+  if (touch != AF_TRACE_TOUCH_ENDS) {
+    uint64_t step = touch == AF_TRACE_TOUCH_ALL ? 8 : PAGE;
+    for (uint64_t off = step; off + 8 <= size; off += step) store64(p + off, v + off);
+  }
+  if (size > 8) store64(p + size - 8, ~v);
 }
 
 static inline uint64_t touch_read(const uint8_t *p, uint64_t size, int touch) {
-  uint64_t sum = 0;
-  if (touch == AF_TRACE_TOUCH_ALL) {
-    for (uint64_t off = 0; off < size; off += 8) sum += get_word(p, size, off);
-  } else if (touch == AF_TRACE_TOUCH_PAGES) {
-    for (uint64_t off = 0; off < size; off += PAGE) sum += get_word(p, size, off);
-  } else {
-    sum += get_word(p, size, 0);
+  if (af_unlikely(size < 8)) return get_small(p, size);
+  uint64_t sum = load64(p);
+  if (touch != AF_TRACE_TOUCH_ENDS) {
+    uint64_t step = touch == AF_TRACE_TOUCH_ALL ? 8 : PAGE;
+    for (uint64_t off = step; off + 8 <= size; off += step) sum += load64(p + off);
   }
-  if (size > 8) sum += get_word(p, size, size - 8);
+  if (size > 8) sum += load64(p + size - 8);
   return sum;
+}
+
+/* The first word that survived a realloc (of min(old, new) bytes). */
+static inline uint64_t first_word(const uint8_t *p, uint64_t size) {
+  return size >= 8 ? load64(p) : get_small(p, size);
 }
 
 /* ----------------------------------------------------------------------------
@@ -186,7 +194,7 @@ static inline __attribute__((always_inline)) int replay_loop(rp_thread *t, const
       uint8_t *p = realloc_fn(a, o->ptr, o->size, s->size, (size_t)1 << e->align_log2);
       if (af_unlikely(p == NULL)) goto failed;
       /* what survived the move: the old pattern's first word */
-      sum += get_word(p, o->size < s->size ? o->size : s->size, 0);
+      sum += first_word(p, o->size < s->size ? o->size : s->size);
       o->ptr = NULL;
       touch_write(p, s->size, e->id, touch);
       s->ptr = p;
