@@ -107,12 +107,18 @@ traces: build
 	$(PY) bench/traces/make_traces.py
 
 ## bench-trace: replay every shipped trace on every available allocator, a fresh process per run
+## (--touch pages: every page of a block is touched, so RSS can be set against the ideal), then
+## on the null allocator (the replay engine's own cost per call)
 SHIPPED_TRACES := $(wildcard bench/traces/*.trace)
 bench-trace: build
 	@mkdir -p bench/results
 	@set -e; for t in $(SHIPPED_TRACES); do n=$$(basename $$t .trace); \
-	  $(PY) -m allocffi trace replay $$t --repeat 3 --markdown bench/results/trace-$$n.md \
-	    --json bench/results/trace-$$n.json --csv bench/results/trace-$$n.csv; done
+	  $(PY) -m allocffi trace replay $$t --repeat 5 --touch pages --markdown bench/results/trace-$$n.md \
+	    --json bench/results/trace-$$n.json --csv bench/results/trace-$$n.csv; \
+	  $(PY) -m allocffi trace replay $$t --repeat 5 --allocators null -q --json bench/results/trace-$$n-null.json; \
+	  $(PY) -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; \
+	    print(f\"  engine overhead (null allocator): {r['ns_per_event']:.1f} ns/call\")" bench/results/trace-$$n-null.json; \
+	done
 
 lint: setup
 	$(VENV)/bin/ruff check allocffi tests bench
