@@ -224,3 +224,17 @@ def test_command_that_cannot_run_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no-such-program" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_spawned_child_is_traced_and_the_parent_keeps_its_own_file(
+    programs: dict[str, Path], tmp_path: Path
+) -> None:
+    """CPython's subprocess starts children with vfork (or posix_spawn): the child shares the
+    parent's memory until it execs, and the capture must leave the parent's buffers alone."""
+    code = f"import subprocess; subprocess.run([{str(programs['known_sequence'])!r}], check=True)"
+    info = info_json(record(tmp_path, sys.executable, "-c", code))
+    parent, child = info["processes"]
+    assert child["ppid"] == parent["pid"]
+    assert parent["command"][0] == sys.executable and parent["events"] > 1000
+    assert own_counts(child) == KNOWN_COUNTS
+    assert not Path(child["file"]).name.endswith("-2")

@@ -159,6 +159,10 @@ def test_every_allocator_replays_a_shipped_trace_with_one_checksum(tmp_path: Pat
         str(report),
         "--csv",
         str(tmp_path / "r.csv"),
+        "--markdown",
+        str(tmp_path / "r.md"),
+        "--plot",
+        str(tmp_path / "r.png"),
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(report.read_text())
@@ -169,6 +173,8 @@ def test_every_allocator_replays_a_shipped_trace_with_one_checksum(tmp_path: Pat
     assert by_name["bump"]["frees_ignored"] and not by_name["slab"]["frees_ignored"]
     assert {r["peak_live_bytes"] for r in results} == {native.summarize(trace)["peak_live_bytes"]}
     assert (tmp_path / "r.csv").read_text().startswith("trace,allocator,")
+    assert "frees ignored" in (tmp_path / "r.md").read_text()
+    assert (tmp_path / "r.png").stat().st_size > 0
 
 
 def require_memray() -> None:

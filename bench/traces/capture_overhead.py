@@ -52,7 +52,17 @@ def main() -> None:
         "capture": (workload, capture_environment(prefix, python_malloc=True, base=plain_env)),
     }
     if args.memray:
-        memray_cmd = [sys.executable, "-m", "memray", "run", "-q", "-f", "-o", str(work / "m.bin"), *workload[1:]]
+        memray_cmd = [
+            sys.executable,
+            "-m",
+            "memray",
+            "run",
+            "-q",
+            "-f",
+            "-o",
+            str(work / "m.bin"),
+            *workload[1:],
+        ]
         variants["memray"] = (memray_cmd, plain_env)
     print(f"load average before: {os.getloadavg()}")
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}

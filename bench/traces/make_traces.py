@@ -4,8 +4,9 @@
 
 - python-json-ast.trace: ``json_ast_workload.py 10`` under ``PYTHONMALLOC=malloc`` (every
   object a malloc call).
-- cc1.trace: the ``cc1`` process of ``gcc -O1 -c cc1_input.c`` (the gcc driver execs cc1; the
-  capture follows it and writes one trace per process, of which this keeps cc1's).
+- cc1.trace: the ``cc1`` process of ``gcc -O2 -c csrc/bench/workloads.c`` (a 460-line file of
+  this project; the gcc driver spawns cc1, the capture follows it and writes one trace per
+  process, of which this keeps cc1's).
 The traces depend on the interpreter and compiler versions, so regenerating changes the bytes.
 """
 
@@ -20,6 +21,8 @@ from allocffi.trace import info
 from allocffi.trace.capture import record
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CC1_INPUT = ROOT / "csrc" / "bench" / "workloads.c"
 
 
 def keep(traces: list[Path], wanted: str, dest: Path) -> None:
@@ -42,7 +45,8 @@ def main() -> None:
         gcc = shutil.which("gcc") or shutil.which("cc")
         if gcc is None:
             raise SystemExit("no gcc to record cc1 with")
-        cc = record(work / "cc", [gcc, "-O1", "-c", str(HERE / "cc1_input.c"), "-o", str(work / "out.o")])
+        includes = [f"-I{ROOT / 'csrc' / 'include'}", f"-I{ROOT / 'csrc'}"]
+        cc = record(work / "cc", [gcc, "-O2", *includes, "-c", str(CC1_INPUT), "-o", str(work / "out.o")])
         keep(cc.traces, "cc1", HERE / "cc1.trace")
 
 

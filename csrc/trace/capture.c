@@ -109,6 +109,7 @@ static pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t g_flush_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t g_exit_key;
 static int g_fd = -1;           /* opened at the first flush (under g_flush_lock) */
+static pid_t g_pid;             /* this process (set at start and in a fork child) */
 static uint32_t g_ppid;
 static uint64_t g_start_ns;
 static char g_prefix[4096];
@@ -147,7 +148,7 @@ static int open_output(void) {
   size_t base = strlen(g_prefix);
   memcpy(path, g_prefix, base);
   path[base++] = '.';
-  base += put_decimal(path + base, (uint64_t)getpid());
+  base += put_decimal(path + base, (uint64_t)g_pid);
   for (unsigned attempt = 1; attempt < 100; attempt++) {
     size_t n = base;
     if (attempt > 1) {
@@ -176,7 +177,7 @@ static void build_header(void) {
   uint8_t *h = g_header;
   memcpy(h, TR_RAW_MAGIC, 8);
   tr_put_u32(h + 8, TR_RAW_VERSION);
-  tr_put_u32(h + 12, (uint32_t)getpid());
+  tr_put_u32(h + 12, (uint32_t)g_pid);
   tr_put_u32(h + 16, g_ppid);
   tr_put_u32(h + 20, 0);
   tr_put_u64(h + 24, g_start_ns);
@@ -391,6 +392,7 @@ static void after_fork_parent(void) {
 /* The child: the parent writes every event it buffered, so the child drops
    them; only the forking thread exists here and it becomes thread 0. */
 static void after_fork_child(void) {
+  g_pid = getpid();
   pthread_mutex_init(&g_flush_lock, NULL);
   pthread_mutex_init(&g_registry_lock, NULL);
   g_fd = -1;
@@ -479,6 +481,7 @@ __attribute__((constructor)) static void capture_init(void) {
   if (prefix != NULL && prefix[0] != '\0' && strlen(prefix) < sizeof g_prefix &&
       pthread_key_create(&g_exit_key, thread_exit) == 0) {
     strcpy(g_prefix, prefix);
+    g_pid = getpid();
     g_ppid = (uint32_t)getppid();
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -623,7 +626,11 @@ AF_EXPORT void *pvalloc(size_t size) {
  * lost: the program goes on with empty buffers.
  * ------------------------------------------------------------------------- */
 static void before_exec(void) {
-  if (!g_active) return;
+  /* A vfork child (posix_spawn, the gcc driver) shares the parent's memory
+     and runs no fork handler: its pid differs from g_pid. The buffers are
+     the parent's, which writes them itself; flushing here would also leave
+     the parent holding a descriptor opened in the child. */
+  if (!g_active || getpid() != g_pid) return;
   t_guard++;
   flush_all();
   t_guard--;
