@@ -7,14 +7,17 @@
  * a recorder that logged a free after the real free, or an allocation
  * before the real call returned, would invert some of those pairs, which
  * shows as unknown frees and blocks left live in the trace.
+ * A third argument "kill" makes the process kill itself after the joins.
  * Every thread after the first frees at least one block another thread
  * allocated, however the threads are scheduled.
  * Calls: malloc THREADS*ROUNDS, free THREADS*ROUNDS (the last block left
  * in the slot is freed by main; the first swaps free NULL).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Atomic(void *) slot;
 static long rounds = 20000;
@@ -39,6 +42,9 @@ int main(int argc, char **argv) {
   pthread_barrier_init(&start, NULL, (unsigned)threads);
   for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, NULL);
   for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+  /* "kill": die before the main thread's buffer can be written (only what
+     the exiting threads flushed survives) */
+  if (argc > 3 && strcmp(argv[3], "kill") == 0) raise(SIGKILL);
   free(atomic_exchange(&slot, NULL));
   return 0;
 }
