@@ -236,3 +236,21 @@ def test_spawned_child_is_traced_and_the_parent_keeps_its_own_file(
     assert parent["command"][0] == sys.executable and parent["events"] > 1000
     assert own_counts(child) == KNOWN_COUNTS
     assert not Path(child["file"]).name.endswith("-2")
+
+
+def test_free_is_logged_before_the_address_can_be_reused(tmp_path: Path) -> None:
+    """Deterministic: a shim allocator holds a free open until another thread's malloc has got
+    the same address back; the trace must still free the old block first."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    src = Path(__file__).resolve().parent / "trace_programs"
+    shim = tmp_path / "handoff_shim.so"
+    exe = tmp_path / "handoff"
+    subprocess.run([cc, "-O0", "-shared", "-fPIC", "-o", str(shim), str(src / "handoff_shim.c")], check=True)
+    subprocess.run([cc, "-O0", "-pthread", "-o", str(exe), str(src / "handoff.c"), "-ldl"], check=True)
+    info = info_json(record(tmp_path, str(exe), env=dict(os.environ, LD_PRELOAD=str(shim))))
+    (proc,) = info["processes"]
+    assert own_counts(proc)["malloc"] == 2 and own_counts(proc)["free"] == 2
+    assert proc["unknown_frees"] == 0
+    assert proc["cross_thread_frees"] == 1  # main frees the block the second thread allocated
