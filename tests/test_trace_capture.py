@@ -42,6 +42,13 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: build_program(name, out) for name in ("known_sequence", "threads_exchange")}
 
 
+def with_preload(library: str) -> dict[str, str]:
+    """The environment plus ``library`` at the end of LD_PRELOAD (after a sanitizer runtime the
+    test run may need first; ``trace record`` drops those for the traced command)."""
+    preload = [p for p in os.environ.get("LD_PRELOAD", "").split(":") if p]
+    return dict(os.environ, LD_PRELOAD=":".join([*preload, library]))
+
+
 def record(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> Path:
     prefix = tmp_path / "t"
     result = cli("trace", "record", "-o", str(prefix), "--", *argv, env=env)
@@ -201,17 +208,17 @@ def test_records_through_another_preloaded_allocator(programs: dict[str, Path], 
     library = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
     if not Path(library).exists():
         pytest.skip("tcmalloc not installed")
-    env = dict(os.environ, LD_PRELOAD=library)
-    info = info_json(record(tmp_path, str(programs["known_sequence"]), env=env))
+    info = info_json(record(tmp_path, str(programs["known_sequence"]), env=with_preload(library)))
     assert own_counts(info["processes"][0])["malloc"] == KNOWN_COUNTS["malloc"]
 
 
 def test_python_malloc_exposes_small_objects(tmp_path: Path) -> None:
     code = "import json; json.loads(json.dumps([{'a': i} for i in range(2000)]))"
     counts = {}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}  # make sanitize-python sets it
     for flag in ([], ["--python-malloc"]):
         prefix = tmp_path / f"t{len(flag)}"
-        result = cli("trace", "record", "-o", str(prefix), *flag, "--", sys.executable, "-c", code)
+        result = cli("trace", "record", "-o", str(prefix), *flag, "--", sys.executable, "-c", code, env=env)
         assert result.returncode == 0, result.stderr
         counts[len(flag)] = info_json(prefix)["events"]
     assert counts[1] > 3 * counts[0]
@@ -249,7 +256,7 @@ def test_free_is_logged_before_the_address_can_be_reused(tmp_path: Path) -> None
     exe = tmp_path / "handoff"
     subprocess.run([cc, "-O0", "-shared", "-fPIC", "-o", str(shim), str(src / "handoff_shim.c")], check=True)
     subprocess.run([cc, "-O0", "-pthread", "-o", str(exe), str(src / "handoff.c"), "-ldl"], check=True)
-    info = info_json(record(tmp_path, str(exe), env=dict(os.environ, LD_PRELOAD=str(shim))))
+    info = info_json(record(tmp_path, str(exe), env=with_preload(str(shim))))
     (proc,) = info["processes"]
     assert own_counts(proc)["malloc"] == 2 and own_counts(proc)["free"] == 2
     assert proc["unknown_frees"] == 0
