@@ -178,6 +178,13 @@ def test_describe_gives_factor_interval_and_p() -> None:
     assert same.describe() == "no significant change (0.98x [0.91-1.06], p=0.400)"
 
 
+def test_a_side_at_zero_is_described_not_divided_by() -> None:
+    v = compare_samples([10.0, 11.0, 12.0, 13.0, 14.0], [0.0] * 5)
+    assert v.label == FASTER and v.ratio == 0.0
+    assert v.describe() == "infx faster [inf-inf], p=0.008"
+    assert compare_samples([0.0] * 5, [1.0] * 5).label == SLOWER  # from nothing to something
+
+
 def test_spread_is_range_over_median() -> None:
     assert spread([10.0, 10.0, 10.0]) == 0.0
     assert spread([9.0, 10.0, 14.0]) == pytest.approx(0.5)

@@ -19,7 +19,8 @@ Invariants:
 - ``rss_curve`` sums the resident pages of every process in the tree at each sample (the launcher
   excluded); processes are found by parent pid, so a descendant that lives less than one sampling
   interval may be missed. ``processes`` lists every (process, executable) the sampler saw, with
-  whether each library of the command's LD_PRELOAD was mapped in it.
+  whether each library of the command's LD_PRELOAD was mapped in it (told once the dynamic loader
+  has mapped libc; static programs are not listed).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ MEASURED_BY_LAUNCHER = "launcher getrusage(RUSAGE_CHILDREN)"
 MEASURED_BY_WAIT4 = "wait4 (max RSS includes the launching Python's peak)"
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _IDLE_POLL_S = 0.05  # how often the timeout is checked when nothing is sampled
+_DISCOVER_EVERY = 5  # samples between two looks for new processes in /proc
 
 Output = int | IO[bytes] | None  # as subprocess.Popen takes it: None inherits ours
 
@@ -70,7 +72,7 @@ class ProcessRun:
     argv: list[str]
     exit_code: int  # negative: killed by that signal
     timed_out: bool
-    interrupted: bool
+    interrupted: bool  # False from run_measured (Ctrl-C re-raises); for callers recording a stopped run
     wall_s: float
     user_s: float
     sys_s: float
@@ -83,6 +85,7 @@ class ProcessRun:
     pid: int = 0  # the command's own process id (its probe reports can be matched to it)
     measured_by: str = MEASURED_BY_LAUNCHER
     processes: list[SeenProcess] = field(default_factory=list)
+    sampler_cpu_s: float = 0.0  # CPU time the watcher thread spent (in our process, not the command's)
 
     @property
     def peak_sampled_rss_bytes(self) -> int:
@@ -149,11 +152,11 @@ def run_measured(
     except OSError as exc:
         _close(report_r, report_w)
         raise LaunchError(f"{argv[0]}: cannot execute: {exc.strerror or exc}") from exc
-    _close(report_w)
     watcher = _Watcher(proc.pid, start, timeout, sample_interval, env, skip_root=use_launcher)
-    watcher.start()
     reaped = False
-    try:
+    try:  # from here on, whatever happens (a Ctrl-C included), the group dies and the child is reaped
+        _close(report_w)
+        watcher.start()
         _, status, usage = os.wait4(proc.pid, 0)
         reaped = True
         wall = time.perf_counter() - start
@@ -163,7 +166,8 @@ def run_measured(
             os.wait4(proc.pid, 0)
         raise
     finally:
-        watcher.stop()
+        if watcher.ident is not None:
+            watcher.stop()
         _kill_group(proc.pid)  # leftovers (daemons, orphans) of a finished command
         proc.returncode = 0  # reaped by us: stop Popen from waiting again
         report = _read_all(report_r) if use_launcher else ""
@@ -204,6 +208,7 @@ def _result(
             pid=child,
             measured_by=MEASURED_BY_LAUNCHER,
             processes=watcher.processes,
+            sampler_cpu_s=watcher.cpu_s,
         )
     # Started directly, or the launcher was killed with the group (timeout) before it could report.
     return ProcessRun(
@@ -223,6 +228,7 @@ def _result(
         pid=watcher.command_pid or pid,
         measured_by=MEASURED_BY_WAIT4,
         processes=watcher.processes,
+        sampler_cpu_s=watcher.cpu_s,
     )
 
 
@@ -280,10 +286,13 @@ class _Watcher(threading.Thread):
         self.curve: list[tuple[float, int]] = []
         self.processes: list[SeenProcess] = []
         self.command_pid = 0
+        self.cpu_s = 0.0
+        self._samples = 0
         self._stop_event = threading.Event()
         self._parents: dict[int, int] = {}  # every pid seen in /proc -> its parent pid
         self._tree: set[int] = {root}
         self._exes: dict[int, str] = {}
+        self._launcher_exe = os.path.realpath(LAUNCHER)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -291,6 +300,13 @@ class _Watcher(threading.Thread):
             self.join()
 
     def run(self) -> None:
+        cpu_start = time.thread_time()
+        try:
+            self._watch()
+        finally:
+            self.cpu_s = time.thread_time() - cpu_start
+
+    def _watch(self) -> None:
         wait = self.interval if self.interval is not None else _IDLE_POLL_S
         while not self._stop_event.wait(wait):
             now = time.perf_counter() - self.start_time
@@ -302,16 +318,23 @@ class _Watcher(threading.Thread):
                 self._sample(now)
 
     def _sample(self, now: float) -> None:
-        self._discover()
+        # New processes and execs are looked for every few samples: listing /proc costs more than
+        # reading the RSS of a small tree (the probe reports every exec anyway).
+        looking = self._samples % _DISCOVER_EVERY == 0
+        self._samples += 1
+        if looking:
+            self._discover()
         total = 0
-        for pid in sorted(self._tree):
+        for pid in list(self._tree):
             if pid == self.root and self.skip_root:
                 continue
             pages = _resident_pages(pid)
             if pages is None:
+                self._tree.discard(pid)
                 continue
             total += pages * _PAGE_SIZE
-            self._note_exe(pid, now)
+            if looking:
+                self._note_exe(pid, now)
         if total:
             self.curve.append((now, total))
 
@@ -345,25 +368,36 @@ class _Watcher(threading.Thread):
             exe = os.readlink(f"/proc/{pid}/exe")
         except OSError:
             return
-        if self._exes.get(pid) == exe:
-            return
+        if self._exes.get(pid) == exe or (self.skip_root and exe == self._launcher_exe):
+            return  # seen already, or the launcher's own child in the instant before its exec
+        mapped = _maps_contain(pid, self.preloads) if self.preloads else None
+        if self.preloads and mapped is None:
+            return  # just exec'd, the dynamic loader is still mapping: look again next time
         self._exes[pid] = exe
         self.processes.append(
             SeenProcess(
-                pid=pid,
-                ppid=self._parents.get(pid, 0),
-                exe=exe,
-                first_seen_s=now,
-                preloads_mapped=_maps_contain(pid, self.preloads) if self.preloads else None,
+                pid=pid, ppid=self._parents.get(pid, 0), exe=exe, first_seen_s=now, preloads_mapped=mapped
             )
         )
 
 
-def _parent_pid(pid: int) -> int | None:
+def _read_proc(path: str) -> bytes | None:
+    """A small /proc file in one read: os.open/os.read cost a third of open() at 100 reads a second."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
+        return None
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _parent_pid(pid: int) -> int | None:
+    text = _read_proc(f"/proc/{pid}/stat")
+    if text is None:
         return None
     # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
     fields = text[text.rfind(b")") + 2 :].split()
@@ -371,16 +405,25 @@ def _parent_pid(pid: int) -> int | None:
 
 
 def _resident_pages(pid: int) -> int | None:
+    text = _read_proc(f"/proc/{pid}/statm")
     try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1])
-    except (OSError, IndexError, ValueError):
+        return int(text.split()[1]) if text is not None else None
+    except (IndexError, ValueError):
         return None
 
 
 def _maps_contain(pid: int, libraries: Sequence[str]) -> bool | None:
+    """Whether every library is mapped in pid; None while that cannot be told yet (or unreadable).
+
+    Right after an exec only the program and ld.so are mapped. ld.so maps LD_PRELOAD before the
+    program's own libraries, so once libc is mapped a missing preload is really missing. A static
+    program never maps libc and stays undetermined (it ignores LD_PRELOAD; the probe's missing
+    report catches it).
+    """
     try:
         maps = Path(f"/proc/{pid}/maps").read_text(errors="replace")
     except OSError:
         return None
-    return all(os.path.realpath(lib) in maps or lib in maps for lib in libraries)
+    if all(os.path.realpath(lib) in maps or lib in maps for lib in libraries):
+        return True
+    return False if "/libc.so" in maps else None

@@ -65,12 +65,16 @@ class Verdict:
     def describe(self) -> str:
         """One line, e.g. "1.23x faster [1.15-1.31], p=0.008"."""
         if self.label == FASTER:
-            return (
-                f"{_factor(1 / self.ratio)} faster [{_num(1 / self.high)}-{_num(1 / self.low)}], {_p(self)}"
-            )
+            low, high = _inverse(self.high), _inverse(self.low)  # the speedup's interval
+            return f"{_factor(_inverse(self.ratio))} faster [{_num(low)}-{_num(high)}], {_p(self)}"
         if self.label == SLOWER:
             return f"{_factor(self.ratio)} slower [{_num(self.low)}-{_num(self.high)}], {_p(self)}"
         return f"{self.label} ({_factor(self.ratio)} [{_num(self.low)}-{_num(self.high)}], {_p(self)})"
+
+
+def _inverse(x: float) -> float:
+    """1 / x, where new at zero cost is infinitely faster rather than a ZeroDivisionError."""
+    return math.inf if x == 0 else 1 / x
 
 
 def _num(x: float) -> str:
