@@ -11,15 +11,15 @@ export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 # The programs of `allocffi run --suite real` (make bench-real).
 SYSTEM_PACKAGES += gcc perl sqlite3 python3
-LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c)
-LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h)
+LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c) $(filter-out csrc/trace/capture.c,$(wildcard csrc/trace/*.c))
+LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
 CC     ?= cc
 CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean
+.PHONY: all setup system-libs build test ctest pytest bench bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean traces bench-trace
 
 all: build
 
@@ -144,6 +144,24 @@ calibrate-callgrind: system-libs build/tools/entry_points
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build
 	$(PY) -m pytest -q bench --benchmark-disable
+
+## traces: regenerate the shipped traces in bench/traces (a Python JSON/AST workload, cc1)
+traces: build
+	$(PY) bench/traces/make_traces.py
+
+## bench-trace: replay every shipped trace on every available allocator, a fresh process per run
+## (--touch pages: every page of a block is touched, so RSS can be set against the ideal), then
+## on the null allocator (the replay engine's own cost per call)
+SHIPPED_TRACES := $(wildcard bench/traces/*.trace)
+bench-trace: build
+	@mkdir -p bench/results
+	@set -e; for t in $(SHIPPED_TRACES); do n=$$(basename $$t .trace); \
+	  $(PY) -m allocffi trace replay $$t --repeat 5 --touch pages --markdown bench/results/trace-$$n.md \
+	    --json bench/results/trace-$$n.json --csv bench/results/trace-$$n.csv; \
+	  $(PY) -m allocffi trace replay $$t --repeat 5 --allocators null -q --json bench/results/trace-$$n-null.json; \
+	  $(PY) -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; \
+	    print(f\"  engine overhead (null allocator): {r['ns_per_event']:.1f} ns/call\")" bench/results/trace-$$n-null.json; \
+	done
 
 lint: setup
 	$(VENV)/bin/ruff check allocffi tests bench

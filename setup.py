@@ -60,5 +60,24 @@ setup(
             extra_compile_args=RUN_CFLAGS,
             extra_link_args=["-fno-sanitize=all"],
         ),
+        # The capture library of `allocffi trace record`: preloaded into the
+        # traced program, never imported (it has no PyInit and calls no Python).
+        Extension(
+            "allocffi._capture",
+            ["csrc/trace/capture.c"],
+            depends=["csrc/trace/format.h"],
+            # Never instrumented, even in the sanitizer builds: it runs inside other programs.
+            extra_compile_args=[
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-std=gnu11",
+                "-fvisibility=hidden",
+                "-pthread",
+                "-fno-sanitize=all",
+            ],
+            extra_link_args=["-fno-sanitize=all"],
+            libraries=["dl", "pthread"],
+        ),
     ],
 )

@@ -15,9 +15,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 HEADER = CSRC / "include" / "allocffi.h"
 
-# Library sources: csrc/*.c and csrc/bench/*.c (tests and the CPython helper
-# extension are built separately).
-SOURCES = sorted(str(p.relative_to(ROOT)) for p in [*CSRC.glob("*.c"), *(CSRC / "bench").glob("*.c")])
+# Library sources: csrc/*.c, csrc/bench/*.c and csrc/trace/*.c (tests, the
+# CPython helper extension and the preloaded capture library are built
+# separately).
+CAPTURE_SOURCE = CSRC / "trace" / "capture.c"
+SOURCES = sorted(
+    str(p.relative_to(ROOT))
+    for p in [*CSRC.glob("*.c"), *(CSRC / "bench").glob("*.c"), *(CSRC / "trace").glob("*.c")]
+    if p != CAPTURE_SOURCE
+)
 
 _INTEGER_DEFINE = re.compile(r"^#define\s+[A-Z_][A-Z0-9_]*\s+\d+\s*$")
 

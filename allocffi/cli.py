@@ -12,6 +12,7 @@
     allocffi numpy-bench [--allocators a,b] [--workloads w,x] [--repeat N] [--scale F]
                          [--json P] [--markdown P] [--quiet]
     allocffi calibrate [--libraries a,b] [--workloads w,x] [--repeat N] [--ops N] [--json P]
+    allocffi trace record|info|replay|import ...   (see allocffi/trace/commands.py)
 
 Every error the user can fix is one line on stderr and exit status 2 (never a
 traceback); Ctrl-C exits with 130 and a closed output pipe (``| head``)
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(sub)
     _add_numpy_bench(sub)
     _add_calibrate(sub)
+    from allocffi.trace.commands import add_parser as add_trace_parser
+
+    add_trace_parser(sub, _names)
     return parser
 
 
@@ -441,6 +445,10 @@ def _dispatch(args: argparse.Namespace, arguments: list[str]) -> int:
         return _numpy_bench(args)
     if args.command == "calibrate":
         return _calibrate(args, arguments)
+    if args.command == "trace":
+        from allocffi.trace.commands import run as run_trace
+
+        return run_trace(args, arguments)
     from allocffi.bench.session import list_capabilities
 
     return list_capabilities()

@@ -399,4 +399,89 @@ const char *af_bench_workload_description(size_t index);
 int af_calibrate_direct(const char *library, const char *workload, uint64_t ops, uint64_t seed,
                         af_bench_result *out, af_error *err);
 
+/* ----------------------------------------------------------------------------
+ * Traces: recorded allocation sequences of real programs (csrc/trace/; the
+ * file format is documented in csrc/trace/FORMAT.md) and their replay in C
+ * against any allocator (csrc/bench/replay.c).
+ * ------------------------------------------------------------------------- */
+
+/* Call types, in the order of af_trace_summary.calls: malloc calloc realloc
+   free posix_memalign aligned_alloc memalign valloc pvalloc reallocarray. */
+#define AF_TRACE_CALL_KINDS 10
+/* Histogram bucket 0 counts zeros; bucket i counts 2^(i-1) <= x < 2^i. */
+#define AF_TRACE_HISTOGRAM_BUCKETS 48
+#define AF_TRACE_COMMAND_SIZE 1024
+
+/* Name of call type `index` ("malloc", ...), NULL past the last. */
+const char *af_trace_call_name(size_t index);
+
+typedef struct af_trace_summary {
+  uint32_t version;           /* format version of the file */
+  uint32_t pid;               /* the recorded process */
+  uint32_t ppid;              /* its parent when it started */
+  uint32_t threads;           /* threads that made calls */
+  uint64_t start_unix_ns;     /* when the process started being recorded */
+  uint64_t events;            /* calls recorded */
+  uint64_t objects;           /* blocks allocated */
+  uint64_t lost_events;       /* calls the capture lost (a thread killed before it flushed) */
+  uint64_t calls[AF_TRACE_CALL_KINDS];  /* per call type, failed calls included */
+  uint64_t failed[AF_TRACE_CALL_KINDS]; /* calls that returned NULL or an error */
+  uint64_t runtime_calls[AF_TRACE_CALL_KINDS]; /* calls made by libc or the dynamic loader, not the program */
+  uint64_t bytes_requested;   /* sum of the sizes of every successful allocation */
+  uint64_t peak_live_bytes;   /* highest sum of the sizes of live blocks: the ideal footprint */
+  uint64_t peak_live_blocks;
+  uint64_t program_peak_live_bytes; /* the same over the program's own blocks (runtime_calls' excluded) */
+  uint64_t live_bytes_at_end; /* never freed */
+  uint64_t live_blocks_at_end;
+  uint64_t frees;             /* blocks released (free, realloc's old block) */
+  uint64_t unknown_frees;     /* frees of pointers allocated before capture or by the loader */
+  uint64_t null_frees;        /* free(NULL) */
+  uint64_t cross_thread_frees; /* releases of a block another thread allocated */
+  uint64_t max_align;         /* largest alignment asked for */
+  uint64_t size_histogram[AF_TRACE_HISTOGRAM_BUCKETS];     /* sizes of successful allocations */
+  uint64_t lifetime_histogram[AF_TRACE_HISTOGRAM_BUCKETS]; /* calls between a block's allocation and its release */
+  uint64_t file_bytes;        /* size of the trace file */
+  uint32_t command_len;       /* length of the command line; command holds its start */
+  char command[AF_TRACE_COMMAND_SIZE]; /* arguments separated by NUL bytes */
+} af_trace_summary;
+
+/* Turns a raw capture file (written by the capture library) into a trace. */
+int af_trace_convert(const char *raw_path, const char *out_path, af_error *err);
+/* Reads and fully validates a trace; errors name the file offset. */
+int af_trace_summarize(const char *path, af_trace_summary *out, af_error *err);
+
+/* Every call on one thread in recorded order, or each recorded thread on a
+   thread of its own, waiting only where a block crosses threads. */
+enum { AF_TRACE_SERIAL = 0, AF_TRACE_THREADS = 1 };
+
+typedef struct af_trace_replay_config {
+  const char *path;           /* a trace file */
+  const char *allocator;      /* any af_create name */
+  int touch;                  /* AF_TOUCH_*, as the engine's workloads touch */
+  int mode;                   /* AF_TRACE_SERIAL or AF_TRACE_THREADS */
+} af_trace_replay_config;
+
+typedef struct af_trace_replay_result {
+  uint64_t events;            /* calls replayed (the recording's failed calls included) */
+  uint64_t elapsed_ns;        /* wall time of the replay loop(s) */
+  double ns_per_event;
+  uint64_t checksum;          /* over data written and read back: equal across allocators */
+  uint32_t threads;           /* replay threads */
+  uint32_t frees_ignored;     /* 1: the allocator cannot free (bump): frees were skipped */
+  uint64_t peak_live_bytes;   /* the trace's ideal footprint (requested bytes) */
+  uint64_t peak_live_blocks;
+  uint64_t clamped_alignments; /* alignments above AF_MAX_ALIGN replayed at AF_MAX_ALIGN */
+  af_stats stats;             /* allocator stats after the replay (summed over instances) */
+  uint64_t table_bytes;       /* the replay's own tables, resident before timing starts */
+  uint64_t rss_before_bytes;  /* resident set after the tables were built, before the replay */
+  uint64_t rss_after_bytes;
+  uint64_t peak_rss_bytes;    /* high-water mark during the replay (reset before it where Linux allows) */
+  uint64_t minor_faults;
+  uint64_t major_faults;
+  uint64_t user_ns;
+  uint64_t sys_ns;
+} af_trace_replay_result;
+
+int af_trace_replay(const af_trace_replay_config *config, af_trace_replay_result *out, af_error *err);
+
 #endif /* ALLOCFFI_H */
