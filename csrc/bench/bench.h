@@ -35,6 +35,8 @@ typedef struct bench_ctx {
   size_t live_cap;            /* the workload's live_slots */
   size_t live_count;          /* list workloads: held blocks are live[0, live_count) */
   const uint8_t *src;         /* BENCH_SRC_SIZE seed-derived bytes for copy workloads */
+  uint32_t *order;            /* live-set workloads: live_cap slot numbers, a seed-derived permutation
+                                 made by the workload's prepare before timing (free()d by the engine) */
   int status;                 /* AF_OK, or the status that stopped the run */
 } bench_ctx;
 
@@ -49,6 +51,9 @@ typedef struct bench_workload {
   uint32_t live_slots;        /* size of ctx->live (0: the kernel holds nothing) */
   uint32_t round;             /* ops per time-budget round: a multiple of the phase */
   uint32_t threads;           /* 0: run on the calling thread; N: threads-N */
+  /* NULL, or called once per worker after setup and before the first
+     reading (not measured): builds tables such as ctx->order. AF_OK or a status. */
+  int (*prepare)(bench_ctx *ctx);
 } bench_workload;
 
 /* Largest source buffer a copy workload reads. */

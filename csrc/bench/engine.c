@@ -173,6 +173,9 @@ static int worker_setup(bench_worker *w) {
     if (c->live == NULL)
       return _af_error_set(&w->err, AF_ERR_NOMEM, "benchmark engine: no memory for %zu live slots", c->live_cap);
   }
+  if (run->workload->prepare != NULL && run->workload->prepare(c) != AF_OK)
+    return _af_error_set(&w->err, AF_ERR_NOMEM, "benchmark engine: no memory for the tables of workload '%s'",
+                         run->workload_name);
   return AF_OK;
 }
 
@@ -217,6 +220,8 @@ static void worker_teardown(bench_worker *w) {
   }
   free(c->live);
   c->live = NULL;
+  free(c->order);
+  c->order = NULL;
 }
 
 static void worker_main(bench_worker *w) {
@@ -266,15 +271,15 @@ static int find_workload(const char *name, bench_workload *out, af_error *err) {
     out->threads = threads;
     return AF_OK;
   }
-  /* The message lists every workload; threads-2/threads-4 become threads-N. */
+  /* The message lists every workload; threads-2/threads-4 become threads-N, the live-set family live-*. */
   char list[AF_ERROR_MESSAGE_SIZE];
   size_t used = 0;
   list[0] = '\0';
   for (size_t i = 0; i < _af_bench_workload_total && used < sizeof list; i++) {
-    if (_af_bench_workloads[i].threads != 0) continue;
+    if (_af_bench_workloads[i].threads != 0 || _af_bench_workloads[i].prepare != NULL) continue; /* live-*: a family */
     used += (size_t)snprintf(list + used, sizeof list - used, "%s ", _af_bench_workloads[i].name);
   }
-  return _af_error_set(err, AF_ERR_INVALID, "unknown workload '%.24s'; valid: %sthreads-N (1<=N<=%d)", name, list,
+  return _af_error_set(err, AF_ERR_INVALID, "unknown workload '%.24s'; valid: %slive-* threads-N (1<=N<=%d)", name, list,
                        BENCH_MAX_THREADS);
 }
 
