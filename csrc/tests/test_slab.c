@@ -341,6 +341,61 @@ static void test_not_a_slab(void) {
   af_destroy(l);
 }
 
+/* A slab whose blocks are all free is reset: after frees in any order the
+   next allocations come in address order again; a late double free into the
+   empty slab is refused; calloc of a block used before reads zero. */
+static void test_empty_slab_reset(void) {
+  enum { N = 3000 }; /* 64 B blocks: about three 64 KiB slabs */
+  af_allocator *a = af_slab_new(NULL, NULL);
+  static char *p[N];
+  uint64_t rng = 99;
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < N; i++) {
+      p[i] = af_alloc(a, 64, 16);
+      CHECK(p[i] != NULL);
+      memset(p[i], 0xab, 64);
+    }
+    /* within a slab, blocks come in address order, one after the other */
+    int out_of_order = 0;
+    for (int i = 1; i < N; i++)
+      if (p[i] != p[i - 1] + 64 && ((uintptr_t)p[i] & 0xffff) != 0) out_of_order++;
+    CHECK_EQ(out_of_order, 0);
+    for (int i = N - 1; i > 0; i--) { /* free in a random order */
+      int j = (int)(test_rand(&rng) % (uint64_t)(i + 1));
+      char *t = p[i];
+      p[i] = p[j];
+      p[j] = t;
+    }
+    for (int i = 0; i < N; i++) CHECK_EQ(af_free(a, p[i], 64, 16), AF_OK);
+    CHECK_EQ(af_free(a, p[N - 1], 64, 16), AF_ERR_NOT_OWNED); /* its slab is empty now */
+    CHECK_EQ(af_free(a, p[0], 64, 16), AF_ERR_NOT_OWNED);
+    CHECK(af_owns(a, p[0]) == 0);
+  }
+  af_stats st = stats_of(a);
+  CHECK_EQ(st.allocs, 3 * N);
+  CHECK_EQ(st.frees, 3 * N);
+  CHECK_EQ(st.blocks_in_use, 0);
+  CHECK(st.slabs <= 4); /* the same slabs served every round */
+  af_class_stats cs = {0};
+  for (size_t i = 0; i < af_slab_class_count(a) && cs.class_size != 64; i++) af_slab_class_stats(a, i, &cs);
+  CHECK_EQ(cs.class_size, 64);
+  CHECK_EQ(cs.in_use, 0);
+  CHECK_EQ(cs.free, 0); /* reset slabs hold no free list */
+  CHECK_EQ(cs.misses, 3 * N);
+  /* calloc of blocks written before (the slab was reset, not fresh) reads zero */
+  for (int i = 0; i < 100; i++) {
+    unsigned char *z = af_calloc(a, 64, 16);
+    int nonzero = 0;
+    for (int k = 0; k < 64; k++) nonzero |= z[k];
+    CHECK_EQ(nonzero, 0);
+    p[i] = (char *)z;
+  }
+  for (int i = 0; i < 100; i++) CHECK_EQ(af_free(a, p[i], 64, 16), AF_OK);
+  af_trim(a);
+  CHECK_EQ(stats_of(a).slabs, 0);
+  af_destroy(a);
+}
+
 int main(void) {
   test_default_classes();
   test_custom_classes();
@@ -352,5 +407,6 @@ int main(void) {
   test_zeroing();
   test_trim_and_limit();
   test_not_a_slab();
+  test_empty_slab_reset();
   return check_summary();
 }
