@@ -71,23 +71,32 @@ _ORDERS = {"random": "random free order", "inorder": "allocation-order frees"}
 
 
 def write_scale_plot(report: BenchReport, path: str | Path) -> None:
+    """One log-log panel of ns/op over N per (sizes, order) with two or more N;
+    the workloads of a single N share one bar panel at the end."""
     from allocffi.bench.plot import require_matplotlib
 
     plt = require_matplotlib()
     series = scale_series(report.results)
-    panels = sorted(
-        series, key=lambda key: (list(_SIZES).index(key[0]) if key[0] in _SIZES else 9, key[1] != "random")
-    )
+    curves = [key for key, by in series.items() if max(len(points) for points in by.values()) >= 2]
+    singles = [
+        r for r in report.results if (n := parse_live_name(r.workload)) and (n.sizes, n.order) not in curves
+    ]
+    panels = len(curves) + (1 if singles else 0)
     columns = 2
-    rows = max(1, (len(panels) + columns - 1) // columns)
+    rows = max(1, (panels + columns - 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(12, 4.2 * rows), squeeze=False)
     cmap = plt.get_cmap("tab10")
     colours = {a: cmap(i % 10) for i, a in enumerate(report.allocators)}
-    for ax, (sizes, order) in zip(axes.flat, panels, strict=False):
+    cells = list(axes.flat)
+    for ax, (sizes, order) in zip(cells, curves, strict=False):
         for allocator, points in series[(sizes, order)].items():
-            xs = [n for n, _ in points]
-            ys = [ns for _, ns in points]
-            ax.plot(xs, ys, marker="o", label=allocator, color=colours[allocator])
+            ax.plot(
+                [n for n, _ in points],
+                [ns for _, ns in points],
+                marker="o",
+                label=allocator,
+                color=colours[allocator],
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"{_SIZES.get(sizes, sizes)}, {_ORDERS.get(order, order)}")
@@ -95,7 +104,27 @@ def write_scale_plot(report: BenchReport, path: str | Path) -> None:
         ax.set_ylabel("median ns/op (log)")
         ax.grid(which="both", alpha=0.3)
         ax.legend(fontsize="small", ncol=2)
-    for ax in list(axes.flat)[len(panels) :]:
+    if singles:
+        ax = cells[len(curves)]
+        workloads = list(dict.fromkeys(r.workload for r in singles))
+        allocators = list(dict.fromkeys(r.allocator for r in singles))
+        width = 0.8 / len(allocators)
+        for i, allocator in enumerate(allocators):
+            xs, ys = [], []
+            for x, workload in enumerate(workloads):
+                for r in singles:
+                    if r.workload == workload and r.allocator == allocator:
+                        xs.append(x - 0.4 + width * (i + 0.5))
+                        ys.append(r.ns_per_op)
+            ax.bar(xs, ys, width=width, label=allocator, color=colours[allocator])
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(workloads)))
+        ax.set_xticklabels(workloads, rotation=15, ha="right", fontsize="small")
+        ax.set_ylabel("median ns/op (log)")
+        ax.set_title("one N each")
+        ax.grid(axis="y", which="both", alpha=0.3)
+        ax.legend(fontsize="small", ncol=2)
+    for ax in cells[panels:]:
         ax.set_visible(False)
     fig.suptitle(f"allocffi bench --scale, {report.date}")
     fig.tight_layout()
