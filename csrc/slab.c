@@ -23,13 +23,14 @@
  * - a block is at base + k * block_size below base + carved; blocks are
  *   carved in address order; [base + dirty, base + carve_limit) has never
  *   been handed out (still zero from the OS), and carved <= dirty;
- * - a slab whose every block is free is reset at once (empty_slab): its free
- *   list is dropped and carving starts again at its base. So a slab never
- *   holds a free list of blocks that are all free, and a pointer into an
- *   empty slab is never a block (a late double free is refused);
- * - each fast path counts one thing per slab (allocs, frees; live blocks
- *   = allocs - frees); the allocator's and classes' allocs and frees are
- *   derived from them (see slab_totals);
+ * - a slab whose every block is free is reset at once (empty_slab) unless
+ *   only one block was carved: its free list is dropped and carving starts
+ *   again at its base. So an empty slab holds no free list, or one of a
+ *   single block, and a double free into it is refused (not a block, or the
+ *   free-list head);
+ * - a slab counts its live blocks (used); a class counts its allocations
+ *   (hits: from a free list, misses: carved); frees are derived: allocs -
+ *   the live blocks of the class's slabs (see class_sum, slab_totals);
  * - a slab is on its class's avail list iff on_avail; a slab with a free block
  *   or carve room is either on it or gets pushed back by the next free;
  * - slab_bytes + large cache's mapped bytes <= byte_limit when a limit is set.
@@ -66,8 +67,7 @@ typedef struct slab {
   uintptr_t base;             /* 64 KiB aligned; first block */
   size_t carved;              /* bytes from base handed out since the slab was mapped or reset: <= carve_limit */
   uint64_t divisor_magic;     /* ceil(2^64 / block_size): off < 2^32 is a multiple of block_size iff off * magic < magic */
-  uint64_t allocs;            /* blocks handed out from this slab */
-  uint64_t frees;             /* blocks freed into this slab; == allocs: empty (then it is reset) */
+  uint64_t used;              /* live blocks; 0: empty (then it is reset, see empty_slab) */
   bool on_avail;              /* on the class's avail list */
   uint16_t cls;               /* class index */
   uint32_t block_size;        /* the class size */
@@ -78,17 +78,16 @@ typedef struct slab {
   struct slab *all_next, *all_prev; /* every slab of the class */
 } slab;
 
-/* The class's af_class_stats are derived from its slabs' counters (see
-   class_stats): allocs = allocs_retired + the slabs' allocs (frees alike),
-   hits = allocs - misses, free blocks = the slabs' carved blocks - in_use. */
+/* The class's af_class_stats: in_use = the slabs' used, frees = hits +
+   misses - in_use, free blocks = the slabs' carved blocks - in_use (see
+   class_sum). A slab released by trim had no live block. */
 typedef struct slab_class {
   slab *avail;                /* slabs that may have a free block or carve room, freshest first */
   slab *all;                  /* every slab of the class */
   size_t size;                /* block size */
   size_t slab_bytes;          /* size of a new slab */
+  uint64_t hits;              /* allocations from a free list */
   uint64_t misses;            /* allocations that carved a block */
-  uint64_t allocs_retired;    /* allocs counted by slabs that trim has released since */
-  uint64_t frees_retired;     /* frees counted by those slabs (as many) */
   uint64_t slabs;             /* slabs held */
 } slab_class;
 
@@ -209,9 +208,7 @@ static void release_slab(af_slab *s, slab *sl) {
   if (sl->all_prev != NULL) sl->all_prev->all_next = sl->all_next;
   else k->all = sl->all_next;
   if (sl->all_next != NULL) sl->all_next->all_prev = sl->all_prev;
-  af_assert(sl->allocs == sl->frees);
-  k->allocs_retired += sl->allocs;
-  k->frees_retired += sl->frees;
+  af_assert(sl->used == 0);
   k->slabs--;
   (void)_af_radixmap_set_range(&s->map, sl->base, sl->bytes, NULL); /* clearing never fails */
   _af_os_unmap((void *)sl->base, sl->bytes);
@@ -240,10 +237,11 @@ static inline slab *block_slab(const af_slab *s, const void *ptr) {
  * Blocks (no allocator-wide counters here: the vtable functions count)
  * ------------------------------------------------------------------------- */
 
-static inline void *pop_free(slab *sl) {
+static inline void *pop_free(slab_class *k, slab *sl) {
   void *b = sl->free;
   sl->free = *(void **)b;
-  sl->allocs++;
+  sl->used++;
+  k->hits++;
   return b;
 }
 
@@ -251,15 +249,17 @@ static inline void *pop_free(slab *sl) {
 static inline void *carve(slab_class *k, slab *sl) {
   void *b = (void *)(sl->base + sl->carved);
   sl->carved += sl->block_size;
-  sl->allocs++;
+  sl->used++;
   k->misses++;
   return b;
 }
 
-/* Every block of sl is free: forget the free list and carve from the base
-   again (see the header comment). Pushes the slab back on its avail list if
-   a single free took it from full to empty. */
-static inline void empty_slab(af_slab *s, slab *sl) {
+/* Every block of sl is free and more than one is on its free list: forget
+   the list and carve from the base again (see the header comment; a list of
+   one block is in address order already, and keeping it spares alloc/free
+   pairs the reset). Pushes the slab back on its avail list if a single free
+   took it from full to empty. */
+static __attribute__((noinline, cold)) void empty_slab(af_slab *s, slab *sl) {
   sl->free = NULL;
   if (sl->carved > sl->dirty) sl->dirty = sl->carved;
   sl->carved = 0;
@@ -276,7 +276,7 @@ static void *class_alloc(af_slab *s, unsigned cls, size_t size, bool zero) {
       if (sl == NULL) return NULL;
     }
     if (sl->free != NULL) {
-      void *b = pop_free(sl);
+      void *b = pop_free(k, sl);
       if (zero) memset(b, 0, size);
       return b;
     }
@@ -319,9 +319,10 @@ static void *block_alloc(af_slab *s, size_t size, size_t align, bool zero) {
 }
 
 static inline void push_free(af_slab *s, slab *sl, void *ptr) {
-  *(void **)ptr = sl->free;
+  void *next = sl->free;
+  *(void **)ptr = next;
   sl->free = ptr;
-  if (af_unlikely(++sl->frees == sl->allocs)) empty_slab(s, sl);
+  if (af_unlikely(--sl->used == 0) && next != NULL) empty_slab(s, sl); /* empty, more than one block on the list */
   else if (af_unlikely(!sl->on_avail)) avail_push(&s->classes[sl->cls], sl);
 }
 
@@ -369,7 +370,8 @@ static void *slab_alloc(af_allocator *self, size_t size, size_t align) {
       void *b = sl->free;
       if (af_likely(b != NULL)) {
         sl->free = *(void **)b;
-        sl->allocs++;
+        sl->used++;
+        k->hits++;
         count_alloc_bytes(s, size);
         return b;
       }
@@ -469,23 +471,22 @@ static void slab_trim(af_allocator *self) {
     slab *sl = s->classes[i].all;
     while (sl != NULL) {
       slab *next = sl->all_next;
-      if (sl->allocs == sl->frees) release_slab(s, sl); /* empty */
+      if (sl->used == 0) release_slab(s, sl);
       sl = next;
     }
   }
   s->large->vt->trim(s->large);
 }
 
-/* A class's counters, summed over its slabs and the retired ones (O(slabs)). */
+/* A class's counters (O(slabs)). */
 typedef struct class_sums {
-  uint64_t allocs, frees, carved_blocks;
+  uint64_t allocs, in_use, carved_blocks;
 } class_sums;
 
 static class_sums class_sum(const slab_class *k) {
-  class_sums t = {k->allocs_retired, k->frees_retired, 0};
+  class_sums t = {k->hits + k->misses, 0, 0};
   for (const slab *sl = k->all; sl != NULL; sl = sl->all_next) {
-    t.allocs += sl->allocs;
-    t.frees += sl->frees;
+    t.in_use += sl->used;
     t.carved_blocks += sl->carved / sl->block_size;
   }
   return t;
@@ -500,7 +501,7 @@ static void slab_totals(const af_slab *s, uint64_t *allocs, uint64_t *frees) {
   for (size_t i = 0; i < s->class_count; i++) {
     class_sums t = class_sum(&s->classes[i]);
     a += t.allocs;
-    f += t.frees;
+    f += t.allocs - t.in_use;
   }
   *allocs = a - s->moves;
   *frees = f - s->moves;
@@ -711,9 +712,8 @@ int af_slab_class_stats(af_allocator *a, size_t index, af_class_stats *out) {
   } else {
     const slab_class *k = &((af_slab *)inner)->classes[index];
     class_sums t = class_sum(k);
-    uint64_t in_use = t.allocs - t.frees;
-    *out = (af_class_stats){.class_size = k->size, .in_use = in_use, .free = t.carved_blocks - in_use,
-                            .hits = t.allocs - k->misses, .misses = k->misses, .slabs = k->slabs};
+    *out = (af_class_stats){.class_size = k->size, .in_use = t.in_use, .free = t.carved_blocks - t.in_use,
+                            .hits = k->hits, .misses = k->misses, .slabs = k->slabs};
   }
   _af_locked_release(a);
   return status;
