@@ -15,19 +15,20 @@
  *   on one age list (oldest first); on the age list the purged regions form a
  *   prefix (they end before purge_next) and the regions not yet stamped with
  *   a clock reading form a suffix (from unstamped on);
- * - cached <= retain_limit() after every call; mapped = live + cached bytes
+ * - cached <= limit after every call; mapped = live + cached bytes
  *   <= byte_limit if set;
  * - a region's `zeroed` is true only while its pages are known to read zero
  *   (fresh mapping, or purged while cached).
  *
  * How much stays cached. With an explicit max_cached_bytes, at most that.
- * By default (adaptive) the bound is the larger of AF_LARGE_MAX_CACHED and
- * the peak of live bytes over the last one to two windows of
- * AF_LARGE_WINDOW_DELAYS purge delays: a program that holds 640 MiB and
- * frees it all gets every region back from the cache the next time round
- * (a fixed 256 MiB bound sent 60% of such requests back to mmap, ~2.7 us
- * each), and once its use falls, the bound falls with it within two
- * windows. What costs memory is not the bound but resident pages, and those
+ * By default (adaptive) the bound is AF_LARGE_MAX_CACHED plus the peak of
+ * live bytes over the last one to two windows of AF_LARGE_WINDOW_DELAYS
+ * purge delays: a program that holds 640 MiB and frees it all gets every
+ * region back from the cache the next time round (a fixed 256 MiB bound sent
+ * 60% of such requests back to mmap, and each region's first touch back to
+ * the page-fault handler), the 256 MiB on top absorb the drift between size
+ * buckets from one round to the next, and once the program's use falls, the
+ * bound falls with it within two windows. What costs memory is not the bound but resident pages, and those
  * go back to the OS by time, whatever the bound: a region idle for the
  * purge delay is purged (madvise), its mapping kept for reuse.
  *
@@ -86,8 +87,9 @@ typedef struct af_large {
   size_t mapped;              /* bytes of all regions, live and cached */
   size_t cached;              /* bytes of cached regions */
   size_t max_cached;          /* bound on cached; adaptive: its floor */
+  size_t limit;               /* the bound on cached now: max_cached, or adaptive (see update_limit) */
   bool adaptive;              /* max_cached_bytes was 0: the bound follows the recent peak of live bytes */
-  size_t window_peak;         /* most live bytes since window_start */
+  size_t window_peak;         /* most live bytes seen since window_start (at new mappings and clock ticks) */
   size_t previous_peak;       /* most live bytes in the window before */
   uint64_t window_start;      /* clock reading that opened the current window */
   uint64_t window_ns;         /* AF_LARGE_WINDOW_DELAYS purge delays; UINT64_MAX: peaks never expire */
@@ -161,11 +163,16 @@ static void evict_oldest(af_large *l) {
   release(l, r);
 }
 
-/* Most bytes the cache may keep now (see the header comment). */
-static inline size_t retain_limit(const af_large *l) {
-  if (!l->adaptive) return l->max_cached;
+/* Records the live bytes as a peak candidate and recomputes the bound. Only
+   the slow paths call it (a new mapping, a clock tick): the live set can only
+   outgrow the cache's bound through new mappings, so the fast paths need not
+   watch it. */
+static void update_limit(af_large *l) {
+  if (!l->adaptive) return;
+  size_t live = l->mapped - l->cached;
+  if (live > l->window_peak) l->window_peak = live;
   size_t peak = l->window_peak > l->previous_peak ? l->window_peak : l->previous_peak;
-  return l->max_cached + peak;
+  l->limit = l->max_cached + peak;
 }
 
 /* Opens a new peak window when the current one has run its length; a gap of
@@ -176,6 +183,7 @@ static void roll_window(af_large *l, uint64_t now) {
   l->previous_peak = now - l->window_start - l->window_ns < l->window_ns ? l->window_peak : live;
   l->window_peak = live;
   l->window_start = now;
+  update_limit(l);
 }
 
 /* Stamps the regions freed since the last reading, then purges those idle
@@ -184,12 +192,13 @@ static void roll_window(af_large *l, uint64_t now) {
    when there is something to purge or to evict. */
 static void clock_tick(af_large *l) {
   l->clock_countdown = AF_LARGE_CLOCK_EVERY;
+  update_limit(l);
   if (l->purge_delay == UINT64_MAX) return;
   if (l->purge_next == NULL && l->cached <= l->max_cached) return;
   uint64_t now = _af_now_ns();
   if (l->adaptive) {
     roll_window(l, now);
-    while (l->cached > retain_limit(l)) evict_oldest(l);
+    while (l->cached > l->limit) evict_oldest(l);
   }
   for (region *r = l->unstamped; r != NULL; r = r->newer) r->freed_at = now;
   l->unstamped = NULL;
@@ -243,6 +252,7 @@ static region *map_region(af_large *l, size_t bytes, unsigned bucket) {
   *r = (region){.base = (uintptr_t)mem, .size = bytes, .bucket = (uint16_t)bucket, .zeroed = true};
   l->os_maps++;
   l->mapped += bytes;
+  update_limit(l); /* live just grew past what the cache could serve */
   return r;
 }
 
@@ -261,8 +271,6 @@ static inline region *take(af_large *l, size_t size) {
     l->misses++;
   }
   r->live = true;
-  size_t live = l->mapped - l->cached;
-  if (live > l->window_peak) l->window_peak = live;
   count_call(l);
   return r;
 }
@@ -270,13 +278,12 @@ static inline region *take(af_large *l, size_t size) {
 static inline void give_back(af_large *l, region *r) {
   r->live = false;
   r->zeroed = false; /* the user may have written anything */
-  size_t limit = retain_limit(l);
-  if (af_unlikely(r->size > limit)) {
+  if (af_unlikely(r->size > l->limit)) {
     r->older = r->newer = NULL;
     release(l, r);
   } else {
     cache_push(l, r);
-    while (l->cached > limit) evict_oldest(l);
+    while (l->cached > l->limit) evict_oldest(l);
   }
   count_call(l);
 }
@@ -408,6 +415,7 @@ af_allocator *af_large_new(const af_large_options *options, af_error *err) {
   l->clock_countdown = AF_LARGE_CLOCK_EVERY;
   l->max_cached = o.max_cached_bytes != 0 ? o.max_cached_bytes : AF_LARGE_MAX_CACHED;
   l->adaptive = o.max_cached_bytes == 0;
+  l->limit = l->max_cached;
   l->purge_delay = o.purge_delay_ns != 0 ? o.purge_delay_ns : AF_LARGE_PURGE_DELAY_NS;
   l->window_ns = l->purge_delay > UINT64_MAX / AF_LARGE_WINDOW_DELAYS ? UINT64_MAX
                                                                        : l->purge_delay * AF_LARGE_WINDOW_DELAYS;
