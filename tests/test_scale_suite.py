@@ -129,3 +129,20 @@ def test_live_kernel_checksums_agree_across_allocators(workload: str) -> None:
         assert out.ops == 2500
         checksums[allocator] = out.checksum
     assert len(set(checksums.values())) == 1, checksums
+
+
+def test_scale_targets_are_checked_on_a_scale_run_and_not_run_otherwise() -> None:
+    runs = [
+        _record("slab", "live-64-1e5-random", 10.0),
+        _record("libc", "live-64-1e5-random", 30.0),
+        _record("mimalloc", "live-64-1e5-random", 11.0),
+    ]
+    outcomes = {o.label: o for o in targets.check_all(stats.aggregate(runs), {})}
+    label = "slab live-64-1e5-random: no slower than 1.2x fastest of libc/mimalloc/jemalloc/tcmalloc"
+    assert outcomes[label].status == targets.NOT_RUN  # jemalloc and tcmalloc did not run
+    runs += [_record("jemalloc", "live-64-1e5-random", 20.0), _record("tcmalloc", "live-64-1e5-random", 8.5)]
+    outcomes = {o.label: o for o in targets.check_all(stats.aggregate(runs), {})}
+    assert outcomes[label].status == targets.MET  # 10 ns is 1.18x tcmalloc's 8.5
+    assert "vs tcmalloc" in outcomes[label].measured
+    large = "large live-large-1e3-random: no slower than 2x fastest of slab/libc/mimalloc/jemalloc/tcmalloc"
+    assert outcomes[large].status == targets.NOT_RUN
