@@ -277,7 +277,17 @@ static inline void *carve(slab_class *k, slab *sl) {
    best order there is, and a reset would hand out the blocks freed longest
    ago first (batch-100 took 23% more time with it). Pushes the slab back on
    its avail list if a single free took it from full to empty. */
+#if AF_DEBUG >= 2
+/* Blocks on a slab's free list (expensive checks only). */
+static size_t list_length(const slab *sl) {
+  size_t n = 0;
+  for (void *b = sl->free; b != NULL; b = *(void **)b) n++;
+  return n;
+}
+#endif
+
 static __attribute__((noinline, cold)) void empty_slab(af_slab *s, slab *sl) {
+  af_assert_expensive(list_length(sl) == sl->carved / sl->block_size); /* used said: every carved block is free */
   slab_class *k = &s->classes[sl->cls];
   if (k->slabs * k->slab_bytes > RESET_MIN_BYTES) {
     sl->free = NULL;
