@@ -28,9 +28,10 @@
  * 60% of such requests back to mmap, and each region's first touch back to
  * the page-fault handler), the 256 MiB on top absorb the drift between size
  * buckets from one round to the next, and once the program's use falls, the
- * bound falls with it within two windows. What costs memory is not the bound but resident pages, and those
- * go back to the OS by time, whatever the bound: a region idle for the
- * purge delay is purged (madvise), its mapping kept for reuse.
+ * bound falls with it within two windows. What costs memory is not the bound
+ * but resident pages, and those go back to the OS by time, whatever the
+ * bound: a region idle for the purge delay is purged (madvise), its mapping
+ * kept for reuse.
  *
  * Purging without clock reads on the fast path: the clock is read once every
  * AF_LARGE_CLOCK_EVERY calls and only while unpurged regions are cached. A

@@ -21,8 +21,8 @@
  *   and a pointer outside every slab is handed to the large cache, which
  *   refuses it unless it is one of its live regions;
  * - a block is at base + k * block_size below base + carved; blocks are
- *   carved in address order; [base + dirty, base + carve_limit) has never
- *   been handed out (still zero from the OS), and carved <= dirty;
+ *   carved in address order; [base + max(carved, dirty), base + carve_limit)
+ *   has never been handed out (still zero from the OS);
  * - in a class whose slabs span more than RESET_MIN_BYTES, a slab whose every
  *   block is free is reset at once (empty_slab) unless a single block is on
  *   its list: the list is dropped and carving starts again at its base, and
@@ -75,7 +75,7 @@ typedef struct slab {
   uint16_t cls;               /* class index */
   uint32_t block_size;        /* the class size */
   size_t carve_limit;         /* bytes of whole blocks */
-  size_t dirty;               /* bytes from base ever handed out: >= carved; the rest still reads zero */
+  size_t dirty;               /* carved's high-water mark at the last reset: below it, blocks may hold old data */
   size_t bytes;               /* mapped bytes, < 2^32 */
   struct slab *next, *prev;   /* avail list of the class */
   struct slab *all_next, *all_prev; /* every slab of the class */
@@ -270,13 +270,6 @@ static inline void *carve(slab_class *k, slab *sl) {
   return b;
 }
 
-/* Every block of sl is free and more than one is on its free list. If the
-   class's slabs span more than RESET_MIN_BYTES, forget the list and carve
-   from the base again (see the header comment). Otherwise keep it: while a
-   class fits in cache, the list's order (most recently freed first) is the
-   best order there is, and a reset would hand out the blocks freed longest
-   ago first (batch-100 took 23% more time with it). Pushes the slab back on
-   its avail list if a single free took it from full to empty. */
 #if AF_DEBUG >= 2
 /* Blocks on a slab's free list (expensive checks only). */
 static size_t list_length(const slab *sl) {
@@ -286,6 +279,13 @@ static size_t list_length(const slab *sl) {
 }
 #endif
 
+/* Every block of sl is free and more than one is on its free list. If the
+   class's slabs span more than RESET_MIN_BYTES, forget the list and carve
+   from the base again (see the header comment). Otherwise keep it: while a
+   class fits in cache, the list's order (most recently freed first) is the
+   best order there is, and a reset would hand out the blocks freed longest
+   ago first (batch-100 took 23% more time with it). Pushes the slab back on
+   its avail list if a single free took it from full to empty. */
 static __attribute__((noinline, cold)) void empty_slab(af_slab *s, slab *sl) {
   af_assert_expensive(list_length(sl) == sl->carved / sl->block_size); /* used said: every carved block is free */
   slab_class *k = &s->classes[sl->cls];
