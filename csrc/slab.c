@@ -75,7 +75,7 @@ typedef struct slab {
   uint16_t cls;               /* class index */
   uint32_t block_size;        /* the class size */
   size_t carve_limit;         /* bytes of whole blocks */
-  size_t dirty;               /* carved's high-water mark at the last reset: below it, blocks may hold old data */
+  size_t dirty;               /* carved's high-water mark at the last reset: blocks below may hold old data */
   size_t bytes;               /* mapped bytes, < 2^32 */
   struct slab *next, *prev;   /* avail list of the class */
   struct slab *all_next, *all_prev; /* every slab of the class */

@@ -276,11 +276,11 @@ static int find_workload(const char *name, bench_workload *out, af_error *err) {
   size_t used = 0;
   list[0] = '\0';
   for (size_t i = 0; i < _af_bench_workload_total && used < sizeof list; i++) {
-    if (_af_bench_workloads[i].threads != 0 || _af_bench_workloads[i].prepare != NULL) continue; /* live-*: a family */
+    if (_af_bench_workloads[i].threads != 0 || _af_bench_workloads[i].prepare != NULL) continue; /* families */
     used += (size_t)snprintf(list + used, sizeof list - used, "%s ", _af_bench_workloads[i].name);
   }
-  return _af_error_set(err, AF_ERR_INVALID, "unknown workload '%.24s'; valid: %slive-* threads-N (1<=N<=%d)", name, list,
-                       BENCH_MAX_THREADS);
+  return _af_error_set(err, AF_ERR_INVALID, "unknown workload '%.24s'; valid: %slive-* threads-N (1<=N<=%d)", name,
+                       list, BENCH_MAX_THREADS);
 }
 
 /* ----------------------------------------------------------------------------
