@@ -19,7 +19,7 @@ CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean traces bench-trace
+.PHONY: all setup system-libs build test ctest pytest bench bench-scale bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean traces bench-trace
 
 all: build
 
@@ -101,6 +101,13 @@ valgrind: system-libs $(CTESTS)
 bench: build
 	$(PY) -m allocffi bench --repeat 5 --targets --markdown bench/results/report.md --json bench/results/report.json \
 	  --csv bench/results/report.csv --plot bench/results/report.png
+	@echo "note: the scale suite (live sets of up to 1e6 blocks, random free order) is 'make bench-scale'"
+
+## bench-scale: the scale suite (live-*: live sets of 1e2-1e6 blocks freed in a random or in
+## allocation order), every available allocator; the plot draws ns/op over N (a few minutes)
+bench-scale: build
+	$(PY) -m allocffi bench --scale --repeat 3 --markdown bench/results/scale.md --json bench/results/scale.json \
+	  --plot bench/results/scale.png
 
 ## bench-noise: how often unchanged code gets a false verdict: two full runs, then allocffi compare
 .PHONY: bench-noise

@@ -122,7 +122,8 @@ class BumpArena(Allocator):
 class LargeRegionCache(Allocator):
     """Page-granular regions from mmap with a cache of freed regions for reuse.
 
-    Options: ``max_cached_bytes`` (default 256 MiB), ``purge_delay`` (seconds a cached region may
+    Options: ``max_cached_bytes`` (default: adaptive, the larger of 256 MiB and the recent peak of
+    live bytes; a number is a fixed bound), ``purge_delay`` (seconds a cached region may
     stay idle before its pages are given back with madvise; default 0.25; math.inf: never),
     ``byte_limit`` (cap on bytes mapped, live + cached; None: no cap).
     """

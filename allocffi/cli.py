@@ -75,7 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
         f"mmap runs only on {', '.join(sorted(MMAP_WORKLOADS))})",
     )
     bench.add_argument(
-        "--workloads", type=_names, metavar="W,X", help="comma list (default: all; see `allocffi list`)"
+        "--workloads",
+        type=_names,
+        metavar="W,X",
+        help="comma list (default: all but the scale suite; see `allocffi list`)",
+    )
+    bench.add_argument(
+        "--scale",
+        action="store_true",
+        help="run the scale suite instead: live sets of 1e2-1e6 blocks (live-*) freed in a random or in "
+        "allocation order; --plot then draws ns/op over N per allocator",
     )
     bench.add_argument(
         "--workload-file",
@@ -382,6 +391,7 @@ def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
     opts = BenchOptions(
         allocators=args.allocators,
         workloads=args.workloads,
+        scale=args.scale,
         repeat=args.repeat,
         ops=args.ops,
         time_budget_s=args.time_budget,

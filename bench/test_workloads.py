@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from allocffi._native import ffi, lib
-from allocffi.bench.catalog import ALLOCATORS, DEFAULT_OPS, MMAP, runs_on
+from allocffi.bench.catalog import ALLOCATORS, DEFAULT_OPS, MMAP, is_scale_workload, runs_on
 
 # A quarter of the CLI's default ops: each run takes a few milliseconds for a
 # fast allocator, and the suite stays within a couple of minutes.
@@ -28,7 +28,11 @@ FALLBACK_OPS = 100_000
 ROUNDS = 7
 SEED = 1
 
-WORKLOADS = [ffi.string(lib.af_bench_workload_name(i)).decode() for i in range(lib.af_bench_workload_count())]
+# The scale suite (live-*, up to 1e6 live blocks) runs in `make bench-scale` only.
+ENGINE_WORKLOADS = [
+    ffi.string(lib.af_bench_workload_name(i)).decode() for i in range(lib.af_bench_workload_count())
+]
+WORKLOADS = [name for name in ENGINE_WORKLOADS if not is_scale_workload(name)]
 
 
 def refused(workload: str, allocator: str) -> bool:

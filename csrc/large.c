@@ -15,9 +15,23 @@
  *   on one age list (oldest first); on the age list the purged regions form a
  *   prefix (they end before purge_next) and the regions not yet stamped with
  *   a clock reading form a suffix (from unstamped on);
- * - cached <= max_cached; mapped = live + cached bytes <= byte_limit if set;
+ * - cached <= limit after every call; mapped = live + cached bytes
+ *   <= byte_limit if set;
  * - a region's `zeroed` is true only while its pages are known to read zero
  *   (fresh mapping, or purged while cached).
+ *
+ * How much stays cached. With an explicit max_cached_bytes, at most that.
+ * By default (adaptive) the bound is AF_LARGE_MAX_CACHED plus the peak of
+ * live bytes over the last one to two windows of AF_LARGE_WINDOW_DELAYS
+ * purge delays: a program that holds 640 MiB and frees it all gets every
+ * region back from the cache the next time round (a fixed 256 MiB bound sent
+ * 60% of such requests back to mmap, and each region's first touch back to
+ * the page-fault handler), the 256 MiB on top absorb the drift between size
+ * buckets from one round to the next, and once the program's use falls, the
+ * bound falls with it within two windows. What costs memory is not the bound
+ * but resident pages, and those go back to the OS by time, whatever the
+ * bound: a region idle for the purge delay is purged (madvise), its mapping
+ * kept for reuse.
  *
  * Purging without clock reads on the fast path: the clock is read once every
  * AF_LARGE_CLOCK_EVERY calls and only while unpurged regions are cached. A
@@ -42,6 +56,9 @@
 #endif
 #ifndef AF_LARGE_CLOCK_EVERY
 #define AF_LARGE_CLOCK_EVERY 32 /* calls between two clock readings */
+#endif
+#ifndef AF_LARGE_WINDOW_DELAYS
+#define AF_LARGE_WINDOW_DELAYS 16 /* adaptive bound: a peak is remembered for 1-2 windows of this many purge delays */
 #endif
 
 /* 4 exact buckets + 4 per power of two up to 2^40 pages: more than enough. */
@@ -70,7 +87,13 @@ typedef struct af_large {
   unsigned clock_countdown;   /* calls left before the next clock reading */
   size_t mapped;              /* bytes of all regions, live and cached */
   size_t cached;              /* bytes of cached regions */
-  size_t max_cached;          /* bound on cached */
+  size_t max_cached;          /* bound on cached; adaptive: its floor */
+  size_t limit;               /* the bound on cached now: max_cached, or adaptive (see update_limit) */
+  bool adaptive;              /* max_cached_bytes was 0: the bound follows the recent peak of live bytes */
+  size_t window_peak;         /* most live bytes seen since window_start (at new mappings and clock ticks) */
+  size_t previous_peak;       /* most live bytes in the window before */
+  uint64_t window_start;      /* clock reading that opened the current window */
+  uint64_t window_ns;         /* AF_LARGE_WINDOW_DELAYS purge delays; UINT64_MAX: peaks never expire */
   size_t byte_limit;          /* 0: none; bound on mapped */
   uint64_t purge_delay;       /* ns; UINT64_MAX: never purge */
   uint64_t os_maps, os_unmaps, hits, misses, purged_bytes;
@@ -141,12 +164,43 @@ static void evict_oldest(af_large *l) {
   release(l, r);
 }
 
+/* Records the live bytes as a peak candidate and recomputes the bound. Only
+   the slow paths call it (a new mapping, a clock tick): the live set can only
+   outgrow the cache's bound through new mappings, so the fast paths need not
+   watch it. */
+static void update_limit(af_large *l) {
+  if (!l->adaptive) return;
+  size_t live = l->mapped - l->cached;
+  if (live > l->window_peak) l->window_peak = live;
+  size_t peak = l->window_peak > l->previous_peak ? l->window_peak : l->previous_peak;
+  l->limit = l->max_cached + peak;
+}
+
+/* Opens a new peak window when the current one has run its length; a gap of
+   more than a window forgets both peaks. */
+static void roll_window(af_large *l, uint64_t now) {
+  if (now - l->window_start < l->window_ns) return;
+  size_t live = l->mapped - l->cached;
+  l->previous_peak = now - l->window_start - l->window_ns < l->window_ns ? l->window_peak : live;
+  l->window_peak = live;
+  l->window_start = now;
+  update_limit(l);
+}
+
 /* Stamps the regions freed since the last reading, then purges those idle
-   for longer than the delay. Called every AF_LARGE_CLOCK_EVERY calls. */
+   for longer than the delay, and evicts what an expired peak no longer
+   covers. Called every AF_LARGE_CLOCK_EVERY calls; reads the clock only
+   when there is something to purge or to evict. */
 static void clock_tick(af_large *l) {
   l->clock_countdown = AF_LARGE_CLOCK_EVERY;
-  if (l->purge_next == NULL || l->purge_delay == UINT64_MAX) return;
+  update_limit(l);
+  if (l->purge_delay == UINT64_MAX) return;
+  if (l->purge_next == NULL && l->cached <= l->max_cached) return;
   uint64_t now = _af_now_ns();
+  if (l->adaptive) {
+    roll_window(l, now);
+    while (l->cached > l->limit) evict_oldest(l);
+  }
   for (region *r = l->unstamped; r != NULL; r = r->newer) r->freed_at = now;
   l->unstamped = NULL;
   region *r = l->purge_next;
@@ -199,6 +253,7 @@ static region *map_region(af_large *l, size_t bytes, unsigned bucket) {
   *r = (region){.base = (uintptr_t)mem, .size = bytes, .bucket = (uint16_t)bucket, .zeroed = true};
   l->os_maps++;
   l->mapped += bytes;
+  update_limit(l); /* live just grew past what the cache could serve */
   return r;
 }
 
@@ -224,12 +279,12 @@ static inline region *take(af_large *l, size_t size) {
 static inline void give_back(af_large *l, region *r) {
   r->live = false;
   r->zeroed = false; /* the user may have written anything */
-  if (af_unlikely(r->size > l->max_cached)) {
+  if (af_unlikely(r->size > l->limit)) {
     r->older = r->newer = NULL;
     release(l, r);
   } else {
     cache_push(l, r);
-    while (l->cached > l->max_cached) evict_oldest(l);
+    while (l->cached > l->limit) evict_oldest(l);
   }
   count_call(l);
 }
@@ -360,7 +415,11 @@ af_allocator *af_large_new(const af_large_options *options, af_error *err) {
   l->page_shift = af_log2(_af_os_page_size());
   l->clock_countdown = AF_LARGE_CLOCK_EVERY;
   l->max_cached = o.max_cached_bytes != 0 ? o.max_cached_bytes : AF_LARGE_MAX_CACHED;
+  l->adaptive = o.max_cached_bytes == 0;
+  l->limit = l->max_cached;
   l->purge_delay = o.purge_delay_ns != 0 ? o.purge_delay_ns : AF_LARGE_PURGE_DELAY_NS;
+  l->window_ns = l->purge_delay > UINT64_MAX / AF_LARGE_WINDOW_DELAYS ? UINT64_MAX
+                                                                       : l->purge_delay * AF_LARGE_WINDOW_DELAYS;
   l->byte_limit = o.byte_limit;
   return &l->base;
 }

@@ -93,6 +93,35 @@ ONE_THREAD = "one thread"
 MAX_THREADS = 256
 _THREADS = re.compile(r"(shared-)?threads-(\d+)")
 
+# The scale suite (`allocffi bench --scale`, `make bench-scale`): live sets of
+# N blocks freed in a random order or in allocation order, named
+# live-<sizes>-<N>-<order>. They hold up to 1e6 blocks (hundreds of MiB), so
+# the default run leaves them out. Ops are whole phases (multiples of N) and
+# give each run at least three phases, the first of which pays the page faults.
+SCALE_PREFIX = "live-"
+SCALE_OPS: Mapping[str, int] = {
+    "live-64-1e3-random": 3_000_000,
+    "live-64-1e4-random": 3_000_000,
+    "live-64-1e5-random": 3_000_000,
+    "live-64-1e6-random": 4_000_000,
+    "live-64-1e3-inorder": 3_000_000,
+    "live-64-1e4-inorder": 3_000_000,
+    "live-64-1e5-inorder": 3_000_000,
+    "live-64-1e6-inorder": 4_000_000,
+    "live-mixed-1e6-random": 3_000_000,
+    "live-mixed-1e6-inorder": 3_000_000,
+    "live-large-1e2-random": 100_000,
+    "live-large-1e3-random": 100_000,
+    "live-large-1e3-inorder": 100_000,
+}
+DEFAULT_OPS = {**DEFAULT_OPS, **SCALE_OPS}  # every workload's default ops, one lookup
+
+
+def is_scale_workload(workload: str) -> bool:
+    """Whether ``workload`` belongs to the scale suite rather than the default run."""
+    return workload.startswith(SCALE_PREFIX)
+
+
 # A workload without a DEFAULT_OPS entry gets the ops its slowest allocator
 # completes in this many seconds.
 DEFAULT_CALIBRATION_BUDGET_S = 0.05
@@ -147,8 +176,17 @@ def sharing(shared: bool, threads: int) -> str:
 
 
 def runs_on(allocator: str, workload: str) -> bool:
-    """Whether the harness runs ``allocator`` (a competitor name) on ``workload`` at all."""
-    return allocator != MMAP or workload in MMAP_WORKLOADS
+    """Whether the harness runs ``allocator`` (a competitor name) on ``workload`` at all.
+
+    The large-region cache maps whole pages per block: on the live sets of
+    small blocks it would hold up to a million mappings (past the kernel's
+    vm.max_map_count), so of the scale suite it runs the large-block sets only.
+    """
+    if allocator == MMAP:
+        return workload in MMAP_WORKLOADS
+    if allocator == "large" and is_scale_workload(workload):
+        return workload.startswith(SCALE_PREFIX + "large-")
+    return True
 
 
 def modes(caps: int) -> list[str]:

@@ -44,7 +44,10 @@ class BenchOptions:
     """The ``allocffi bench`` command line, parsed."""
 
     allocators: list[str] | None = None  # None: every available one (plus mmap)
-    workloads: list[str] | None = None  # None: every workload of the engine
+    workloads: list[str] | None = None  # None: every workload of the engine but the scale suite
+    scale: bool = (
+        False  # the scale suite (live-*) instead of the default workloads; --plot draws curves over N
+    )
     repeat: int = 5
     ops: int | None = None  # fixed ops for every workload
     time_budget_s: float | None = None  # else: ops calibrated to this per run
@@ -94,6 +97,8 @@ def check_options(opts: BenchOptions) -> None:
         raise UsageError("--ops and --time-budget exclude each other: give one")
     if opts.seed < 0 or opts.seed >= 2**64:
         raise UsageError(f"--seed must be in [0, 2**64) (got {opts.seed})")
+    if opts.scale and opts.workloads:
+        raise UsageError("--scale and --workloads exclude each other: --scale runs every live-* workload")
     if opts.noise_threshold < 0:
         raise UsageError(f"--noise-threshold must not be negative (got {opts.noise_threshold})")
     for name in opts.allocators or []:
@@ -134,7 +139,9 @@ def select(
     if opts.workloads:
         workloads = list(dict.fromkeys(opts.workloads))
     else:
-        workloads = [] if custom else list(caps.workloads)
+        workloads = (
+            [] if custom else [w for w in caps.workloads if catalog.is_scale_workload(w) == opts.scale]
+        )
     workloads += [spec.name for spec in custom]
     sel = _select_allocators(opts, caps, workloads)
     sel.custom = {spec.name: spec for spec in custom}
@@ -451,7 +458,11 @@ def _write_reports(bench_report: report.BenchReport, opts: BenchOptions) -> None
         report.write_csv(bench_report, opts.csv_path)
     if opts.markdown_path:
         report.write_markdown(bench_report, opts.markdown_path)
-    if opts.plot_path:
+    if opts.plot_path and opts.scale:
+        from allocffi.bench.scaling import write_scale_plot
+
+        write_scale_plot(bench_report, opts.plot_path)
+    elif opts.plot_path:
         from allocffi.bench.plot import write_plot
 
         write_plot(bench_report, opts.plot_path)

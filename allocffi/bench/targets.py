@@ -73,6 +73,10 @@ SPEEDUP_TARGETS: tuple[SpeedupTarget, ...] = (
     SpeedupTarget("large", "large-cycle", ("mimalloc",), 5.0),
     SpeedupTarget("large", "large-cycle", ("jemalloc",), 5.0),
     SpeedupTarget("large", "large-cycle", ("libc",), 1.0 / 1.5),
+    # The scale suite (allocffi bench --scale): n/a in the default run.
+    SpeedupTarget("slab", "live-64-1e5-random", SYSTEM_ALLOCATORS, 1.0 / 1.2),
+    SpeedupTarget("slab", "live-64-1e6-random", SYSTEM_ALLOCATORS, 1.0 / 1.2),
+    SpeedupTarget("large", "live-large-1e3-random", ("slab", *SYSTEM_ALLOCATORS), 1.0 / 2.0),
 )
 
 OVERHEAD_TARGET = OverheadTarget("fixed-48", 2.0)

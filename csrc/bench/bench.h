@@ -46,6 +46,8 @@ typedef struct bench_ctx {
   size_t live_cap;            /* the workload's live_slots */
   size_t live_count;          /* list workloads: held blocks are live[0, live_count) */
   const uint8_t *src;         /* BENCH_SRC_SIZE seed-derived bytes for copy workloads */
+  uint32_t *order;            /* live-set workloads: live_cap slot numbers, a seed-derived permutation
+                                 made by the workload's prepare before timing (free()d by the engine) */
   int status;                 /* AF_OK, or the status that stopped the run */
   int touch;                  /* the workload's AF_TOUCH_* (kernels have it as a constant too) */
   const size_range *spec_table; /* spec workloads: BENCH_SPEC_TABLE_SIZE ranges; else NULL */
@@ -65,6 +67,9 @@ typedef struct bench_workload {
   uint32_t threads;           /* 0: run on the calling thread; N: threads-N */
   int touch;                  /* AF_TOUCH_*; 0 (ends) unless the entry says otherwise */
   bool shared;                /* shared-threads-N: the threads share one instance */
+  /* NULL, or called once per worker after setup and before the first
+     reading (not measured): builds tables such as ctx->order. AF_OK or a status. */
+  int (*prepare)(bench_ctx *ctx);
 } bench_workload;
 
 /* The seed of a run whose config says 0 (engine.c, calibrate.c). */

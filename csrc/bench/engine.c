@@ -218,6 +218,9 @@ static int worker_setup(bench_worker *w) {
     if (c->live == NULL)
       return _af_error_set(&w->err, AF_ERR_NOMEM, "benchmark engine: no memory for %zu live slots", c->live_cap);
   }
+  if (run->workload->prepare != NULL && run->workload->prepare(c) != AF_OK)
+    return _af_error_set(&w->err, AF_ERR_NOMEM, "benchmark engine: no memory for the tables of workload '%s'",
+                         run->workload_name);
   return AF_OK;
 }
 
@@ -260,6 +263,8 @@ static void worker_teardown(bench_worker *w) {
   }
   free(c->live);
   c->live = NULL;
+  free(c->order);
+  c->order = NULL;
 }
 
 static void worker_main(bench_worker *w) {
@@ -311,15 +316,17 @@ static int find_workload(const char *name, bench_workload *out, af_error *err) {
     return AF_OK;
   }
   /* The message lists the workloads as far as they fit: the threads-N rows
-     become one pattern, touch variants one suffix (`allocffi list` has all). */
+     become one pattern, touch variants one suffix, the live-set family live-*
+     (`allocffi list` has all). */
   char list[AF_ERROR_MESSAGE_SIZE];
   size_t used = 0;
   list[0] = '\0';
   for (size_t i = 0; i < _af_bench_workload_total && used < sizeof list; i++) {
-    if (_af_bench_workloads[i].threads != 0 || _af_bench_workloads[i].touch != AF_TOUCH_ENDS) continue;
+    const bench_workload *w = &_af_bench_workloads[i];
+    if (w->threads != 0 || w->touch != AF_TOUCH_ENDS || w->prepare != NULL) continue; /* families */
     used += (size_t)snprintf(list + used, sizeof list - used, " %s", _af_bench_workloads[i].name);
   }
-  return _af_error_set(err, AF_ERR_INVALID, "unknown workload '%.24s'; valid: [shared-]threads-N (N<=%d), *-pages,%s",
+  return _af_error_set(err, AF_ERR_INVALID, "unknown workload '%.24s'; valid: [shared-]threads-N (N<=%d), *-pages, live-*,%s",
                        name, BENCH_MAX_THREADS, list);
 }
 

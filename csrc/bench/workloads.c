@@ -50,6 +50,8 @@
 #include "bench/bench.h"
 #include "bench/rng.h"
 
+#include <stdlib.h>
+
 #define BENCH_INLINE static inline __attribute__((always_inline))
 
 /* ----------------------------------------------------------------------------
@@ -124,6 +126,8 @@ enum bench_dist {
   DIST_BATCH,                             /* 50 x 1 KiB then 50 x 4 KiB */
   DIST_PRESSURE,                          /* 64 B - 4 KiB */
   DIST_STRESS,                            /* primitives, structs, slices, strings */
+  DIST_LIVE_MIXED,                        /* 16 B - 256 B (live-mixed-*) */
+  DIST_LIVE_LARGE,                        /* 256 KiB - 1 MiB (live-large-*) */
   DIST_SPEC                               /* a workload spec's table (bench_ctx.spec_table) */
 };
 
@@ -179,6 +183,8 @@ BENCH_INLINE size_t draw_size(int dist, uint64_t r, uint64_t index) {
     case DIST_BATCH: return index < 50 ? 1 * KIB : 4 * KIB;
     case DIST_PRESSURE: return between(hi, 64, 4 * KIB);
     case DIST_STRESS: return in_range(hi, &STRESS_RANGES[r & 3]);
+    case DIST_LIVE_MIXED: return between(hi, 16, 256);
+    case DIST_LIVE_LARGE: return between(hi, 256 * KIB, 1024 * KIB);
     default: __builtin_unreachable(); /* DIST_SPEC goes through pick_size */
   }
 }
@@ -448,6 +454,71 @@ leave:
   KERNEL_LEAVE;
 }
 
+/* live: a phase allocates `phase` (= slots) blocks and keeps them all; the
+   i-th block of a phase goes to slot order[i], and the phase end releases the
+   slots in index order, so the blocks die in a seed-derived random order of
+   their allocation (the same permutation on every allocator and in every
+   phase). Storing at a permuted slot rather than reading one keeps the
+   engine's own random memory accesses to stores, which do not stall. */
+BENCH_INLINE uint64_t kernel_live(bench_ctx *c, uint64_t n, const bool arena, const int dist, const int touch,
+                                  const uint64_t phase, const size_t slots) {
+  (void)slots; /* == phase */
+  KERNEL_ENTER;
+  bench_block *const live = c->live;
+  const uint32_t *const order = c->order;
+  while (done < n) {
+    uint64_t chunk = chunk_of(n, done, phase, pos);
+    for (uint64_t i = 0; i < chunk; i++) {
+      uint64_t r = bench_rand(&rng);
+      size_t size = draw_size(dist, r, pos + i);
+      uint8_t *p = alloc_fn(a, size, BENCH_ALIGN);
+      if (af_unlikely(p == NULL)) {
+        c->status = alloc_failure(a);
+        done += i, pos += i;
+        KERNEL_LEAVE;
+      }
+      fill_touched(dist, touch, p, size, r, src);
+      live[order[pos + i]] = (bench_block){p, size};
+      bytes += size;
+    }
+    done += chunk, pos += chunk;
+    if (pos == phase) {
+      pos = 0;
+      int status = release_held(c, phase, &sum, arena);
+      if (af_unlikely(status != AF_OK)) {
+        c->status = status;
+        KERNEL_LEAVE;
+      }
+    }
+  }
+  KERNEL_LEAVE;
+}
+
+/* The free order of the live workloads: a Fisher-Yates shuffle of the slot
+   numbers from a stream derived from the run's seed (ctx->rng before the first op). */
+static int prepare_shuffled(bench_ctx *c) {
+  size_t n = c->live_cap;
+  c->order = malloc(n * sizeof *c->order);
+  if (c->order == NULL) return AF_ERR_NOMEM;
+  for (size_t i = 0; i < n; i++) c->order[i] = (uint32_t)i;
+  uint64_t state = bench_mix64(c->rng ^ 0x6f72646572ULL); /* not the op stream */
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)bench_below_hi(bench_rand(&state), i + 1);
+    uint32_t t = c->order[i];
+    c->order[i] = c->order[j];
+    c->order[j] = t;
+  }
+  return AF_OK;
+}
+
+/* The allocation-order counterpart: slot i for the i-th block. */
+static int prepare_in_order(bench_ctx *c) {
+  c->order = malloc(c->live_cap * sizeof *c->order);
+  if (c->order == NULL) return AF_ERR_NOMEM;
+  for (size_t i = 0; i < c->live_cap; i++) c->order[i] = (uint32_t)i;
+  return AF_OK;
+}
+
 /* One workload = one kernel instantiated twice (free mode and arena mode)
    with its distribution, touch policy, phase length and slot count as
    constants. BENCH_INSTANCE touches the ends. */
@@ -488,9 +559,22 @@ BENCH_INSTANCE_TOUCH(large_cycle_pages, kernel_pairs, DIST_LARGE_CYCLE, TOUCH_PA
 
 #define ENTRY(fn, name, desc, slots, round, threads) ENTRY_TOUCH(fn, name, desc, slots, round, threads, TOUCH_ENDS)
 #define ENTRY_TOUCH(fn, name, desc, slots, round, threads, touch) \
-  {name, desc, fn##_free, fn##_arena, slots, round, threads, touch, false}
+  {name, desc, fn##_free, fn##_arena, slots, round, threads, touch, false, NULL}
 #define ENTRY_SHARED(fn, name, desc, slots, round, threads) \
-  {name, desc, fn##_free, fn##_arena, slots, round, threads, TOUCH_ENDS, true}
+  {name, desc, fn##_free, fn##_arena, slots, round, threads, TOUCH_ENDS, true, NULL}
+
+BENCH_INSTANCE(live_64_1e3, kernel_live, DIST_64, 1000, 1000)
+BENCH_INSTANCE(live_64_1e4, kernel_live, DIST_64, 10000, 10000)
+BENCH_INSTANCE(live_64_1e5, kernel_live, DIST_64, 100000, 100000)
+BENCH_INSTANCE(live_64_1e6, kernel_live, DIST_64, 1000000, 1000000)
+BENCH_INSTANCE(live_mixed_1e6, kernel_live, DIST_LIVE_MIXED, 1000000, 1000000)
+BENCH_INSTANCE(live_large_1e2, kernel_live, DIST_LIVE_LARGE, 100, 100)
+BENCH_INSTANCE(live_large_1e3, kernel_live, DIST_LIVE_LARGE, 1000, 1000)
+
+/* A live-set workload of n blocks: order is shuffled or in_order. */
+#define LIVE_ENTRY(fn, label, desc, n, order) \
+  {.name = label, .description = desc, .run_free = fn##_free, .run_arena = fn##_arena, .live_slots = n, \
+   .round = (n) < 10000 ? 10000 : (n), .prepare = prepare_##order}
 
 /* name, one-line description, live slots, time-budget round (a multiple of
    the phase), threads. */
@@ -514,6 +598,19 @@ const bench_workload _af_bench_workloads[] = {
   ENTRY(memory_pressure, "memory-pressure", "64 B-4 KiB: 50 allocs, free 25 random, repeat; free the rest every 1000", PRESSURE_SLOTS, PRESSURE_PHASE, 0),
   ENTRY(large_cycle, "large-cycle", "alloc, touch, free 256 KiB, 1 MiB, 4 MiB in rotation (arena: reset every 12)", 0, 4 * PHASE_CYCLE, 0),
   ENTRY(stress, "stress", "bursts of 10000 primitives (8-16 B), structs, slices, copied strings; then free all", STRESS_PHASE, STRESS_PHASE, 0),
+  LIVE_ENTRY(live_64_1e3, "live-64-1e3-random", "hold 1,000 blocks of 64 B, free them in a random order, repeat", 1000, shuffled),
+  LIVE_ENTRY(live_64_1e4, "live-64-1e4-random", "hold 10,000 blocks of 64 B, free them in a random order, repeat", 10000, shuffled),
+  LIVE_ENTRY(live_64_1e5, "live-64-1e5-random", "hold 100,000 blocks of 64 B, free them in a random order, repeat", 100000, shuffled),
+  LIVE_ENTRY(live_64_1e6, "live-64-1e6-random", "hold 1,000,000 blocks of 64 B, free them in a random order, repeat", 1000000, shuffled),
+  LIVE_ENTRY(live_64_1e3, "live-64-1e3-inorder", "hold 1,000 blocks of 64 B, free them in allocation order, repeat", 1000, in_order),
+  LIVE_ENTRY(live_64_1e4, "live-64-1e4-inorder", "hold 10,000 blocks of 64 B, free them in allocation order, repeat", 10000, in_order),
+  LIVE_ENTRY(live_64_1e5, "live-64-1e5-inorder", "hold 100,000 blocks of 64 B, free them in allocation order, repeat", 100000, in_order),
+  LIVE_ENTRY(live_64_1e6, "live-64-1e6-inorder", "hold 1,000,000 blocks of 64 B, free them in allocation order, repeat", 1000000, in_order),
+  LIVE_ENTRY(live_mixed_1e6, "live-mixed-1e6-random", "hold 1,000,000 blocks of 16-256 B, free them in a random order, repeat", 1000000, shuffled),
+  LIVE_ENTRY(live_mixed_1e6, "live-mixed-1e6-inorder", "hold 1,000,000 blocks of 16-256 B, free them in allocation order, repeat", 1000000, in_order),
+  LIVE_ENTRY(live_large_1e2, "live-large-1e2-random", "hold 100 blocks of 256 KiB-1 MiB, free them in a random order, repeat", 100, shuffled),
+  LIVE_ENTRY(live_large_1e3, "live-large-1e3-random", "hold 1,000 blocks of 256 KiB-1 MiB (~640 MiB), free them in a random order, repeat", 1000, shuffled),
+  LIVE_ENTRY(live_large_1e3, "live-large-1e3-inorder", "hold 1,000 blocks of 256 KiB-1 MiB (~640 MiB), free them in allocation order, repeat", 1000, in_order),
   ENTRY(mixed, "threads-2", "mixed on 2 threads, one allocator instance each (any threads-N works)", MIXED_SLOTS, MIXED_PHASE, 2),
   ENTRY(mixed, "threads-4", "mixed on 4 threads, one allocator instance each (any threads-N works)", MIXED_SLOTS, MIXED_PHASE, 4),
   ENTRY_SHARED(mixed, "shared-threads-2", "mixed on 2 threads sharing ONE allocator instance (any shared-threads-N works)", MIXED_SLOTS, MIXED_PHASE, 2),

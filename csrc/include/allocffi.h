@@ -171,7 +171,8 @@ typedef struct af_bump_options {
 } af_bump_options;
 
 typedef struct af_large_options {
-  size_t max_cached_bytes;    /* 0: 256 MiB. Free regions kept for reuse beyond this are unmapped */
+  size_t max_cached_bytes;    /* Free regions kept for reuse beyond this are unmapped. 0: adaptive, the larger
+                                 of 256 MiB and the recent peak of live bytes (see large.c) */
   uint64_t purge_delay_ns;    /* 0: 250 ms. Cached regions idle longer are madvise'd away; UINT64_MAX: never */
   size_t byte_limit;          /* 0: none. Cap on bytes mapped (live + cached) */
 } af_large_options;

@@ -119,7 +119,7 @@ static bool holds_blocks(const char *workload) {
   return strncmp(workload, "pool-", 5) == 0 || strcmp(workload, "mixed") == 0 ||
          strcmp(workload, "batch-100") == 0 || strcmp(workload, "memory-pressure") == 0 ||
          strcmp(workload, "stress") == 0 || strncmp(workload, "threads-", 8) == 0 ||
-         strncmp(workload, "shared-threads-", 15) == 0;
+         strncmp(workload, "shared-threads-", 15) == 0 || strncmp(workload, "live-", 5) == 0;
 }
 
 /* Allocators shared-threads-N refuses (thread-bound, or a free that reclaims nothing). */
@@ -204,10 +204,12 @@ static uint64_t kernel_sum(const bench_workload *w, af_allocator *a, uint64_t op
   bench_ctx c = {.a = a, .alloc = a->vt->alloc, .free = a->vt->free, .reset = a->vt->reset, .rng = 12345,
                  .src = src, .live_cap = w->live_slots};
   c.live = calloc(c.live_cap + 1, sizeof *c.live);
+  if (w->prepare != NULL) CHECK(w->prepare(&c) == AF_OK, "%s: prepare failed", w->name);
   uint64_t done = w->run_free(&c, ops);
   CHECK(done == ops && c.status == AF_OK, "%s: kernel ran %" PRIu64 " of %" PRIu64, w->name, done, ops);
   CHECK(_af_bench_release_all(&c, false) == AF_OK, "%s: teardown failed", w->name);
   free(c.live);
+  free(c.order);
   return c.sum;
 }
 
@@ -237,7 +239,10 @@ static void test_checksum_sees_overlap(void) {
 static bool random_sizes(const char *workload) {
   static const char *const names[] = {"mixed", "small", "large", "exact", "inexact", "oversize",
                                       "memory-pressure", "stress", "threads-2", "threads-4", "shared-threads-2",
-                                      "shared-threads-4", "large-pages", "oversize-pages"};
+                                      "shared-threads-4", "large-pages", "oversize-pages",
+                                      "live-mixed-1e6-random", "live-mixed-1e6-inorder",
+                                      "live-large-1e2-random", "live-large-1e3-random",
+                                      "live-large-1e3-inorder"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp(workload, names[i]) == 0) return true;
   return false;

@@ -1,6 +1,7 @@
 /* test_large.c: unit behaviour of the large-region cache (large.c). */
 #include "af_internal.h"
 #include "check.h"
+#include "os.h"
 
 #include <time.h>
 
@@ -204,6 +205,92 @@ static void test_purge(void) {
   af_destroy(a);
 }
 
+/* Default (adaptive) bound: a live set above 256 MiB comes back from the
+   cache in full, with no unmap and no new mapping (no cliff). The regions are
+   only touched at one byte, so this costs address space, not memory. */
+static void test_adaptive_bound(void) {
+  enum { REGIONS = 320, SIZE = 1 << 20 }; /* 320 MiB: above the 256 MiB floor */
+  af_allocator *a = make(0, UINT64_MAX, 0);
+  static char *p[REGIONS];
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < REGIONS; i++) {
+      p[i] = af_alloc(a, SIZE, 16);
+      CHECK(p[i] != NULL);
+      p[i][0] = 1;
+    }
+    for (int i = 0; i < REGIONS; i++) CHECK_EQ(af_free(a, p[(i * 7) % REGIONS], SIZE, 16), AF_OK); /* 7 is coprime */
+  }
+  af_stats st = stats_of(a);
+  CHECK_EQ(st.os_maps, REGIONS);
+  CHECK_EQ(st.os_unmaps, 0);
+  CHECK_EQ(st.cache_hits, REGIONS);
+  CHECK_EQ(st.cached_bytes, (uint64_t)REGIONS * SIZE);
+  af_destroy(a);
+
+  /* an explicit max_cached_bytes stays a fixed bound */
+  a = make(64 << 20, UINT64_MAX, 0);
+  for (int i = 0; i < 128; i++) p[i] = af_alloc(a, SIZE, 16);
+  for (int i = 0; i < 128; i++) af_free(a, p[i], SIZE, 16);
+  st = stats_of(a);
+  CHECK_EQ(st.cached_bytes, 64 << 20);
+  CHECK_EQ(st.os_unmaps, 64);
+  af_destroy(a);
+}
+
+/* Idle memory goes back to the OS within the purge delay (the next calls
+   after it purge: there is no background thread), whatever the bound: the
+   resident set falls, the mappings stay for reuse. When the peak that let
+   the cache grow expires (two windows of 16 purge delays), the cache shrinks
+   back to the floor plus the current peak. */
+static void test_idle_return(void) {
+  enum { REGIONS = 48, SIZE = 1 << 20, BIG = 300 };
+  const uint64_t delay_ns = 20 * 1000000ull; /* 20 ms */
+  af_allocator *a = make(0, delay_ns, 0);
+  static char *p[BIG];
+  for (int i = 0; i < REGIONS; i++) {
+    p[i] = af_alloc(a, SIZE, 16);
+    memset(p[i], 0x5a, SIZE);
+  }
+  size_t rss_live = _af_os_rss_bytes();
+  for (int i = 0; i < REGIONS; i++) af_free(a, p[i], SIZE, 16);
+  af_stats st = stats_of(a);
+  CHECK_EQ(st.cached_bytes, (uint64_t)REGIONS * SIZE);
+  CHECK_EQ(st.purged_bytes, 0);
+  size_t rss_cached = _af_os_rss_bytes();
+  CHECK(rss_cached + (8u << 20) > rss_live); /* freed into the cache: still resident */
+  sleep_ms(3 * 20);                          /* idle for longer than the delay */
+  for (int i = 0; i < 64; i++) af_free(a, af_alloc(a, 8192, 16), 8192, 16); /* the next calls */
+  st = stats_of(a);
+  size_t rss_idle = _af_os_rss_bytes();
+  CHECK(st.purged_bytes >= (uint64_t)REGIONS * SIZE);
+  CHECK_EQ(st.os_unmaps, 0);
+  CHECK(st.cached_bytes >= (uint64_t)REGIONS * SIZE);
+  CHECK(rss_idle + (REGIONS - 8) * (size_t)SIZE < rss_cached); /* at least 40 of the 48 MiB went back */
+  printf("idle return: RSS %.1f MiB live, %.1f MiB cached, %.1f MiB after %d ms idle\n", rss_live / 1048576.0,
+         rss_cached / 1048576.0, rss_idle / 1048576.0, 3 * 20);
+  /* purged regions are reused: no new mapping, pages read zero */
+  char *q = af_alloc(a, SIZE, 16);
+  CHECK(q[0] == 0 && q[SIZE - 1] == 0);
+  CHECK_EQ(stats_of(a).os_maps, REGIONS + 1); /* + the 8 KiB region */
+  af_free(a, q, SIZE, 16);
+
+  /* a peak above the floor lets 300 MiB stay cached; two windows later it has expired */
+  for (int i = 0; i < BIG; i++) {
+    p[i] = af_alloc(a, SIZE, 16);
+    p[i][0] = 1;
+  }
+  for (int i = 0; i < BIG; i++) af_free(a, p[i], SIZE, 16);
+  CHECK_EQ(stats_of(a).cached_bytes, (uint64_t)BIG * SIZE + 8192);
+  for (int tries = 0; tries < 200 && stats_of(a).cached_bytes > ((uint64_t)256 << 20) + (1 << 20); tries++) {
+    sleep_ms(20);
+    for (int i = 0; i < 64; i++) af_free(a, af_alloc(a, 8192, 16), 8192, 16);
+  }
+  st = stats_of(a);
+  CHECK(st.cached_bytes <= ((uint64_t)256 << 20) + (1 << 20));
+  CHECK(st.os_unmaps > 0);
+  af_destroy(a);
+}
+
 int main(void) {
   test_sizes_and_alignment();
   test_steady_cycle();
@@ -211,5 +298,7 @@ int main(void) {
   test_calloc_and_realloc();
   test_cache_bound_and_limit();
   test_purge();
+  test_adaptive_bound();
+  test_idle_return();
   return check_summary();
 }

@@ -213,6 +213,10 @@ int main(void) {
   walk large = {.name = "large", .a = af_large_new(NULL, NULL), .slots = 64, .max_small = 64 << 10,
                 .max_medium = 1 << 20, .max_large = 8 << 20, .pct_medium = 40, .pct_large = 10};
   run(&large, ops, 3);
+  /* Few live blocks spread over many classes: slabs empty (and are reset) all the time. */
+  walk sparse = {.name = "slab-sparse", .a = af_slab_new(NULL, NULL), .slots = 24, .max_small = 2048,
+                 .max_medium = 64 << 10, .max_large = 1 << 20, .pct_medium = 20, .pct_large = 2};
+  run(&sparse, ops, 5);
   af_slab_options limited = {.byte_limit = 4 << 20};
   walk slab_limit = {.name = "slab-limit", .a = af_slab_new(&limited, NULL), .slots = 2048, .max_small = 512,
                      .max_medium = 64 << 10, .max_large = 2 << 20, .pct_medium = 30, .pct_large = 2,

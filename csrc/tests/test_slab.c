@@ -71,6 +71,21 @@ static void test_custom_classes(void) {
   CHECK_EQ(af_slab_class_stats(a, 1, &cs), AF_OK);
   CHECK_EQ(cs.hits, 1);
   CHECK_EQ(cs.free, 0);
+  void *q = af_alloc(a, 4096, 16);
+  CHECK(q == (char *)p + 4096);
+  CHECK_EQ(af_free(a, p, 3000, 16), AF_OK);
+  CHECK_EQ(af_slab_class_stats(a, 1, &cs), AF_OK);
+  CHECK_EQ(cs.in_use, 1);
+  CHECK_EQ(cs.free, 1);
+  CHECK_EQ(af_free(a, q, 4096, 16), AF_OK); /* a small class keeps its list: most recently freed first */
+  CHECK_EQ(af_slab_class_stats(a, 1, &cs), AF_OK);
+  CHECK_EQ(cs.in_use, 0);
+  CHECK_EQ(cs.free, 2);
+  CHECK_EQ(af_free(a, q, 4096, 16), AF_ERR_NOT_OWNED); /* the list head */
+  CHECK(af_alloc(a, 4000, 16) == q);
+  CHECK_EQ(af_slab_class_stats(a, 1, &cs), AF_OK);
+  CHECK_EQ(cs.hits, 2);
+  CHECK_EQ(cs.misses, 2);
   af_destroy(a);
 }
 
@@ -329,6 +344,69 @@ static void test_not_a_slab(void) {
   af_destroy(l);
 }
 
+/* In a class of more than 1 MiB of slabs, a slab whose blocks are all free is
+   reset: after frees in any order the next allocations come in address order
+   again; a late double free into the empty slab is refused; calloc of a
+   block used before reads zero. A smaller class keeps its lists (most
+   recently freed first). */
+static void test_empty_slab_reset(void) {
+  enum { N = 20000, SMALL = 1000 }; /* 64 B blocks: twenty 64 KiB slabs (1.25 MiB); one */
+  af_allocator *a = af_slab_new(NULL, NULL);
+  static char *p[N];
+  uint64_t rng = 99;
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < N; i++) {
+      p[i] = af_alloc(a, 64, 16);
+      CHECK(p[i] != NULL);
+      memset(p[i], 0xab, 64);
+    }
+    /* within a slab, blocks come in address order, one after the other */
+    int out_of_order = 0;
+    for (int i = 1; i < N; i++)
+      if (p[i] != p[i - 1] + 64 && ((uintptr_t)p[i] & 0xffff) != 0) out_of_order++;
+    CHECK_EQ(out_of_order, 0);
+    for (int i = N - 1; i > 0; i--) { /* free in a random order */
+      int j = (int)(test_rand(&rng) % (uint64_t)(i + 1));
+      char *t = p[i];
+      p[i] = p[j];
+      p[j] = t;
+    }
+    for (int i = 0; i < N; i++) CHECK_EQ(af_free(a, p[i], 64, 16), AF_OK);
+    CHECK_EQ(af_free(a, p[N - 1], 64, 16), AF_ERR_NOT_OWNED); /* its slab is empty now */
+    CHECK_EQ(af_free(a, p[0], 64, 16), AF_ERR_NOT_OWNED);
+    CHECK(af_owns(a, p[0]) == 0);
+  }
+  af_stats st = stats_of(a);
+  CHECK_EQ(st.allocs, 3 * N);
+  CHECK_EQ(st.frees, 3 * N);
+  CHECK_EQ(st.blocks_in_use, 0);
+  CHECK(st.slabs <= 21); /* the same slabs served every round */
+  af_class_stats cs = {0};
+  for (size_t i = 0; i < af_slab_class_count(a) && cs.class_size != 64; i++) af_slab_class_stats(a, i, &cs);
+  CHECK_EQ(cs.class_size, 64);
+  CHECK_EQ(cs.in_use, 0);
+  CHECK_EQ(cs.free, 0); /* reset slabs hold no free list */
+  CHECK_EQ(cs.misses, 3 * N);
+  /* calloc of blocks written before (the slab was reset, not fresh) reads zero */
+  for (int i = 0; i < 100; i++) {
+    unsigned char *z = af_calloc(a, 64, 16);
+    int nonzero = 0;
+    for (int k = 0; k < 64; k++) nonzero |= z[k];
+    CHECK_EQ(nonzero, 0);
+    p[i] = (char *)z;
+  }
+  for (int i = 0; i < 100; i++) CHECK_EQ(af_free(a, p[i], 64, 16), AF_OK);
+  af_trim(a);
+  CHECK_EQ(stats_of(a).slabs, 0);
+  /* one slab: its list stays, so the block freed last comes back first */
+  for (int i = 0; i < SMALL; i++) p[i] = af_alloc(a, 64, 16);
+  for (int i = 0; i < SMALL; i++) CHECK_EQ(af_free(a, p[(i * 7) % SMALL], 64, 16), AF_OK); /* 7 is coprime */
+  char *last = p[((SMALL - 1) * 7) % SMALL];
+  CHECK(af_alloc(a, 64, 16) == last);
+  CHECK_EQ(af_free(a, last, 64, 16), AF_OK);
+  af_destroy(a);
+}
+
 int main(void) {
   test_default_classes();
   test_custom_classes();
@@ -340,5 +418,6 @@ int main(void) {
   test_zeroing();
   test_trim_and_limit();
   test_not_a_slab();
+  test_empty_slab_reset();
   return check_summary();
 }
