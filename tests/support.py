@@ -1,10 +1,13 @@
-"""Helpers shared by the tests: content patterns written into blocks and checked later."""
+"""Helpers shared by the tests: block contents written and checked later; the CLI run in-process."""
 
 from __future__ import annotations
 
 import random
 
+import pytest
+
 import allocffi
+from allocffi import cli
 
 
 def pattern(seed: int, size: int) -> bytes:
@@ -27,3 +30,13 @@ def check(block: allocffi.Block, expected: bytes) -> None:
     if actual != expected:
         first = next(i for i, (a, b) in enumerate(zip(actual, expected, strict=True)) if a != b)
         raise AssertionError(f"{block!r}: contents differ first at byte {first}")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run `allocffi ARGV` in this process: its exit status, standard output and standard error."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

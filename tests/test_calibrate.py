@@ -9,19 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import run_cli
 
-from allocffi import cli
 from allocffi.bench import calibrate, runner
 from allocffi.bench.errors import EXIT_OK, EXIT_USAGE
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(
@@ -39,7 +30,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
 def test_usage_errors_are_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
 ) -> None:
-    code, out, err = run_main(capsys, "calibrate", *argv)
+    code, out, err = run_cli(capsys, "calibrate", *argv)
     assert code == EXIT_USAGE and out == ""
     assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
 
@@ -47,7 +38,7 @@ def test_usage_errors_are_one_line_and_exit_2(
 def test_unwritable_json_fails_before_running(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, out, err = run_main(capsys, "calibrate", "--json", str(blocker / "c.json"))
+    code, out, err = run_cli(capsys, "calibrate", "--json", str(blocker / "c.json"))
     assert code == EXIT_USAGE and out == "" and "cannot write JSON calibration" in err
 
 
@@ -122,7 +113,7 @@ def test_a_checksum_disagreement_is_reported() -> None:
 
 def test_quick_calibration_writes_its_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "cal.json"
-    code, out, err = run_main(
+    code, out, err = run_cli(
         capsys, "calibrate", "--libraries", "tcmalloc", "--workloads", "fixed-48,fixed-256",
         "--repeat", "2", "--ops", "3000", "--json", str(path),
     )  # fmt: skip
@@ -149,7 +140,7 @@ def test_quick_calibration_writes_its_json(capsys: pytest.CaptureFixture[str], t
 
 
 def test_json_to_stdout_keeps_the_table_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_main(
+    code, out, err = run_cli(
         capsys, "calibrate", "--libraries", "libc", "--workloads", "fixed-48",
         "--repeat", "1", "--ops", "1000", "--json", "-",
     )  # fmt: skip

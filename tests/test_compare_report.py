@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import run_cli
 
-from allocffi import cli
 from allocffi.bench import compare, machine, plot, report, significance
 from allocffi.bench.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 
@@ -94,15 +94,6 @@ def write(tmp_path: Path, name: str, data: dict[str, Any]) -> str:
     return str(path)
 
 
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # --------------------------------------------------------------------------
 # allocffi compare
 # --------------------------------------------------------------------------
@@ -112,7 +103,7 @@ def test_a_run_compared_with_itself_has_no_significant_change(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = write(tmp_path, "a.json", run_record(BASE_CELLS))
-    code, out, err = run_main(capsys, "compare", path, path)
+    code, out, err = run_cli(capsys, "compare", path, path)
     assert code == EXIT_OK, err
     assert "6 cells compared: 0 faster, 0 slower, 6 no significant change" in out
     assert "warning" not in out
@@ -128,7 +119,7 @@ def test_a_shifted_run_gets_verdicts_with_ratio_interval_and_p(
     cells[("libc", "fixed-48")] = jitter(20.4)  # +2%: inside the noise floor
     new = write(tmp_path, "new.json", run_record(cells))
     out_json = tmp_path / "cmp" / "c.json"
-    code, out, _ = run_main(capsys, "compare", old, new, "--json", str(out_json))
+    code, out, _ = run_cli(capsys, "compare", old, new, "--json", str(out_json))
     assert code == EXIT_OK
     lines = {tuple(line.split()[:2]): line for line in out.splitlines() if line.startswith("fixed-48")}
     assert "2.00x slower [" in lines[("fixed-48", "bump")] and "p=0.008" in lines[("fixed-48", "bump")]
@@ -141,7 +132,7 @@ def test_a_shifted_run_gets_verdicts_with_ratio_interval_and_p(
     assert bump["verdict"] == "slower" and bump["ratio_low"] <= bump["ratio"] == 2.0 <= bump["ratio_high"]
     assert bump["p_value"] == pytest.approx(2 / 252)
 
-    code, _, err = run_main(capsys, "compare", old, new, "--fail-on-regression")
+    code, _, err = run_cli(capsys, "compare", old, new, "--fail-on-regression")
     assert code == EXIT_REGRESSION and "regression: fixed-48 bump: 2.00x slower" in err
 
 
@@ -149,7 +140,7 @@ def test_compare_json_to_stdout_keeps_stdout_valid_json(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = write(tmp_path, "a.json", run_record(BASE_CELLS))
-    code, out, err = run_main(capsys, "compare", path, path, "--json", "-")
+    code, out, err = run_cli(capsys, "compare", path, path, "--json", "-")
     assert code == EXIT_OK
     assert len(json.loads(out)["comparison"]) == 6
     assert "cells compared" in err  # the table went to stderr
@@ -158,7 +149,7 @@ def test_compare_json_to_stdout_keeps_stdout_valid_json(
 def test_nothing_in_common_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     old = write(tmp_path, "old.json", run_record({("libc", "fixed-48"): jitter(20.0)}))
     new = write(tmp_path, "new.json", run_record({("bump", "pool-64"): jitter(20.0)}))
-    code, out, err = run_main(capsys, "compare", old, new)
+    code, out, err = run_cli(capsys, "compare", old, new)
     assert code == EXIT_USAGE and out == ""
     assert err.count("\n") == 1 and "no (allocator, workload) in common: nothing to compare" in err
 
@@ -172,7 +163,7 @@ def test_runs_from_different_machines_libraries_and_engines_warn(
     other["machine"]["libraries"]["jemalloc"] = "5.3.0-2"
     other["machine"]["engine"] = "fedcba9876543210"
     new = write(tmp_path, "new.json", other)
-    code, out, _ = run_main(capsys, "compare", old, new)
+    code, out, _ = run_cli(capsys, "compare", old, new)
     assert code == EXIT_OK
     warnings = [line for line in out.splitlines() if line.startswith("warning:")]
     assert any("different machine: cpu Test CPU vs Other CPU" in w for w in warnings)
@@ -185,7 +176,7 @@ def test_a_busy_or_interrupted_run_warns(capsys: pytest.CaptureFixture[str], tmp
     busy = run_record(BASE_CELLS, partial=True)
     busy["load"]["highest_load_during"] = 4.5
     new = write(tmp_path, "new.json", busy)
-    code, out, _ = run_main(capsys, "compare", old, new)
+    code, out, _ = run_cli(capsys, "compare", old, new)
     assert code == EXIT_OK
     assert "warning: new run: the machine was busy during the runs: 1-minute load average 4.50" in out
     assert "warning: new run was interrupted" in out
@@ -218,7 +209,7 @@ def test_files_from_before_the_speedup_fields_still_load(
     bump = next(r for r in loaded.results if r.allocator == "bump")
     assert bump.speedup == pytest.approx(21.0 / 5.0) and bump.speedup_vs == "libc"
     assert bump.speedup_verdict == significance.TOO_FEW  # one median, no repeats
-    code, out, _ = run_main(capsys, "compare", path, path)
+    code, out, _ = run_cli(capsys, "compare", path, path)
     assert code == EXIT_OK and "too few repeats" in out
 
 
@@ -241,10 +232,10 @@ def test_a_file_that_is_not_a_run_is_one_line_and_exit_2(
     bad.write_text(content)
     good = write(tmp_path, "good.json", run_record(BASE_CELLS))
     for argv in (["compare", good, str(bad)], ["report", str(bad)]):
-        code, out, err = run_main(capsys, *argv)
+        code, out, err = run_cli(capsys, *argv)
         assert code == EXIT_USAGE and out == "", err
         assert err.count("\n") == 1 and message in err and "Traceback" not in err
-    code, _, err = run_main(capsys, "compare", good, str(tmp_path / "missing.json"))
+    code, _, err = run_cli(capsys, "compare", good, str(tmp_path / "missing.json"))
     assert code == EXIT_USAGE and "cannot read run" in err
 
 
@@ -255,11 +246,11 @@ def test_a_file_that_is_not_a_run_is_one_line_and_exit_2(
 
 def test_report_redraws_every_file_of_a_saved_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write(tmp_path, "run.json", run_record(BASE_CELLS))
-    code, out, err = run_main(capsys, "report", path)
+    code, out, err = run_cli(capsys, "report", path)
     assert code == EXIT_OK, err
     assert "vs libc" in out and "Speedup vs libc" in out and "Targets" not in out
     md, csv_path, png, again = (tmp_path / n for n in ("r.md", "r.csv", "r.png", "again.json"))
-    code, out, err = run_main(
+    code, out, err = run_cli(
         capsys, "report", path, "--markdown", str(md), "--csv", str(csv_path), "--plot", str(png),
         "--json", str(again),
     )  # fmt: skip
@@ -274,7 +265,7 @@ def test_report_redraws_every_file_of_a_saved_run(capsys: pytest.CaptureFixture[
 
 def test_targets_only_when_asked(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write(tmp_path, "run.json", run_record(BASE_CELLS))
-    code, out, _ = run_main(capsys, "report", path, "--targets")
+    code, out, _ = run_cli(capsys, "report", path, "--targets")
     assert code == EXIT_OK
     assert "Targets:" in out and "met    bump fixed-48: >= 4x faster than libc: 5.00x vs libc" in out
 
@@ -283,13 +274,13 @@ def test_baseline_allocator_sets_what_speedups_are_against(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = write(tmp_path, "run.json", run_record(BASE_CELLS))
-    code, out, _ = run_main(capsys, "report", path, "--baseline-allocator", "bump")
+    code, out, _ = run_cli(capsys, "report", path, "--baseline-allocator", "bump")
     assert code == EXIT_OK
     assert "vs bump" in out and "Speedup vs bump" in out
     matrix = out[out.index("Speedup vs bump") :]
     row = next(line for line in matrix.splitlines() if line.startswith("fixed-48"))
     assert row.split()[1:4] == ["0.20x*", "1.00x", "0.10x*"]  # libc, bump, mimalloc
-    code, _, err = run_main(capsys, "report", path, "--baseline-allocator", "tcmalloc")
+    code, _, err = run_cli(capsys, "report", path, "--baseline-allocator", "tcmalloc")
     assert code == EXIT_USAGE and "has no results for it" in err
 
 
@@ -328,7 +319,7 @@ def test_the_plot_keeps_references_out_of_the_colour_scale(tmp_path: Path) -> No
 def test_report_refuses_a_plot_format_before_reading_anything(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, _, err = run_main(
+    code, _, err = run_cli(
         capsys, "report", str(tmp_path / "missing.json"), "--plot", str(tmp_path / "p.txt")
     )
     assert code == EXIT_USAGE and "'.txt' is not one matplotlib writes" in err

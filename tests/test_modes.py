@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from support import run_cli
 
 import allocffi
-from allocffi import cli
 from allocffi._native import lib
 from allocffi.bench import catalog, runner
 from allocffi.bench.errors import EXIT_OK, EXIT_USAGE
@@ -49,21 +49,12 @@ def test_the_probe_offers_both_modes_exactly_for_free_and_reset_allocators() -> 
     assert "bump+reset" not in competitors and "libc+reset" not in competitors
 
 
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_a_reset_name_of_an_allocator_without_both_modes_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, _, err = run_main(capsys, "bench", "--allocators", "libc+reset", "--workloads", "fixed-48")
+    code, _, err = run_cli(capsys, "bench", "--allocators", "libc+reset", "--workloads", "fixed-48")
     assert code == EXIT_USAGE and "no separate arena mode" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run_main(capsys, "bench", "--allocators", "mmap+reset", "--workloads", "large")
+    code, _, err = run_cli(capsys, "bench", "--allocators", "mmap+reset", "--workloads", "large")
     assert code == EXIT_USAGE and "unknown allocator 'mmap+reset'" in err
 
 
@@ -71,7 +62,7 @@ def test_quick_bench_runs_both_modes_and_says_so(capsys: pytest.CaptureFixture[s
     ensure_available("jemalloc-arena")
     ensure_available("tcmalloc")
     paths = {ext: tmp_path / f"r.{ext}" for ext in ("json", "csv", "md")}
-    code, out, err = run_main(
+    code, out, err = run_cli(
         capsys, "bench", "--allocators", "libc,bump,tcmalloc,jemalloc-arena,jemalloc-arena+reset",
         "--workloads", "fixed-48,mixed", "--repeat", "1", "--ops", "3000",
         "--json", str(paths["json"]), "--csv", str(paths["csv"]), "--markdown", str(paths["md"]),
@@ -97,7 +88,7 @@ def test_quick_bench_runs_both_modes_and_says_so(capsys: pytest.CaptureFixture[s
 
 def test_no_calibrate_leaves_it_out(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "r.json"
-    code, _, err = run_main(
+    code, _, err = run_cli(
         capsys, "bench", "--allocators", "libc", "--workloads", "fixed-48", "--repeat", "1", "--ops", "1000",
         "--no-calibrate", "--no-overhead", "--json", str(path),
     )  # fmt: skip

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 from conftest import require_all
+from support import run_cli
 
-from allocffi import cli
 from allocffi.bench import preload, run_report
 from allocffi.bench.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from allocffi.bench.launch import LAUNCHER, LaunchError, ProcessRun, run_measured
@@ -57,15 +57,6 @@ def known_alloc(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def installed(name: str) -> bool:
     return preload.find_library(preload.SONAMES[name]) is not None
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def no_process_left(pid: int) -> bool:

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from support import run_cli
 
-from allocffi import cli
 from allocffi.bench import catalog, runner, workload_file
 from allocffi.bench.errors import EXIT_OK, EXIT_USAGE, UsageError
 from allocffi.bench.runner import RunSpec
@@ -41,15 +41,6 @@ threads = 2
 ops = 300
 sizes = [{ min = 8192, max = 65536 }]
 """
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write(tmp_path: Path, text: str, name: str = "w.toml") -> Path:
@@ -260,7 +251,7 @@ def test_every_malformed_file_is_one_line_exit_2_with_file_table_and_key(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, what: str, text: str, needles: list[str]
 ) -> None:
     path = write(tmp_path, text)
-    code, out, err = run_main(capsys, "bench", "--workload-file", str(path), "--allocators", "libc")
+    code, out, err = run_cli(capsys, "bench", "--workload-file", str(path), "--allocators", "libc")
     assert code == EXIT_USAGE, what
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err and out == "", err
@@ -284,7 +275,7 @@ def test_unusable_files_are_one_line_exit_2(
     path = tmp_path / name
     if text is not None:
         path.write_text(text)
-    code, _, err = run_main(capsys, "bench", "--workload-file", str(path))
+    code, _, err = run_cli(capsys, "bench", "--workload-file", str(path))
     assert code == EXIT_USAGE and len(err.strip().splitlines()) == 1
     assert str(path) in err and needle in err, err
 
@@ -324,7 +315,7 @@ def test_a_workload_file_runs_in_the_engine_and_repeats_from_its_report(
     path = write(tmp_path, GOOD)
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     common = ["--allocators", "libc,slab,bump", "--repeat", "1", "--no-overhead", "--quiet", "--seed", "5"]
-    code, _, err = run_main(capsys, "bench", "--workload-file", str(path), *common, "--json", str(first))
+    code, _, err = run_cli(capsys, "bench", "--workload-file", str(path), *common, "--json", str(first))
     assert code == EXIT_OK, err
     data = json.loads(first.read_text())
     assert data["checksums_agree"] and data["config"]["workloads"] == ["nodes", "pages.v2"]
@@ -337,7 +328,7 @@ def test_a_workload_file_runs_in_the_engine_and_repeats_from_its_report(
     assert rows[("pages.v2", "libc")]["sharing"] == catalog.PER_THREAD_INSTANCES
     assert rows[("nodes", "bump")]["sharing"] == catalog.ONE_THREAD
 
-    code, _, err = run_main(capsys, "bench", "--workload-file", str(first), *common, "--json", str(second))
+    code, _, err = run_cli(capsys, "bench", "--workload-file", str(first), *common, "--json", str(second))
     assert code == EXIT_OK, err
     again = json.loads(second.read_text())
     assert again["config"]["workload_specs"] == data["config"]["workload_specs"]
@@ -375,7 +366,7 @@ def test_thread_names_parse_for_any_n() -> None:
 
 @pytest.mark.parametrize("name", ["threads-0", "threads-300", "shared-threads-0", "shared-threads-257"])
 def test_out_of_range_thread_counts_are_usage_errors(capsys: pytest.CaptureFixture[str], name: str) -> None:
-    code, out, err = run_main(capsys, "bench", "--workloads", name)
+    code, out, err = run_cli(capsys, "bench", "--workloads", name)
     assert code == EXIT_USAGE and out == "" and len(err.strip().splitlines()) == 1
     assert f"'{name}'" in err and "[1, 256]" in err
 
@@ -384,7 +375,7 @@ def test_threads_n_and_shared_threads_n_run_for_any_n(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = tmp_path / "threads.json"
-    code, _, err = run_main(
+    code, _, err = run_cli(
         capsys, "bench", "--workloads", "threads-3,shared-threads-3", "--allocators", "libc,slab",
         "--repeat", "1", "--ops", "3000", "--quiet", "--json", str(path),
     )  # fmt: skip
@@ -399,7 +390,7 @@ def test_threads_n_and_shared_threads_n_run_for_any_n(
 
 
 def test_an_allocator_that_cannot_share_is_refused_when_named(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_main(capsys, "bench", "--workloads", "shared-threads-2", "--allocators", "libc,bump")
+    code, _, err = run_cli(capsys, "bench", "--workloads", "shared-threads-2", "--allocators", "libc,bump")
     assert code == EXIT_USAGE and len(err.strip().splitlines()) == 1
     assert "bump cannot run shared-threads-2" in err and "free reclaims nothing" in err
 
@@ -444,7 +435,7 @@ def test_workload_file_errors_are_usage_errors() -> None:
 
 
 def test_list_says_any_thread_count_works(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_main(capsys, "list")
+    code, out, _ = run_cli(capsys, "list")
     assert code == EXIT_OK
     assert "threads-N and shared-threads-N run for any 1 <= N <= 256" in out and "--workload-file" in out
     assert "shared-threads-2" in out and "large-cycle-pages" in out
