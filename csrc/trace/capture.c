@@ -440,12 +440,13 @@ static void flush_all(void) {
 }
 
 /* The locks chunk: how many times this process took a global lock, this
-   acquisition included (events written after it are not counted). */
+   acquisition included (events written after it are not counted). Only
+   into a file that exists: a process without events still makes none. */
 static void write_locks_chunk(void) {
   uint8_t chunk[TR_RAW_CHUNK_HEADER + 8];
   lock_global(&g_flush_lock);
   tr_put_u64(chunk + TR_RAW_CHUNK_HEADER, atomic_load(&g_global_locks));
-  write_chunk_locked(chunk, TR_RAW_LOCKS_CHUNK, 8);
+  if (g_fd >= 0) write_chunk_locked(chunk, TR_RAW_LOCKS_CHUNK, 8);
   pthread_mutex_unlock(&g_flush_lock);
 }
 
