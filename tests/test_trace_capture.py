@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ KNOWN_COUNTS = {
     "reallocarray": 1,
 }
 KNOWN_PEAK_LIVE_BYTES = 25308
+LOCKS_CHUNK = 0xFFFFFFFF  # the raw file's locks chunk (TR_RAW_LOCKS_CHUNK, FORMAT.md)
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +263,36 @@ def test_free_is_logged_before_the_address_can_be_reused(tmp_path: Path) -> None
     assert own_counts(proc)["malloc"] == 2 and own_counts(proc)["free"] == 2
     assert proc["unknown_frees"] == 0
     assert proc["cross_thread_frees"] == 1  # main frees the block the second thread allocated
+
+
+def raw_chunks(raw: Path) -> list[tuple[int, bytes]]:
+    """(thread index, payload) of every chunk of a raw capture file (FORMAT.md, "Raw capture")."""
+    data = raw.read_bytes()
+    (command_len,) = struct.unpack_from("<I", data, 32)
+    at, chunks = 36 + command_len, []
+    while at + 8 <= len(data):
+        thread, length = struct.unpack_from("<II", data, at)
+        chunks.append((thread, data[at + 8 : at + 8 + length]))
+        at += 8 + length
+    return chunks
+
+
+def test_events_take_no_global_lock(programs: dict[str, Path], tmp_path: Path) -> None:
+    """The capture counts its global lock acquisitions and writes the count at exit: with 4 threads
+    making 400,000 calls it must stay near the flushes of 64 KiB buffers, not near the calls."""
+    threads, rounds = 4, 50000
+    prefix = tmp_path / "t"
+    env = dict(os.environ, LD_PRELOAD=str(native.capture_library()), AF_TRACE_OUTPUT=str(prefix))
+    done = subprocess.run(
+        [str(programs["threads_exchange"]), str(threads), str(rounds)], env=env, timeout=120, check=False
+    )
+    assert done.returncode == 0
+    (raw,) = sorted(tmp_path.glob("t.*.raw"))
+    locks = [payload for thread, payload in raw_chunks(raw) if thread == LOCKS_CHUNK]
+    assert len(locks) == 1 and len(locks[0]) == 8
+    (acquisitions,) = struct.unpack("<Q", locks[0])
+    native.convert(raw, tmp_path / "trace")
+    calls = sum(native.summarize(tmp_path / "trace")["calls"])
+    assert calls >= 2 * threads * rounds
+    # per thread: registry at start and exit, its last flush; per process: the exit flushes
+    assert 0 < acquisitions <= calls // 1000 + (threads + 1) * 4 + 4, (acquisitions, calls)

@@ -3,9 +3,10 @@
  * allocator through the vtable.
  *
  * Before timing, the whole trace is read and validated (reader.c) and turned
- * into flat tables that are then touched: 12-byte events that name objects
- * by dense id, and one slot per object holding its size (known from the
- * trace) and, once allocated, its pointer. The timed loop indexes arrays
+ * into flat tables that are then touched: 8-byte events that name objects
+ * by dense id (a realloc's released object in a side list, in order), and
+ * one slot per object holding its size (known from the trace) and, once
+ * allocated, its pointer. The timed loop indexes arrays
  * only: no hashing, no decoding, no allocation of its own. Every free gets
  * the block's size and alignment (sized deallocation).
  *
@@ -45,10 +46,10 @@
 
 enum { RP_ALLOC, RP_CALLOC, RP_FREE, RP_REALLOC, RP_REALLOC_FREE };
 
-/* One replayed call. */
+/* One replayed call in 8 bytes (a realloc's released object is the next
+   entry of the lane's `olds`, in order: only 3% of calls need it). */
 typedef struct rp_event {
   uint32_t id;                /* the object made (alloc, realloc) or released (free) */
-  uint32_t old;               /* realloc: the object released, or UINT32_MAX for realloc(NULL) */
   uint8_t op;                 /* RP_* */
   uint8_t align_log2;         /* of the block made (alloc) or released (free, realloc) */
   uint8_t wait;               /* threads mode: the released block came from another thread */
@@ -82,6 +83,7 @@ struct rp_thread {
   uint32_t lane;              /* the recorded thread it replays (0 in serial mode) */
   pthread_t handle;
   rp_event *events;
+  uint32_t *olds;             /* per realloc of `events`, in order: the object it released */
   uint64_t count;
   af_allocator *a;            /* the shared instance or this thread's own */
   uint64_t sum;
@@ -154,24 +156,28 @@ static inline void wait_for(atomic_uchar *ready, uint32_t id) {
     if (spin > 256) sched_yield();
 }
 
-static inline __attribute__((always_inline)) int replay_loop(rp_thread *t, const int touch, const bool threaded) {
+/* Specialised at compile time per touch policy, mode and whether the
+   allocator frees (all but the bump arena): no per-event test of them. */
+static inline __attribute__((always_inline)) int replay_loop(rp_thread *t, const int touch, const bool threaded,
+                                                             const bool can_free) {
   rp_run *run = t->run;
   af_allocator *a = t->a;
   void *(*alloc)(af_allocator *, size_t, size_t) = a->vt->alloc;
   void *(*calloc_fn)(af_allocator *, size_t, size_t) = a->vt->calloc;
   int (*free_fn)(af_allocator *, void *, size_t, size_t) = a->vt->free;
   void *(*realloc_fn)(af_allocator *, void *, size_t, size_t, size_t) = a->vt->realloc;
-  const bool can_free = (a->vt->caps & AF_CAP_FREE) != 0;
   rp_slot *slots = run->slots;
   atomic_uchar *ready = run->ready;
   const rp_event *e = t->events, *end = e + t->count;
+  const uint32_t *olds = t->olds;
   uint64_t sum = 0;
   for (; e < end; e++) {
     switch (e->op) {
     case RP_ALLOC:
     case RP_CALLOC: {
       rp_slot *s = &slots[e->id];
-      uint8_t *p = (e->op == RP_ALLOC ? alloc : calloc_fn)(a, s->size, (size_t)1 << e->align_log2);
+      uint8_t *p = e->op == RP_ALLOC ? alloc(a, s->size, (size_t)1 << e->align_log2)
+                                     : calloc_fn(a, s->size, (size_t)1 << e->align_log2);
       if (af_unlikely(p == NULL)) goto failed;
       touch_write(p, s->size, e->id, touch);
       s->ptr = p;
@@ -188,8 +194,9 @@ static inline __attribute__((always_inline)) int replay_loop(rp_thread *t, const
       break;
     }
     case RP_REALLOC: {
-      if (threaded && e->wait) wait_for(ready, e->old);
-      rp_slot *o = &slots[e->old], *s = &slots[e->id];
+      uint32_t old = *olds++;
+      if (threaded && e->wait) wait_for(ready, old);
+      rp_slot *o = &slots[old], *s = &slots[e->id];
       sum += touch_read(o->ptr, o->size, touch);
       uint8_t *p = realloc_fn(a, o->ptr, o->size, s->size, (size_t)1 << e->align_log2);
       if (af_unlikely(p == NULL)) goto failed;
@@ -201,6 +208,8 @@ static inline __attribute__((always_inline)) int replay_loop(rp_thread *t, const
       if (threaded) atomic_store_explicit(&ready[e->id], 1, memory_order_release);
       break;
     }
+    default:
+      __builtin_unreachable(); /* ops are made by to_replay only: no range check per event */
     }
   }
   t->sum += sum;
@@ -213,17 +222,28 @@ failed:
                        af_status_text(a->last_error != AF_OK ? a->last_error : AF_ERR_NOMEM));
 }
 
-static int replay_ends(rp_thread *t) { return replay_loop(t, AF_TOUCH_ENDS, false); }
-static int replay_pages(rp_thread *t) { return replay_loop(t, AF_TOUCH_PAGES, false); }
-static int replay_all(rp_thread *t) { return replay_loop(t, AF_TOUCH_ALL, false); }
-static int replay_ends_mt(rp_thread *t) { return replay_loop(t, AF_TOUCH_ENDS, true); }
-static int replay_pages_mt(rp_thread *t) { return replay_loop(t, AF_TOUCH_PAGES, true); }
-static int replay_all_mt(rp_thread *t) { return replay_loop(t, AF_TOUCH_ALL, true); }
+#define REPLAY_VARIANT(name, touch, threaded, can_free) \
+  static int name(rp_thread *t) { return replay_loop(t, touch, threaded, can_free); }
+REPLAY_VARIANT(replay_ends, AF_TOUCH_ENDS, false, true)
+REPLAY_VARIANT(replay_pages, AF_TOUCH_PAGES, false, true)
+REPLAY_VARIANT(replay_all, AF_TOUCH_ALL, false, true)
+REPLAY_VARIANT(replay_ends_mt, AF_TOUCH_ENDS, true, true)
+REPLAY_VARIANT(replay_pages_mt, AF_TOUCH_PAGES, true, true)
+REPLAY_VARIANT(replay_all_mt, AF_TOUCH_ALL, true, true)
+REPLAY_VARIANT(replay_ends_nofree, AF_TOUCH_ENDS, false, false)
+REPLAY_VARIANT(replay_pages_nofree, AF_TOUCH_PAGES, false, false)
+REPLAY_VARIANT(replay_all_nofree, AF_TOUCH_ALL, false, false)
+REPLAY_VARIANT(replay_ends_mt_nofree, AF_TOUCH_ENDS, true, false)
+REPLAY_VARIANT(replay_pages_mt_nofree, AF_TOUCH_PAGES, true, false)
+REPLAY_VARIANT(replay_all_mt_nofree, AF_TOUCH_ALL, true, false)
 
 static int replay_thread_events(rp_thread *t) {
-  static int (*const loops[2][3])(rp_thread *) = {{replay_ends, replay_pages, replay_all},
-                                                   {replay_ends_mt, replay_pages_mt, replay_all_mt}};
-  return loops[t->run->threaded][t->run->touch](t);
+  static int (*const loops[2][2][3])(rp_thread *) = {
+    {{replay_ends_nofree, replay_pages_nofree, replay_all_nofree},
+     {replay_ends_mt_nofree, replay_pages_mt_nofree, replay_all_mt_nofree}},
+    {{replay_ends, replay_pages, replay_all}, {replay_ends_mt, replay_pages_mt, replay_all_mt}}};
+  const bool can_free = (t->a->vt->caps & AF_CAP_FREE) != 0;
+  return loops[can_free][t->run->threaded][t->run->touch](t);
 }
 
 /* ----------------------------------------------------------------------------
@@ -231,7 +251,9 @@ static int replay_thread_events(rp_thread *t) {
  * ------------------------------------------------------------------------- */
 typedef struct rp_trace {
   rp_event **events;          /* per recorded thread (serial: everything in [0]) */
+  uint32_t **olds;            /* per recorded thread: each realloc's released object, in order */
   uint64_t *counts;
+  uint64_t *realloc_counts;
   uint32_t lanes;             /* 1 in serial mode, else the trace's threads */
   uint64_t objects;
   uint64_t peak_live_bytes, peak_live_blocks, clamped;
@@ -254,14 +276,15 @@ static uint8_t align_log2_of(uint64_t align, uint64_t *clamped) {
 }
 
 /* Which replay event a decoded trace event becomes; false: none. */
-static bool to_replay(const tr_event *ev, rp_trace *t, rp_event *out) {
+static bool to_replay(const tr_event *ev, rp_trace *t, rp_event *out, uint32_t *old) {
   memset(out, 0, sizeof *out);
+  *old = UINT32_MAX;
   if (ev->failed || ev->kind >= TR_CALL_KINDS) return false;
   bool makes = ev->id != TR_NONE, releases = ev->old_id != TR_NONE;
   if (makes && releases) {
     out->op = RP_REALLOC;
     out->id = (uint32_t)ev->id;
-    out->old = (uint32_t)ev->old_id;
+    *old = (uint32_t)ev->old_id;
     out->align_log2 = t->align_log2[ev->old_id];
   } else if (makes) {
     out->op = ev->kind == TR_CALLOC ? RP_CALLOC : RP_ALLOC;
@@ -279,8 +302,11 @@ static bool to_replay(const tr_event *ev, rp_trace *t, rp_event *out) {
 
 static void trace_free(rp_trace *t) {
   for (uint32_t i = 0; t->events != NULL && i < t->lanes; i++) free(t->events[i]);
+  for (uint32_t i = 0; t->olds != NULL && i < t->lanes; i++) free(t->olds[i]);
   free(t->events);
+  free(t->olds);
   free(t->counts);
+  free(t->realloc_counts);
   free(t->slots);
   free(t->align_log2);
   free(t->birth_thread);
@@ -308,12 +334,14 @@ static int trace_prepare(const uint8_t *buf, size_t len, bool threaded, rp_trace
   t->objects = r.h.objects;
   size_t objs = t->objects > 0 ? t->objects : 1;
   t->events = calloc(t->lanes, sizeof *t->events);
+  t->olds = calloc(t->lanes, sizeof *t->olds);
   t->counts = calloc(t->lanes, sizeof *t->counts);
+  t->realloc_counts = calloc(t->lanes, sizeof *t->realloc_counts);
   t->slots = calloc(objs, sizeof *t->slots);
   t->align_log2 = calloc(objs, 1);
   t->birth_thread = calloc(objs, sizeof *t->birth_thread);
   if (threaded) t->ready = calloc(objs, sizeof *t->ready);
-  if (!t->events || !t->counts || !t->slots || !t->align_log2 || !t->birth_thread || (threaded && !t->ready)) {
+  if (!t->events || !t->olds || !t->counts || !t->realloc_counts || !t->slots || !t->align_log2 || !t->birth_thread || (threaded && !t->ready)) {
     _af_trace_reader_close(&r);
     trace_free(t);
     return _af_error_set(err, AF_ERR_NOMEM, "no memory for the replay tables of %llu objects",
@@ -322,9 +350,10 @@ static int trace_prepare(const uint8_t *buf, size_t len, bool threaded, rp_trace
   /* Pass 1: validate everything, sizes and alignments per object, counts per lane. */
   tr_event ev;
   rp_event re;
+  uint32_t old;
   uint64_t live = 0, blocks = 0;
   while ((status = _af_trace_reader_next(&r, &ev, err)) == AF_OK && ev.kind != TR_EXT) {
-    if (!to_replay(&ev, t, &re)) continue;
+    if (!to_replay(&ev, t, &re, &old)) continue;
     if (ev.old_id != TR_NONE) {
       live -= t->slots[ev.old_id].size;
       blocks--;
@@ -339,6 +368,7 @@ static int trace_prepare(const uint8_t *buf, size_t len, bool threaded, rp_trace
       if (blocks > t->peak_live_blocks) t->peak_live_blocks = blocks;
     }
     t->counts[threaded ? ev.thread : 0]++;
+    if (re.op == RP_REALLOC) t->realloc_counts[threaded ? ev.thread : 0]++;
   }
   _af_trace_reader_close(&r);
   if (status != AF_OK) {
@@ -347,21 +377,24 @@ static int trace_prepare(const uint8_t *buf, size_t len, bool threaded, rp_trace
   }
   for (uint32_t i = 0; i < t->lanes; i++) {
     t->events[i] = malloc((t->counts[i] > 0 ? t->counts[i] : 1) * sizeof(rp_event));
-    if (t->events[i] == NULL) {
+    t->olds[i] = malloc((t->realloc_counts[i] > 0 ? t->realloc_counts[i] : 1) * sizeof(uint32_t));
+    if (t->events[i] == NULL || t->olds[i] == NULL) {
       trace_free(t);
       return _af_error_set(err, AF_ERR_NOMEM, "no memory for the replay's events");
     }
-    t->table_bytes += t->counts[i] * sizeof(rp_event);
+    t->table_bytes += t->counts[i] * sizeof(rp_event) + t->realloc_counts[i] * sizeof(uint32_t);
     t->counts[i] = 0;
+    t->realloc_counts[i] = 0;
   }
   /* Pass 2 (the file is known good): fill. */
   _af_trace_reader_open(&r, buf, len, err);
   uint64_t clamped = t->clamped;
   while (_af_trace_reader_next(&r, &ev, err) == AF_OK && ev.kind != TR_EXT) {
-    if (!to_replay(&ev, t, &re)) continue;
+    if (!to_replay(&ev, t, &re, &old)) continue;
     if (threaded && ev.old_id != TR_NONE && t->birth_thread[ev.old_id] != ev.thread) re.wait = 1;
     uint32_t lane = threaded ? ev.thread : 0;
     t->events[lane][t->counts[lane]++] = re;
+    if (re.op == RP_REALLOC) t->olds[lane][t->realloc_counts[lane]++] = old;
   }
   t->clamped = clamped;
   _af_trace_reader_close(&r);
@@ -377,6 +410,8 @@ static void touch_tables(rp_trace *t) {
   for (uint32_t i = 0; i < t->lanes; i++) {
     const uint8_t *p = (const uint8_t *)t->events[i];
     for (uint64_t off = 0; off < t->counts[i] * sizeof(rp_event); off += PAGE) sink ^= p[off];
+    const uint8_t *o = (const uint8_t *)t->olds[i];
+    for (uint64_t off = 0; off < t->realloc_counts[i] * sizeof(uint32_t); off += PAGE) sink ^= o[off];
   }
   const uint8_t *s = (const uint8_t *)t->slots;
   for (uint64_t off = 0; off < t->objects * sizeof(rp_slot); off += PAGE) sink ^= s[off];
@@ -480,6 +515,7 @@ static int run_replay(const af_trace_replay_config *config, rp_trace *tr, af_tra
     threads[i].run = &run;
     threads[i].lane = i;
     threads[i].events = tr->events[i];
+    threads[i].olds = tr->olds[i];
     threads[i].count = tr->counts[i];
     threads[i].a = (!own_instances || i == 0) ? first : NULL;
   }

@@ -107,6 +107,9 @@ static atomic_uint g_next_thread;
 static tstate *g_states;        /* under g_registry_lock */
 static pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t g_flush_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Acquisitions of the two locks above, written at exit in the locks chunk:
+   the proof that events do not take a global lock (tests check it). */
+static atomic_uint_fast64_t g_global_locks;
 static pthread_key_t g_exit_key;
 static int g_fd = -1;           /* opened at the first flush (under g_flush_lock) */
 static pid_t g_pid;             /* this process (set at start and in a fork child) */
@@ -115,6 +118,11 @@ static uint64_t g_start_ns;
 static char g_prefix[4096];
 static uint8_t g_header[TR_RAW_HEADER_FIXED + 65536];
 static uint32_t g_header_len;
+
+static void lock_global(pthread_mutex_t *m) {
+  atomic_fetch_add_explicit(&g_global_locks, 1, memory_order_relaxed);
+  pthread_mutex_lock(m);
+}
 
 /* Text ranges of libc and the dynamic loader: calls whose return address is
    inside are the runtime's own, not the program's (found once, at start). */
@@ -211,7 +219,7 @@ static void write_chunk_locked(uint8_t *chunk, uint32_t thread, uint32_t used) {
 
 static void flush_state(tstate *t) {
   if (t->used == 0) return;
-  pthread_mutex_lock(&g_flush_lock);
+  lock_global(&g_flush_lock);
   write_chunk_locked(t->chunk, t->thread, t->used);
   pthread_mutex_unlock(&g_flush_lock);
   t->used = 0;
@@ -223,7 +231,7 @@ static void flush_state(tstate *t) {
 static void log_thread_event(tstate *t, unsigned tag);
 
 static tstate *new_state(void) {
-  pthread_mutex_lock(&g_registry_lock);
+  lock_global(&g_registry_lock);
   tstate *t = g_states;
   while (t != NULL && t->in_use) t = t->next;
   if (t == NULL) {
@@ -272,7 +280,7 @@ static void thread_exit(void *arg) {
     flush_state(t);
     t_state = NULL;
     t_exited = 1;
-    pthread_mutex_lock(&g_registry_lock);
+    lock_global(&g_registry_lock);
     t->in_use = false;
     pthread_mutex_unlock(&g_registry_lock);
     atomic_store(&t->busy, 0);
@@ -290,7 +298,7 @@ static inline uint64_t next_seq(void) { return atomic_fetch_add(&g_seq, 1); }
 static void write_direct(const uint8_t *event, size_t n) {
   uint8_t chunk[TR_RAW_CHUNK_HEADER + MAX_EVENT];
   memcpy(chunk + TR_RAW_CHUNK_HEADER, event, n);
-  pthread_mutex_lock(&g_flush_lock);
+  lock_global(&g_flush_lock);
   write_chunk_locked(chunk, t_thread, (uint32_t)n);
   pthread_mutex_unlock(&g_flush_lock);
 }
@@ -379,8 +387,8 @@ static void *boot_reallocarray(void *ptr, size_t nmemb, size_t size) {
  * ------------------------------------------------------------------------- */
 static void before_fork(void) {
   t_guard++;
-  pthread_mutex_lock(&g_registry_lock);
-  pthread_mutex_lock(&g_flush_lock);
+  lock_global(&g_registry_lock);
+  lock_global(&g_flush_lock);
 }
 
 static void after_fork_parent(void) {
@@ -407,6 +415,7 @@ static void after_fork_child(void) {
     atomic_store(&t->busy, 0);
   }
   atomic_store(&g_seq, 0);
+  atomic_store(&g_global_locks, 0);
   atomic_store(&g_next_thread, 0);
   atomic_store(&g_failed, 0);
   t_state = NULL;
@@ -418,7 +427,7 @@ static void after_fork_child(void) {
 /* Writes every thread's buffer out. A buffer whose owner is mid-append is
    waited for, but not for ever (a thread stopped inside a hook). */
 static void flush_all(void) {
-  pthread_mutex_lock(&g_registry_lock);
+  lock_global(&g_registry_lock);
   for (tstate *t = g_states; t != NULL; t = t->next) {
     if (!t->in_use) continue;
     bool got = false;
@@ -430,6 +439,17 @@ static void flush_all(void) {
   pthread_mutex_unlock(&g_registry_lock);
 }
 
+/* The locks chunk: how many times this process took a global lock, this
+   acquisition included (events written after it are not counted). Only
+   into a file that exists: a process without events still makes none. */
+static void write_locks_chunk(void) {
+  uint8_t chunk[TR_RAW_CHUNK_HEADER + 8];
+  lock_global(&g_flush_lock);
+  tr_put_u64(chunk + TR_RAW_CHUNK_HEADER, atomic_load(&g_global_locks));
+  if (g_fd >= 0) write_chunk_locked(chunk, TR_RAW_LOCKS_CHUNK, 8);
+  pthread_mutex_unlock(&g_flush_lock);
+}
+
 /* Last of the process: flush every thread's buffer. Destructors that run
    after this one still get their events written, one write per event. */
 __attribute__((destructor)) static void capture_fini(void) {
@@ -438,6 +458,7 @@ __attribute__((destructor)) static void capture_fini(void) {
   if (t_state != NULL) log_thread_event(t_state, RAW_THREAD_EXIT);
   atomic_store(&g_exiting, 1);
   flush_all();
+  write_locks_chunk();
   t_guard--;
 }
 

@@ -181,8 +181,8 @@ static int raw_open(raw_file *f, const uint8_t *buf, size_t len, af_error *err) 
   memset(f, 0, sizeof *f);
   if (len < TR_RAW_HEADER_FIXED || memcmp(buf, TR_RAW_MAGIC, 8) != 0)
     return _af_error_set(err, AF_ERR_INVALID, "offset 0: not a raw capture file (no AFRAWTR magic)");
-  if (tr_get_u32(buf + 8) != TR_RAW_VERSION)
-    return _af_error_set(err, AF_ERR_INVALID, "offset 8: raw format version %u; this allocffi reads %u",
+  if (tr_get_u32(buf + 8) != TR_RAW_VERSION && tr_get_u32(buf + 8) != 1) /* 1: the same, no locks chunk */
+    return _af_error_set(err, AF_ERR_INVALID, "offset 8: raw format version %u; this allocffi reads 1 and %u",
                          tr_get_u32(buf + 8), TR_RAW_VERSION);
   f->pid = tr_get_u32(buf + 12);
   f->ppid = tr_get_u32(buf + 16);
@@ -206,6 +206,7 @@ static int raw_scan(raw_file *f, uint64_t *max_seq, bool *any, af_error *err) {
     uint32_t len = tr_get_u32(p + 4);
     if ((size_t)(f->end - p - TR_RAW_CHUNK_HEADER) < len) break; /* cut short: the program was killed */
     const uint8_t *q = p + TR_RAW_CHUNK_HEADER, *end = q + len;
+    if (tr_get_u32(p) == TR_RAW_LOCKS_CHUNK) q = end; /* no events: a count for tests and readers */
     while (q < end) {
       const uint8_t *at = q;
       unsigned tag;
@@ -228,6 +229,7 @@ static int raw_place(raw_file *f, raw_pos *pos, af_error *err) {
   for (const uint8_t *p = f->events; p < f->stop;) {
     uint32_t thread = tr_get_u32(p), len = tr_get_u32(p + 4);
     const uint8_t *q = p + TR_RAW_CHUNK_HEADER, *end = q + len;
+    if (thread == TR_RAW_LOCKS_CHUNK) q = end;
     while (q < end) {
       uint64_t at = (uint64_t)(q - f->base);
       unsigned tag;

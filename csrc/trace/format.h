@@ -74,7 +74,8 @@ enum {
  *   | u64 start time | u32 command length | command bytes | chunks...
  *
  * A chunk is one flush of one thread's buffer: u32 thread | u32 length |
- * length bytes of raw events. A raw event is a tag byte (TR_* call type or
+ * length bytes of raw events (or, thread TR_RAW_LOCKS_CHUNK, a u64 count of
+ * global lock acquisitions). A raw event is a tag byte (TR_* call type or
  * RAW_THREAD_START / RAW_THREAD_EXIT, plus RAW_RUNTIME_FLAG for a call made
  * by libc or the dynamic loader), then varints: the global sequence
  * number(s), the operands and the pointers involved (0 for NULL).
@@ -91,9 +92,12 @@ enum {
  * address another thread frees and it reuses, is ordered right.
  * ------------------------------------------------------------------------- */
 #define TR_RAW_MAGIC "AFRAWTR\n"
-#define TR_RAW_VERSION 1u
+#define TR_RAW_VERSION 2u
 #define TR_RAW_HEADER_FIXED 36u
 #define TR_RAW_CHUNK_HEADER 8u
+/* The thread index of the locks chunk (version 2): 8 bytes, u64 count of
+   the process's global lock acquisitions, written once at exit. */
+#define TR_RAW_LOCKS_CHUNK 0xffffffffu
 enum { RAW_THREAD_START = 12, RAW_THREAD_EXIT = 13 };
 /* Set on a raw tag when the caller's return address lies in libc or the
    dynamic loader, not in the program. */
