@@ -28,11 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from allocffi.bench import catalog, workload_file
+from allocffi.bench import catalog
 from allocffi.bench.catalog import MMAP, MODE_ARENA, MODE_FREE, NULL, SELECTABLE, split_competitor
 from allocffi.bench.errors import UsageError
+
+if TYPE_CHECKING:  # the worker imports the workload-file reader only for a user's workload
+    from allocffi.bench import workload_file
 
 EXIT_ENGINE_ERROR = 1
 # The workload name the probe asks about for every shared-threads-N.
@@ -61,6 +64,8 @@ def _error_text(ffi: Any, err: Any) -> str:
 
 def spec_to_c(ffi: Any, spec: workload_file.WorkloadSpec) -> tuple[Any, list[Any]]:
     """An ``af_workload_spec *`` for the spec, and the cdata that must outlive it."""
+    from allocffi.bench.workload_file import KERNELS
+
     entries = ffi.new("af_size_entry[]", len(spec.sizes))
     for entry, size in zip(entries, spec.sizes, strict=True):
         entry.min, entry.max, entry.weight = size.min, size.max, size.weight
@@ -71,7 +76,7 @@ def spec_to_c(ffi: Any, spec: workload_file.WorkloadSpec) -> tuple[Any, list[Any
         "af_workload_spec *",
         {
             "name": name,
-            "kernel": workload_file.KERNELS.index(spec.kernel),
+            "kernel": KERNELS.index(spec.kernel),
             "sizes": entries,
             "size_count": len(spec.sizes),
             "live": spec.live or 0,
@@ -237,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.allocator or not args.workload:
         parser.error("--allocator and --workload are required (or --probe)")
     try:
-        spec = workload_file.from_json(args.workload_spec) if args.workload_spec else None
+        spec = None
+        if args.workload_spec:
+            from allocffi.bench.workload_file import from_json
+
+            spec = from_json(args.workload_spec)
         record = run_once(
             args.allocator, args.workload, args.ops, args.time_budget_ns, args.seed, spec, args.direct
         )
