@@ -1,4 +1,5 @@
 # pyproject.toml cannot name cffi modules or C extensions; this file only does that.
+import importlib.util
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -11,11 +12,23 @@ from setuptools.command.build_ext import build_ext
 RUN_CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-fno-sanitize=all"]
 
 
-class BuildExtWithLauncher(build_ext):
-    """build_ext, plus csrc/run/launcher.c as the executable allocffi/bench/_launcher.
+def _library_sources() -> list[str]:
+    """The C library's sources, from the cffi build script (loaded by path: importing the
+    allocffi package needs the modules this very build makes)."""
+    spec = importlib.util.spec_from_file_location("allocffi_build", "allocffi/_build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.SOURCES)
 
-    Static, so the LD_PRELOAD of the command it launches never loads into it; dynamic if this
-    machine has no static libc.
+
+class BuildExtWithLauncher(build_ext):
+    """build_ext, plus two executables beside the harness in allocffi/bench/:
+
+    - _launcher (csrc/run/launcher.c): static, so the LD_PRELOAD of the command it launches never
+      loads into it; dynamic if this machine has no static libc;
+    - _engine_worker (csrc/bench/worker/engine_worker.c and the C library): one engine run per
+      process without an interpreter's start-up. Rebuilt only when a C source or header is newer.
     """
 
     def run(self) -> None:
@@ -32,6 +45,28 @@ class BuildExtWithLauncher(build_ext):
             self.compiler.link_executable(
                 objects, "_launcher", output_dir=out_dir, extra_postargs=["-fno-sanitize=all"]
             )
+        self._build_engine_worker(out_dir)
+
+    def _build_engine_worker(self, out_dir: str) -> None:
+        sources = ["csrc/bench/worker/engine_worker.c", *_library_sources()]
+        target = Path(out_dir) / "_engine_worker"
+        inputs = [*map(Path, sources), *Path("csrc").rglob("*.h")]
+        if target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs):
+            return
+        objects = self.compiler.compile(
+            sources,
+            output_dir=str(Path(self.build_temp) / "engine_worker"),
+            include_dirs=["csrc/include", "csrc"],
+            # Never instrumented, like the launcher: sanitizer builds check the engine in make sanitize.
+            extra_postargs=["-O2", "-std=gnu11", "-pthread", "-Wall", "-Wextra", "-fno-sanitize=all"],
+        )
+        self.compiler.link_executable(
+            objects,
+            "_engine_worker",
+            output_dir=out_dir,
+            libraries=["dl", "pthread", "m"],
+            extra_postargs=["-pthread", "-fno-sanitize=all"],
+        )
 
 
 SAFE_LAYER = sorted(str(p) for p in Path("csrc/python").glob("*.c"))

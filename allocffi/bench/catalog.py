@@ -205,6 +205,24 @@ def competitors(allocator: str, caps: int) -> list[str]:
     return names
 
 
+# The engine's run modes (allocffi.h AF_BENCH_MODE_*), in enum order: auto frees where the
+# allocator can.
+ENGINE_MODES: tuple[str, ...] = ("auto", MODE_FREE, MODE_ARENA)
+
+
+def engine_run(competitor: str, workload: str) -> tuple[str, str]:
+    """The allocator and engine mode (one of ENGINE_MODES) a competitor runs ``workload`` with.
+
+    Arena mode for NAME+reset, and for the null allocator: the engine-overhead figure is the
+    engine's floor with no free call, as it was before allocators had two modes (except on a
+    shared instance, which only frees). Everything else runs in the automatic mode.
+    """
+    allocator, mode = split_competitor(competitor)
+    if mode == MODE_ARENA or (allocator == NULL and not is_shared(workload)):
+        return allocator, MODE_ARENA
+    return allocator, "auto"
+
+
 def split_competitor(name: str) -> tuple[str, str | None]:
     """``("jemalloc-arena", "arena")`` for ``jemalloc-arena+reset``; ``(name, None)`` (the
     allocator's own mode) for a plain name."""

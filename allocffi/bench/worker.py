@@ -1,26 +1,29 @@
-"""The child process of the harness: one engine run, one JSON line.
+"""The Python child process of the harness: one engine run, one JSON line.
 
-    python -m allocffi.bench.worker --allocator X --workload Y --ops N --seed S [--direct]
-    python -m allocffi.bench.worker --allocator X --workload-spec JSON --ops N
+    python -m allocffi.bench.worker --allocator X --workload Y --ops N --seed S --mode auto|free|arena
+    python -m allocffi.bench.worker --allocator X --workload-spec JSON --ops N --mode auto|free|arena
     python -m allocffi.bench.worker --probe
 
-X is a competitor name (catalog.py): ``jemalloc-arena+reset`` runs the
-allocator jemalloc-arena in arena mode. ``--direct`` runs the calibration
-loop instead (the library called without allocffi's vtable; fixed-N only).
-A run prints the fields of ``af_bench_result`` (``stats`` as a nested
-object; ``touch`` as its policy name, ``mode`` as "free" or "arena", plus
-``sharing``, ``process_peak_rss_bytes`` and ``rss_per_live_byte``) as one
-JSON line on stdout and exits 0. When the engine refuses the run it prints
-``{"error": ...}`` and exits 1. ``--workload-spec`` runs a user's workload
-(the JSON of ``workload_file.WorkloadSpec.to_json``) instead of a named one.
-``--probe`` prints which allocators this process can load (and why not) with
-their AF_CAP_* bits, the
-engine's workloads with their descriptions, and why an allocator cannot run
-shared-threads-N.
+The engine's own workloads run in the C worker (csrc/bench/worker/engine_worker.c,
+``allocffi/bench/_engine_worker``), which prints the same line without an
+interpreter's start-up; this worker runs a user's workloads (``--workload-spec``,
+the JSON of ``workload_file.WorkloadSpec.to_json``), answers ``--probe``, and
+stands in for the C worker where it was not built. X is an allocator name (the
+runner turns a competitor such as ``jemalloc-arena+reset`` into X and a mode);
+``--direct`` runs the calibration loop instead (the library called without
+allocffi's vtable; fixed-N only).
+
+A run prints the fields of ``af_bench_result`` under their C names (``stats``
+as a nested object), plus ``process_peak_rss_bytes``, as one JSON line on stdout
+and exits 0; ``describe_record`` (called by the parent) names the touch policy,
+mode and sharing and adds ``rss_per_live_byte``. When the engine refuses the run
+it prints ``{"error": ...}`` and exits 1. ``--probe`` prints which allocators this
+process can load (and why not) with their AF_CAP_* bits, the engine's workloads
+with their descriptions, and why an allocator cannot run shared-threads-N.
 
 Invariant: the worker does nothing but the run between loading the library
 and printing, so the numbers are those of a fresh process. The parent must
-start it with GLIBC_TUNABLES from ``allocffi._startup.child_environment`` from allocffi._startup (jemalloc).
+start it with GLIBC_TUNABLES from ``allocffi._startup.child_environment`` (jemalloc).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from allocffi.bench import catalog
-from allocffi.bench.catalog import MMAP, MODE_ARENA, MODE_FREE, NULL, SELECTABLE, split_competitor
+from allocffi.bench.catalog import ENGINE_MODES, MMAP, NULL, SELECTABLE
 from allocffi.bench.errors import UsageError
 
 if TYPE_CHECKING:  # the worker imports the workload-file reader only for a user's workload
@@ -89,18 +92,18 @@ def spec_to_c(ffi: Any, spec: workload_file.WorkloadSpec) -> tuple[Any, list[Any
 
 
 def run_once(
-    competitor: str,
+    allocator: str,
     workload: str,
     ops: int,
     time_budget_ns: int,
     seed: int,
+    mode: str = "auto",
     spec: workload_file.WorkloadSpec | None = None,
     direct: bool = False,
 ) -> dict[str, Any]:
-    """Run the engine once in this process (``spec``: a user's workload; ``direct``: the
-    calibration loop instead); RuntimeError on refusal."""
+    """Run the engine once in this process (``mode``: one of ENGINE_MODES; ``spec``: a user's
+    workload; ``direct``: the calibration loop instead); RuntimeError on refusal."""
     ffi, lib = _load()
-    allocator, mode = split_competitor(competitor)
     workload_c = ffi.new("char[]", workload.encode())
     allocator_c = ffi.new("char[]", allocator.encode())
     result = ffi.new("af_bench_result *")
@@ -119,9 +122,7 @@ def run_once(
                 "time_budget_ns": time_budget_ns,
                 "seed": seed,
                 "spec": c_spec,
-                "mode": lib.AF_BENCH_MODE_ARENA
-                if _arena(allocator, mode, workload)
-                else lib.AF_BENCH_MODE_AUTO,
+                "mode": ENGINE_MODES.index(mode),
             },
         )
         status = lib.af_bench_run(config, result, err)
@@ -130,20 +131,19 @@ def run_once(
         message = _error_text(ffi, err) or str(ffi.string(lib.af_status_text(status)).decode())
         raise RuntimeError(f"[{status}] {message}")
     record: dict[str, Any] = cdata_to_python(ffi, result[0])
-    record["touch"] = catalog.TOUCH_POLICIES[record["touch"]]
-    record["sharing"] = catalog.sharing(bool(record.pop("shared")), int(record["threads"]))
-    record["mode"] = MODE_ARENA if record["mode"] == lib.AF_BENCH_MODE_ARENA else MODE_FREE
     record["process_peak_rss_bytes"] = process_peak_rss()
-    record["rss_per_live_byte"] = rss_per_live_byte(record)
     return record
 
 
-def _arena(allocator: str, mode: str | None, workload: str) -> bool:
-    """Arena mode for NAME+reset, and for the null allocator: the engine-overhead figure is the
-    engine's floor with no free call, as it was before allocators had two modes (except on a
-    shared instance, which only frees). Everything else runs in the engine's automatic mode (free
-    where the allocator can)."""
-    return mode == MODE_ARENA or (allocator == NULL and not catalog.is_shared(workload))
+def describe_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A worker's raw line (either worker) as the harness keeps it: the touch policy, mode and
+    sharing by name, and rss_per_live_byte."""
+    described = dict(record)
+    described["touch"] = catalog.TOUCH_POLICIES[int(record["touch"])]
+    described["sharing"] = catalog.sharing(bool(described.pop("shared")), int(record["threads"]))
+    described["mode"] = ENGINE_MODES[int(record["mode"])]  # the mode the run used: free or arena
+    described["rss_per_live_byte"] = rss_per_live_byte(described)
+    return described
 
 
 def reset_peak_rss() -> None:
@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=0)
     parser.add_argument("--time-budget-ns", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mode", choices=ENGINE_MODES, default="auto", help="the engine's run mode")
     parser.add_argument("--workload-spec", help="a user's workload as JSON (instead of a named one)")
     parser.add_argument("--direct", action="store_true", help="the calibration loop, without the vtable")
     args = parser.parse_args(argv)
@@ -248,7 +249,14 @@ def main(argv: list[str] | None = None) -> int:
 
             spec = from_json(args.workload_spec)
         record = run_once(
-            args.allocator, args.workload, args.ops, args.time_budget_ns, args.seed, spec, args.direct
+            args.allocator,
+            args.workload,
+            args.ops,
+            args.time_budget_ns,
+            args.seed,
+            args.mode,
+            spec,
+            args.direct,
         )
     except (RuntimeError, ValueError, UsageError) as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
