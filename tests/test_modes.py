@@ -84,6 +84,10 @@ def test_quick_bench_runs_both_modes_and_says_so(capsys: pytest.CaptureFixture[s
     assert calibration["config"]["libraries"] == ["libc", "tcmalloc"]
     assert calibration["config"]["workloads"] == ["fixed-48", "fixed-256"]
     assert "## Calibration" in paths["md"].read_text() and "Calibration" in out
+    # the Markdown says what each row measures: touch and sharing per workload, mode per competitor
+    markdown = paths["md"].read_text()
+    assert "| fixed-48 | ends | one thread | 1 |" in markdown
+    assert "jemalloc-arena: free, jemalloc-arena+reset: arena" in markdown
 
 
 def test_no_calibrate_leaves_it_out(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

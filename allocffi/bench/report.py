@@ -318,6 +318,34 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int
     return [*lines, ""]
 
 
+def _what_rows_measure(
+    results: Sequence[Result], workloads: Sequence[str], allocators: Sequence[str]
+) -> list[str]:
+    """Per workload its touch policy, threads and sharing; per competitor its mode."""
+    first: dict[str, Result] = {}
+    modes: dict[str, str] = {}
+    for r in results:
+        first.setdefault(r.workload, r)
+        modes.setdefault(r.allocator, r.mode)
+    out = [
+        "## What each row measures",
+        "",
+        "touch: what every allocation writes and reads back (ends: first and last 8 bytes; pages: also one "
+        "word per 4 KiB page; all: every byte). sharing: whether the threads of a threaded workload have an "
+        "allocator instance each or share one; ns/op of a threaded row is per op per thread.",
+        "",
+    ]
+    rows = [[w, first[w].touch, first[w].sharing, str(first[w].threads)] for w in workloads if w in first]
+    out += _table(["workload", "touch", "sharing", "threads"], rows, right_from=3)
+    described = ", ".join(f"{a}: {modes[a]}" for a in allocators if a in modes)
+    out += [
+        f"Modes ({described}): free frees each block where the workload frees it; arena skips the frees "
+        "and resets once per phase.",
+        "",
+    ]
+    return out
+
+
 def overhead_line(overhead: Mapping[str, float]) -> str:
     if not overhead:
         return "Engine overhead (null allocator): not measured."
@@ -393,6 +421,8 @@ def to_markdown(report: BenchReport) -> str:
             ]
         )
     out += _table(["workload", "ops", *allocators], rows)
+
+    out += _what_rows_measure(report.results, workloads, allocators)
 
     if baseline in allocators:
         out += [f"## Speedup vs {baseline} ({speedup_legend(baseline)})", ""]
