@@ -86,6 +86,8 @@ setup(
         Extension(
             "allocffi.bench._runprobe",
             ["csrc/run/probe.c"],
+            include_dirs=["csrc"],
+            depends=["csrc/exec_list.h"],
             extra_compile_args=RUN_CFLAGS,
             extra_link_args=["-fno-sanitize=all"],
         ),
@@ -100,7 +102,8 @@ setup(
         Extension(
             "allocffi._capture",
             ["csrc/trace/capture.c"],
-            depends=["csrc/trace/format.h"],
+            include_dirs=["csrc"],
+            depends=["csrc/trace/format.h", "csrc/exec_list.h"],
             # Never instrumented, even in the sanitizer builds: it runs inside other programs.
             extra_compile_args=[
                 "-Wall",

@@ -44,7 +44,6 @@
 #include <limits.h>
 #include <link.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,48 +165,5 @@ int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t 
   return REAL(posix_spawnp)(pid, file, actions, attr, argv, envp);
 }
 
-/* execl, execlp, execle: gather the variable arguments (at most ARG_LIMIT) into an argv. */
-enum { ARG_LIMIT = 4096 };
-
-static int gather(const char *arg0, va_list ap, char **argv, char ***envp) {
-  int n = 0;
-  argv[n++] = (char *)arg0;
-  while (arg0 != NULL && n < ARG_LIMIT) {
-    argv[n] = va_arg(ap, char *);
-    if (argv[n++] == NULL) break;
-  }
-  if (n == ARG_LIMIT) return -1;
-  if (envp != NULL) *envp = va_arg(ap, char **);
-  return 0;
-}
-
-int execl(const char *path, const char *arg0, ...) {
-  char *argv[ARG_LIMIT];
-  va_list ap;
-  va_start(ap, arg0);
-  int ok = gather(arg0, ap, argv, NULL);
-  va_end(ap);
-  if (ok != 0) return errno = E2BIG, -1;
-  return execv(path, argv);
-}
-
-int execlp(const char *file, const char *arg0, ...) {
-  char *argv[ARG_LIMIT];
-  va_list ap;
-  va_start(ap, arg0);
-  int ok = gather(arg0, ap, argv, NULL);
-  va_end(ap);
-  if (ok != 0) return errno = E2BIG, -1;
-  return execvp(file, argv);
-}
-
-int execle(const char *path, const char *arg0, ...) {
-  char *argv[ARG_LIMIT];
-  char **envp = NULL;
-  va_list ap;
-  va_start(ap, arg0);
-  int ok = gather(arg0, ap, argv, &envp);
-  va_end(ap);
-  if (ok != 0) return errno = E2BIG, -1;
-  return execve(path, argv, envp);
-}
+/* The list forms (execl, execlp, execle), through the execve and execvpe above. */
+#include "exec_list.h"

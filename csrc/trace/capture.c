@@ -36,7 +36,6 @@
 
 #include <dlfcn.h>
 #include <link.h>
-#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -690,65 +689,6 @@ AF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
   return real_fexecve(fd, argv, envp);
 }
 
-/* The list forms, gathered on the stack (no allocation before an exec). */
-#define MAX_EXEC_ARGS 4096
-
-#define GATHER_ARGS(first, ap, args, n, ok)                 \
-  do {                                                      \
-    args[0] = (char *)(first);                              \
-    n = 1;                                                  \
-    ok = true;                                              \
-    while (args[n - 1] != NULL) {                           \
-      if (n == MAX_EXEC_ARGS) {                             \
-        ok = false;                                         \
-        break;                                              \
-      }                                                     \
-      args[n++] = va_arg(ap, char *);                       \
-    }                                                       \
-  } while (0)
-
-AF_EXPORT int execl(const char *path, const char *arg, ...) {
-  char *args[MAX_EXEC_ARGS];
-  size_t n;
-  bool ok;
-  va_list ap;
-  va_start(ap, arg);
-  GATHER_ARGS(arg, ap, args, n, ok);
-  va_end(ap);
-  if (!ok) {
-    errno = E2BIG;
-    return -1;
-  }
-  return execve(path, args, environ);
-}
-
-AF_EXPORT int execlp(const char *file, const char *arg, ...) {
-  char *args[MAX_EXEC_ARGS];
-  size_t n;
-  bool ok;
-  va_list ap;
-  va_start(ap, arg);
-  GATHER_ARGS(arg, ap, args, n, ok);
-  va_end(ap);
-  if (!ok) {
-    errno = E2BIG;
-    return -1;
-  }
-  return execvpe(file, args, environ);
-}
-
-AF_EXPORT int execle(const char *path, const char *arg, ...) {
-  char *args[MAX_EXEC_ARGS];
-  size_t n;
-  bool ok;
-  va_list ap;
-  va_start(ap, arg);
-  GATHER_ARGS(arg, ap, args, n, ok);
-  char *const *envp = ok ? va_arg(ap, char *const *) : NULL;
-  va_end(ap);
-  if (!ok) {
-    errno = E2BIG;
-    return -1;
-  }
-  return execve(path, args, envp);
-}
+/* The list forms (execl, execlp, execle), through the execve and execvpe above. */
+#define AF_EXEC_EXPORT AF_EXPORT
+#include "exec_list.h"
