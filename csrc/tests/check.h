@@ -1,8 +1,9 @@
 /* ----------------------------------------------------------------------------
  * check.h: the few helpers the C test programs share (header only).
  *
- * CHECK(cond) and CHECK_EQ(a, b) count a pass or report a failure (file, line,
- * expression, values for CHECK_EQ) and carry on; check_summary() prints the
+ * CHECK(cond), CHECK_EQ(a, b) and CHECKF(cond, fmt, ...) count a pass or report
+ * a failure (file, line, expression; the values for CHECK_EQ, the formatted
+ * explanation for CHECKF) and carry on; check_summary() prints the
  * final line "N passed, M failed" and returns the process exit status.
  * test_scale() reads AF_TEST_SCALE (default 1.0; valgrind runs use 0.05) so
  * tests can scale their operation counts.
@@ -11,6 +12,7 @@
 #define AF_TESTS_CHECK_H
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +46,27 @@ static inline void check_report(const char *file, int line, const char *what) {
       check_report(__FILE__, __LINE__, check_msg_);                                                                  \
     }                                                                                                                \
   } while (0)
+
+/* CHECK with a printf-style explanation of what was seen. */
+#define CHECKF(cond, ...)                                                                                          \
+  do {                                                                                                             \
+    if (cond) atomic_fetch_add_explicit(&check_passes, 1, memory_order_relaxed);                                   \
+    else check_reportf(__FILE__, __LINE__, #cond, __VA_ARGS__);                                                    \
+  } while (0)
+
+static inline void check_reportf(const char *file, int line, const char *what, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+static inline void check_reportf(const char *file, int line, const char *what, const char *format, ...) {
+  char message[512];
+  int used = snprintf(message, sizeof message, "%s: ", what);
+  if (used >= 0 && (size_t)used < sizeof message) {
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(message + used, sizeof message - (size_t)used, format, ap);
+    va_end(ap);
+  }
+  check_report(file, line, message);
+}
 
 static inline double test_scale(void) {
   const char *s = getenv("AF_TEST_SCALE");

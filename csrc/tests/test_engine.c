@@ -17,6 +17,7 @@
  * ALLOCFFI_REQUIRE_ALL=1 turns a missing system allocator into a failure.
  * ------------------------------------------------------------------------- */
 #include "bench/bench.h"
+#include "check.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -25,27 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                    \
-  do {                                                      \
-    if (cond) {                                             \
-      passed++;                                             \
-    } else {                                                \
-      failed++;                                             \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                         \
-      fputc('\n', stderr);                                  \
-    }                                                       \
-  } while (0)
-
-static double scale = 1.0;
-
-/* n ops scaled by AF_TEST_SCALE, at least `floor`. */
-static uint64_t scaled(uint64_t n, uint64_t floor) {
-  uint64_t s = (uint64_t)((double)n * scale);
-  return s < floor ? floor : s;
-}
 
 static int run(const char *workload, const char *allocator, uint64_t ops, uint64_t seed, af_bench_result *r,
                af_error *err) {
@@ -77,7 +57,7 @@ static void find_allocators(void) {
       allocators[allocator_count++] = ALL_ALLOCATORS[i];
     } else {
       /* ours and the baselines must always work; system ones may be missing */
-      CHECK(is_system(ALL_ALLOCATORS[i]) && !require_all, "%s unavailable: %s", ALL_ALLOCATORS[i], err.message);
+      CHECKF(is_system(ALL_ALLOCATORS[i]) && !require_all, "%s unavailable: %s", ALL_ALLOCATORS[i], err.message);
       fprintf(stderr, "note: %s unavailable (%s), skipped\n", ALL_ALLOCATORS[i], err.message);
     }
   }
@@ -98,16 +78,16 @@ static void test_table(void) {
     "batch-100", "mixed", "small", "large", "exact", "inexact", "oversize", "high-frequency", "memory-pressure",
     "large-cycle", "stress", "threads-2", "threads-4"};
   for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-    CHECK(has_workload(required[i]), "workload %s missing from the table", required[i]);
+    CHECKF(has_workload(required[i]), "workload %s missing from the table", required[i]);
   size_t n = af_bench_workload_count();
   for (size_t i = 0; i < n; i++) {
     const char *d = af_bench_workload_description(i);
-    CHECK(d != NULL && strlen(d) > 10, "workload %s has no description", af_bench_workload_name(i));
+    CHECKF(d != NULL && strlen(d) > 10, "workload %s has no description", af_bench_workload_name(i));
     for (size_t j = i + 1; j < n; j++)
-      CHECK(strcmp(af_bench_workload_name(i), af_bench_workload_name(j)) != 0, "duplicate %s",
+      CHECKF(strcmp(af_bench_workload_name(i), af_bench_workload_name(j)) != 0, "duplicate %s",
             af_bench_workload_name(i));
   }
-  CHECK(af_bench_workload_name(n) == NULL && af_bench_workload_description(n) == NULL, "index %zu past the end", n);
+  CHECKF(af_bench_workload_name(n) == NULL && af_bench_workload_description(n) == NULL, "index %zu past the end", n);
 }
 
 /* ----------------------------------------------------------------------------
@@ -143,38 +123,38 @@ static void test_every_workload(void) {
       af_error err;
       int status = run(workload, name, ops, 42, &r, &err);
       if (is_shared(workload) && refuses_sharing(name)) {
-        CHECK(status == AF_ERR_UNSUPPORTED && strstr(err.message, name) != NULL && strstr(err.message, "threads-N"),
+        CHECKF(status == AF_ERR_UNSUPPORTED && strstr(err.message, name) != NULL && strstr(err.message, "threads-N"),
               "%s on %s: should be refused with a reason: %d %s", workload, name, status, err.message);
         continue;
       }
-      CHECK(status == AF_OK, "%s on %s: status %d: %s", workload, name, status, err.message);
+      CHECKF(status == AF_OK, "%s on %s: status %d: %s", workload, name, status, err.message);
       if (status != AF_OK) continue;
-      CHECK(r.ops == ops, "%s on %s: %" PRIu64 " ops, asked %" PRIu64, workload, name, r.ops, ops);
-      CHECK(r.bytes_requested >= 8 * ops, "%s on %s: bytes_requested %" PRIu64, workload, name, r.bytes_requested);
-      CHECK(r.threads >= 1, "%s on %s: threads %u", workload, name, r.threads);
-      CHECK(r.ns_per_op >= 0.0 && r.peak_rss_bytes > 0, "%s on %s: bad measurements", workload, name);
+      CHECKF(r.ops == ops, "%s on %s: %" PRIu64 " ops, asked %" PRIu64, workload, name, r.ops, ops);
+      CHECKF(r.bytes_requested >= 8 * ops, "%s on %s: bytes_requested %" PRIu64, workload, name, r.bytes_requested);
+      CHECKF(r.threads >= 1, "%s on %s: threads %u", workload, name, r.threads);
+      CHECKF(r.ns_per_op >= 0.0 && r.peak_rss_bytes > 0, "%s on %s: bad measurements", workload, name);
       if (strcmp(name, "null") == 0) {
         null_result = r;
         have_null = true;
       } else {
-        CHECK(r.stats.allocs >= r.ops, "%s on %s: stats.allocs %" PRIu64 " < ops", workload, name, r.stats.allocs);
-        CHECK(r.stats.failures == 0, "%s on %s: %" PRIu64 " failures", workload, name, r.stats.failures);
+        CHECKF(r.stats.allocs >= r.ops, "%s on %s: stats.allocs %" PRIu64 " < ops", workload, name, r.stats.allocs);
+        CHECKF(r.stats.failures == 0, "%s on %s: %" PRIu64 " failures", workload, name, r.stats.failures);
         if (!have_reference) {
           reference = r;
           have_reference = true;
         } else {
-          CHECK(r.checksum == reference.checksum, "%s on %s: checksum %016" PRIx64 " differs from %016" PRIx64,
+          CHECKF(r.checksum == reference.checksum, "%s on %s: checksum %016" PRIx64 " differs from %016" PRIx64,
                 workload, name, r.checksum, reference.checksum);
         }
       }
       if (have_reference)
-        CHECK(r.bytes_requested == reference.bytes_requested, "%s on %s: bytes_requested differs", workload, name);
+        CHECKF(r.bytes_requested == reference.bytes_requested, "%s on %s: bytes_requested differs", workload, name);
     }
     if (have_null && have_reference) {
-      CHECK(null_result.bytes_requested == reference.bytes_requested, "%s: null bytes_requested differs", workload);
+      CHECKF(null_result.bytes_requested == reference.bytes_requested, "%s: null bytes_requested differs", workload);
       /* null recycles its buffer, but a block read back at once is intact */
       if (!holds_blocks(workload))
-        CHECK(null_result.checksum == reference.checksum, "%s: null checksum differs on a pairs workload", workload);
+        CHECKF(null_result.checksum == reference.checksum, "%s: null checksum differs on a pairs workload", workload);
     }
   }
 }
@@ -204,10 +184,10 @@ static uint64_t kernel_sum(const bench_workload *w, af_allocator *a, uint64_t op
   bench_ctx c = {.a = a, .alloc = a->vt->alloc, .free = a->vt->free, .reset = a->vt->reset, .rng = 12345,
                  .src = src, .live_cap = w->live_slots};
   c.live = calloc(c.live_cap + 1, sizeof *c.live);
-  if (w->prepare != NULL) CHECK(w->prepare(&c) == AF_OK, "%s: prepare failed", w->name);
+  if (w->prepare != NULL) CHECKF(w->prepare(&c) == AF_OK, "%s: prepare failed", w->name);
   uint64_t done = w->run_free(&c, ops);
-  CHECK(done == ops && c.status == AF_OK, "%s: kernel ran %" PRIu64 " of %" PRIu64, w->name, done, ops);
-  CHECK(_af_bench_release_all(&c, false) == AF_OK, "%s: teardown failed", w->name);
+  CHECKF(done == ops && c.status == AF_OK, "%s: kernel ran %" PRIu64 " of %" PRIu64, w->name, done, ops);
+  CHECKF(_af_bench_release_all(&c, false) == AF_OK, "%s: teardown failed", w->name);
   free(c.live);
   free(c.order);
   return c.sum;
@@ -219,16 +199,16 @@ static void test_checksum_sees_overlap(void) {
   af_allocator same = {.vt = &same_vtable};
   af_error err = {0};
   af_allocator *libc = af_create("libc", &err);
-  CHECK(libc != NULL, "libc: %s", err.message);
+  CHECKF(libc != NULL, "libc: %s", err.message);
   if (libc == NULL) return;
   uint64_t ops = scaled(3000, 300);
   for (size_t i = 0; i < _af_bench_workload_total; i++) {
     const bench_workload *w = &_af_bench_workloads[i];
     uint64_t good = kernel_sum(w, libc, ops, src), bad = kernel_sum(w, &same, ops, src);
     if (holds_blocks(w->name))
-      CHECK(good != bad, "%s: checksum blind to overlapping blocks", w->name);
+      CHECKF(good != bad, "%s: checksum blind to overlapping blocks", w->name);
     else
-      CHECK(good == bad, "%s: pairs read back at once should not notice", w->name);
+      CHECKF(good == bad, "%s: pairs read back at once should not notice", w->name);
   }
   af_destroy(libc);
 }
@@ -256,22 +236,22 @@ static void test_determinism(void) {
     for (size_t i = 0; i < 2; i++) {
       af_bench_result a, b, c;
       af_error err;
-      CHECK(run(workload, names[i], ops, 7, &a, &err) == AF_OK, "%s: %s", workload, err.message);
-      CHECK(run(workload, names[i], ops, 7, &b, &err) == AF_OK, "%s: %s", workload, err.message);
-      CHECK(run(workload, names[i], ops, 8, &c, &err) == AF_OK, "%s: %s", workload, err.message);
-      CHECK(a.checksum == b.checksum && a.bytes_requested == b.bytes_requested, "%s on %s: same seed, different run",
+      CHECKF(run(workload, names[i], ops, 7, &a, &err) == AF_OK, "%s: %s", workload, err.message);
+      CHECKF(run(workload, names[i], ops, 7, &b, &err) == AF_OK, "%s: %s", workload, err.message);
+      CHECKF(run(workload, names[i], ops, 8, &c, &err) == AF_OK, "%s: %s", workload, err.message);
+      CHECKF(a.checksum == b.checksum && a.bytes_requested == b.bytes_requested, "%s on %s: same seed, different run",
             workload, names[i]);
       /* every tag comes from the seeded stream */
-      CHECK(a.checksum != c.checksum, "%s on %s: seeds 7 and 8 give the same checksum", workload, names[i]);
+      CHECKF(a.checksum != c.checksum, "%s on %s: seeds 7 and 8 give the same checksum", workload, names[i]);
       if (random_sizes(workload))
-        CHECK(a.bytes_requested != c.bytes_requested, "%s on %s: seeds 7 and 8 request the same bytes", workload,
+        CHECKF(a.bytes_requested != c.bytes_requested, "%s on %s: seeds 7 and 8 request the same bytes", workload,
               names[i]);
     }
   }
   /* seed 0 means "a fixed default", so it is reproducible too */
   af_bench_result a, b;
   af_error err;
-  CHECK(run("mixed", "libc", ops, 0, &a, &err) == AF_OK && run("mixed", "libc", ops, 0, &b, &err) == AF_OK &&
+  CHECKF(run("mixed", "libc", ops, 0, &a, &err) == AF_OK && run("mixed", "libc", ops, 0, &b, &err) == AF_OK &&
             a.checksum == b.checksum,
         "seed 0 not reproducible");
 }
@@ -287,10 +267,10 @@ static void test_time_budget(void) {
       af_bench_config config = {.workload = workloads[w], .allocator = names[i], .time_budget_ns = 2000000, .seed = 3};
       af_bench_result timed, fixed;
       af_error err = {0};
-      CHECK(af_bench_run(&config, &timed, &err) == AF_OK, "%s: %s", workloads[w], err.message);
-      CHECK(timed.ops > 0, "%s on %s: time budget ran no ops", workloads[w], names[i]);
-      CHECK(run(workloads[w], names[i], timed.ops, 3, &fixed, &err) == AF_OK, "%s: %s", workloads[w], err.message);
-      CHECK(fixed.checksum == timed.checksum && fixed.bytes_requested == timed.bytes_requested,
+      CHECKF(af_bench_run(&config, &timed, &err) == AF_OK, "%s: %s", workloads[w], err.message);
+      CHECKF(timed.ops > 0, "%s on %s: time budget ran no ops", workloads[w], names[i]);
+      CHECKF(run(workloads[w], names[i], timed.ops, 3, &fixed, &err) == AF_OK, "%s: %s", workloads[w], err.message);
+      CHECKF(fixed.checksum == timed.checksum && fixed.bytes_requested == timed.bytes_requested,
             "%s on %s: %" PRIu64 " timed ops differ from the same number of counted ops", workloads[w], names[i],
             timed.ops);
     }
@@ -299,7 +279,7 @@ static void test_time_budget(void) {
   af_bench_config config = {.workload = "threads-2", .allocator = "libc", .time_budget_ns = 2000000};
   af_bench_result r;
   af_error err = {0};
-  CHECK(af_bench_run(&config, &r, &err) == AF_OK && r.ops > 0 && r.threads == 2, "threads-2 timed: %s", err.message);
+  CHECKF(af_bench_run(&config, &r, &err) == AF_OK && r.ops > 0 && r.threads == 2, "threads-2 timed: %s", err.message);
 }
 
 /* ----------------------------------------------------------------------------
@@ -309,19 +289,19 @@ static void test_threads(void) {
   uint64_t ops = scaled(8000, 100);
   af_bench_result mixed, one, two, two_bump, three, tiny;
   af_error err;
-  CHECK(run("mixed", "libc", ops, 9, &mixed, &err) == AF_OK, "%s", err.message);
-  CHECK(run("threads-1", "libc", ops, 9, &one, &err) == AF_OK, "threads-1: %s", err.message);
-  CHECK(one.threads == 1 && one.checksum == mixed.checksum && one.bytes_requested == mixed.bytes_requested,
+  CHECKF(run("mixed", "libc", ops, 9, &mixed, &err) == AF_OK, "%s", err.message);
+  CHECKF(run("threads-1", "libc", ops, 9, &one, &err) == AF_OK, "threads-1: %s", err.message);
+  CHECKF(one.threads == 1 && one.checksum == mixed.checksum && one.bytes_requested == mixed.bytes_requested,
         "threads-1 should reproduce mixed");
-  CHECK(run("threads-2", "libc", ops, 9, &two, &err) == AF_OK, "threads-2: %s", err.message);
-  CHECK(two.threads == 2 && two.ops == ops, "threads-2: threads %u ops %" PRIu64, two.threads, two.ops);
-  CHECK(two.stats.allocs >= ops, "threads-2: stats not summed (%" PRIu64 " allocs)", two.stats.allocs);
-  CHECK(run("threads-2", "bump", ops, 9, &two_bump, &err) == AF_OK, "threads-2 bump: %s", err.message);
-  CHECK(two_bump.checksum == two.checksum, "threads-2: bump and libc checksums differ");
-  CHECK(run("threads-3", "slab", ops + 1, 9, &three, &err) == AF_OK, "threads-3: %s", err.message);
-  CHECK(three.threads == 3 && three.ops == ops + 1, "threads-3: uneven split lost ops (%" PRIu64 ")", three.ops);
+  CHECKF(run("threads-2", "libc", ops, 9, &two, &err) == AF_OK, "threads-2: %s", err.message);
+  CHECKF(two.threads == 2 && two.ops == ops, "threads-2: threads %u ops %" PRIu64, two.threads, two.ops);
+  CHECKF(two.stats.allocs >= ops, "threads-2: stats not summed (%" PRIu64 " allocs)", two.stats.allocs);
+  CHECKF(run("threads-2", "bump", ops, 9, &two_bump, &err) == AF_OK, "threads-2 bump: %s", err.message);
+  CHECKF(two_bump.checksum == two.checksum, "threads-2: bump and libc checksums differ");
+  CHECKF(run("threads-3", "slab", ops + 1, 9, &three, &err) == AF_OK, "threads-3: %s", err.message);
+  CHECKF(three.threads == 3 && three.ops == ops + 1, "threads-3: uneven split lost ops (%" PRIu64 ")", three.ops);
   /* fewer ops than threads: the spare thread does nothing rather than run on time */
-  CHECK(run("threads-4", "libc", 1, 9, &tiny, &err) == AF_OK && tiny.ops == 1, "threads-4 with 1 op: %s",
+  CHECKF(run("threads-4", "libc", 1, 9, &tiny, &err) == AF_OK && tiny.ops == 1, "threads-4 with 1 op: %s",
         err.message);
 }
 
@@ -339,28 +319,28 @@ static void test_shared_threads(void) {
   uint64_t ops = scaled(8000, 100);
   af_bench_result mixed, per_thread, r;
   af_error err;
-  CHECK(run("mixed", "libc", ops, 11, &mixed, &err) == AF_OK, "%s", err.message);
-  CHECK(run("threads-3", "libc", ops, 11, &per_thread, &err) == AF_OK, "%s", err.message);
-  CHECK(per_thread.shared == 0, "threads-3 says it shared an instance");
+  CHECKF(run("mixed", "libc", ops, 11, &mixed, &err) == AF_OK, "%s", err.message);
+  CHECKF(run("threads-3", "libc", ops, 11, &per_thread, &err) == AF_OK, "%s", err.message);
+  CHECKF(per_thread.shared == 0, "threads-3 says it shared an instance");
   static const char *const names[] = {"slab", "large", "libc", "null", "mimalloc", "tcmalloc", "jemalloc",
                                       "jemalloc-arena"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (!available(names[i])) continue;
     /* one thread on a shared instance runs mixed's stream, in free mode */
-    CHECK(run("shared-threads-1", names[i], ops, 11, &r, &err) == AF_OK, "%s: %s", names[i], err.message);
+    CHECKF(run("shared-threads-1", names[i], ops, 11, &r, &err) == AF_OK, "%s: %s", names[i], err.message);
     if (strcmp(names[i], "null") != 0)
-      CHECK(r.checksum == mixed.checksum && r.shared == 1 && r.threads == 1, "shared-threads-1 on %s differs from mixed",
+      CHECKF(r.checksum == mixed.checksum && r.shared == 1 && r.threads == 1, "shared-threads-1 on %s differs from mixed",
             names[i]);
-    CHECK(run("shared-threads-3", names[i], ops, 11, &r, &err) == AF_OK, "%s: %s", names[i], err.message);
-    CHECK(r.threads == 3 && r.shared == 1 && r.ops == ops, "shared-threads-3 on %s: threads %u ops %" PRIu64, names[i],
+    CHECKF(run("shared-threads-3", names[i], ops, 11, &r, &err) == AF_OK, "%s: %s", names[i], err.message);
+    CHECKF(r.threads == 3 && r.shared == 1 && r.ops == ops, "shared-threads-3 on %s: threads %u ops %" PRIu64, names[i],
           r.threads, r.ops);
     if (strcmp(names[i], "null") == 0) continue; /* null hands the same memory to every thread */
-    CHECK(r.checksum == per_thread.checksum, "shared-threads-3 on %s: checksum differs from threads-3", names[i]);
-    CHECK(r.stats.allocs == ops && r.stats.failures == 0, "shared-threads-3 on %s: %" PRIu64 " allocs for %" PRIu64
+    CHECKF(r.checksum == per_thread.checksum, "shared-threads-3 on %s: checksum differs from threads-3", names[i]);
+    CHECKF(r.stats.allocs == ops && r.stats.failures == 0, "shared-threads-3 on %s: %" PRIu64 " allocs for %" PRIu64
           " ops", names[i], r.stats.allocs, ops);
-    CHECK(r.stats.resets == 0, "shared-threads-3 on %s: a shared instance was reset", names[i]);
+    CHECKF(r.stats.resets == 0, "shared-threads-3 on %s: a shared instance was reset", names[i]);
     /* ns per op per thread: elapsed / (ops / threads) */
-    CHECK(fabs(r.ns_per_op - (double)r.elapsed_ns * 3.0 / (double)r.ops) <= 1e-6 * r.ns_per_op,
+    CHECKF(fabs(r.ns_per_op - (double)r.elapsed_ns * 3.0 / (double)r.ops) <= 1e-6 * r.ns_per_op,
           "shared-threads-3 on %s: ns_per_op %.3f is not per thread", names[i], r.ns_per_op);
   }
   /* refused with the reason, by af_bench_check too */
@@ -369,19 +349,19 @@ static void test_shared_threads(void) {
     if (!available(refused[i])) continue;
     af_bench_config config = {.workload = "shared-threads-2", .allocator = refused[i], .ops = 10};
     memset(&err, 0, sizeof err);
-    CHECK(af_bench_check(&config, &err) == AF_ERR_UNSUPPORTED && strstr(err.message, refused[i]) != NULL,
+    CHECKF(af_bench_check(&config, &err) == AF_ERR_UNSUPPORTED && strstr(err.message, refused[i]) != NULL,
           "af_bench_check accepts %s on shared-threads-2: %s", refused[i], err.message);
     config.workload = "threads-2";
-    CHECK(af_bench_check(&config, &err) == AF_OK, "af_bench_check refuses %s on threads-2: %s", refused[i],
+    CHECKF(af_bench_check(&config, &err) == AF_OK, "af_bench_check refuses %s on threads-2: %s", refused[i],
           err.message);
   }
   af_bench_config config = {.workload = "shared-threads-2", .allocator = "slab"};
-  CHECK(af_bench_check(&config, &err) == AF_OK, "af_bench_check refuses slab on shared-threads-2: %s", err.message);
+  CHECKF(af_bench_check(&config, &err) == AF_OK, "af_bench_check refuses slab on shared-threads-2: %s", err.message);
   config.workload = "shared-threads-0";
-  CHECK(af_bench_check(&config, &err) == AF_ERR_INVALID, "af_bench_check accepts shared-threads-0");
+  CHECKF(af_bench_check(&config, &err) == AF_ERR_INVALID, "af_bench_check accepts shared-threads-0");
   /* time-budget mode */
   config = (af_bench_config){.workload = "shared-threads-2", .allocator = "slab", .time_budget_ns = 2000000};
-  CHECK(af_bench_run(&config, &r, &err) == AF_OK && r.ops > 0 && r.threads == 2, "shared-threads-2 timed: %s",
+  CHECKF(af_bench_run(&config, &r, &err) == AF_OK && r.ops > 0 && r.threads == 2, "shared-threads-2 timed: %s",
         err.message);
 }
 
@@ -411,7 +391,7 @@ static uint8_t byte_after_one_op(int touch, uint8_t fill) {
   af_allocator a = {.vt = &touch_vtable};
   bench_ctx c = {.a = &a, .alloc = touch_alloc, .free = same_free, .reset = same_reset, .rng = 99, .touch = touch,
                  .spec_table = table, .spec_phase = 1};
-  CHECK(w.run_free(&c, 1) == 1, "touch %d: the op failed", touch);
+  CHECKF(w.run_free(&c, 1) == 1, "touch %d: the op failed", touch);
   return touch_buffer[100];
 }
 
@@ -426,13 +406,13 @@ static bool every_page_written(uint8_t fill) {
 
 static void test_touch(void) {
   /* ends and pages leave the middle of a page alone; all writes every byte */
-  CHECK(byte_after_one_op(AF_TOUCH_ENDS, 0x11) == 0x11, "ends wrote the middle of the block");
-  CHECK(!every_page_written(0x11), "ends wrote every page of a 64 KiB block");
-  CHECK(byte_after_one_op(AF_TOUCH_PAGES, 0x11) == 0x11, "pages wrote the middle of a page");
-  CHECK(every_page_written(0x11), "pages missed a page");
+  CHECKF(byte_after_one_op(AF_TOUCH_ENDS, 0x11) == 0x11, "ends wrote the middle of the block");
+  CHECKF(!every_page_written(0x11), "ends wrote every page of a 64 KiB block");
+  CHECKF(byte_after_one_op(AF_TOUCH_PAGES, 0x11) == 0x11, "pages wrote the middle of a page");
+  CHECKF(every_page_written(0x11), "pages missed a page");
   uint8_t a = byte_after_one_op(AF_TOUCH_ALL, 0x11), b = byte_after_one_op(AF_TOUCH_ALL, 0x22);
-  CHECK(a == b, "all left bytes unwritten (%#x vs %#x)", a, b);
-  CHECK(every_page_written(0x22), "all missed a page");
+  CHECKF(a == b, "all left bytes unwritten (%#x vs %#x)", a, b);
+  CHECKF(every_page_written(0x22), "all missed a page");
 
   /* -pages variants: same operations, more words read back, the policy reported */
   uint64_t ops = scaled(200, 20);
@@ -441,14 +421,14 @@ static void test_touch(void) {
   for (size_t i = 0; i < 3; i++) {
     af_bench_result ends, pages, pages_bump;
     af_error err;
-    CHECK(run(pairs[i][0], "libc", ops, 5, &ends, &err) == AF_OK, "%s", err.message);
-    CHECK(run(pairs[i][1], "libc", ops, 5, &pages, &err) == AF_OK, "%s", err.message);
-    CHECK(run(pairs[i][1], "large", ops, 5, &pages_bump, &err) == AF_OK, "%s", err.message);
-    CHECK(ends.touch == AF_TOUCH_ENDS && pages.touch == AF_TOUCH_PAGES, "%s: touch %u / %u", pairs[i][1], ends.touch,
+    CHECKF(run(pairs[i][0], "libc", ops, 5, &ends, &err) == AF_OK, "%s", err.message);
+    CHECKF(run(pairs[i][1], "libc", ops, 5, &pages, &err) == AF_OK, "%s", err.message);
+    CHECKF(run(pairs[i][1], "large", ops, 5, &pages_bump, &err) == AF_OK, "%s", err.message);
+    CHECKF(ends.touch == AF_TOUCH_ENDS && pages.touch == AF_TOUCH_PAGES, "%s: touch %u / %u", pairs[i][1], ends.touch,
           pages.touch);
-    CHECK(ends.bytes_requested == pages.bytes_requested, "%s: different requests", pairs[i][1]);
-    CHECK(ends.checksum != pages.checksum, "%s: page words not read back", pairs[i][1]);
-    CHECK(pages.checksum == pages_bump.checksum, "%s: checksum depends on the allocator", pairs[i][1]);
+    CHECKF(ends.bytes_requested == pages.bytes_requested, "%s: different requests", pairs[i][1]);
+    CHECKF(ends.checksum != pages.checksum, "%s: page words not read back", pairs[i][1]);
+    CHECKF(pages.checksum == pages_bump.checksum, "%s: checksum depends on the allocator", pairs[i][1]);
   }
 }
 
@@ -474,13 +454,13 @@ static void test_spec_equals_builtin(void) {
   for (size_t i = 0; i < 3; i++) {
     af_bench_result a, b;
     af_error err;
-    CHECK(run("fixed-48", names[i], ops, 3, &a, &err) == AF_OK, "%s", err.message);
-    CHECK(run_spec(&fixed, names[i], ops, 3, &b, &err) == AF_OK, "%s", err.message);
-    CHECK(a.checksum == b.checksum && a.bytes_requested == b.bytes_requested && a.stats.resets == b.stats.resets,
+    CHECKF(run("fixed-48", names[i], ops, 3, &a, &err) == AF_OK, "%s", err.message);
+    CHECKF(run_spec(&fixed, names[i], ops, 3, &b, &err) == AF_OK, "%s", err.message);
+    CHECKF(a.checksum == b.checksum && a.bytes_requested == b.bytes_requested && a.stats.resets == b.stats.resets,
           "spec fixed-48 on %s differs from fixed-48", names[i]);
-    CHECK(run("pool-64", names[i], ops, 3, &a, &err) == AF_OK, "%s", err.message);
-    CHECK(run_spec(&pool, names[i], ops, 3, &b, &err) == AF_OK, "%s", err.message);
-    CHECK(a.checksum == b.checksum && a.bytes_requested == b.bytes_requested, "spec pool-64 on %s differs",
+    CHECKF(run("pool-64", names[i], ops, 3, &a, &err) == AF_OK, "%s", err.message);
+    CHECKF(run_spec(&pool, names[i], ops, 3, &b, &err) == AF_OK, "%s", err.message);
+    CHECKF(a.checksum == b.checksum && a.bytes_requested == b.bytes_requested, "spec pool-64 on %s differs",
           names[i]);
   }
 }
@@ -506,20 +486,20 @@ static void test_spec_across_allocators(void) {
       af_bench_result r, again, other_seed;
       af_error err;
       int status = run_spec(&spec, name, ops, 21, &r, &err);
-      CHECK(status == AF_OK, "spec kernel %d on %s: %s", kernels[k], name, err.message);
+      CHECKF(status == AF_OK, "spec kernel %d on %s: %s", kernels[k], name, err.message);
       if (status != AF_OK) continue;
-      CHECK(r.ops == ops && r.touch == (uint32_t)touches[k] && r.stats.failures == 0, "spec kernel %d on %s", kernels[k],
+      CHECKF(r.ops == ops && r.touch == (uint32_t)touches[k] && r.stats.failures == 0, "spec kernel %d on %s", kernels[k],
             name);
       if (!have_reference) {
         reference = r;
         have_reference = true;
-        CHECK(run_spec(&spec, name, ops, 21, &again, &err) == AF_OK && again.checksum == r.checksum,
+        CHECKF(run_spec(&spec, name, ops, 21, &again, &err) == AF_OK && again.checksum == r.checksum,
               "spec kernel %d: same seed, different run", kernels[k]);
-        CHECK(run_spec(&spec, name, ops, 22, &other_seed, &err) == AF_OK && other_seed.checksum != r.checksum &&
+        CHECKF(run_spec(&spec, name, ops, 22, &other_seed, &err) == AF_OK && other_seed.checksum != r.checksum &&
                   other_seed.bytes_requested != r.bytes_requested,
               "spec kernel %d: seeds 21 and 22 agree", kernels[k]);
       } else {
-        CHECK(r.checksum == reference.checksum && r.bytes_requested == reference.bytes_requested,
+        CHECKF(r.checksum == reference.checksum && r.bytes_requested == reference.bytes_requested,
               "spec kernel %d on %s: checksum %016" PRIx64 " differs from %016" PRIx64, kernels[k], name, r.checksum,
               reference.checksum);
       }
@@ -530,10 +510,10 @@ static void test_spec_across_allocators(void) {
                            .phase = 500, .threads = 2};
   af_bench_result r;
   af_error err;
-  CHECK(run_spec(&spec, "slab", ops, 1, &r, &err) == AF_OK && r.threads == 2 && r.ops == ops, "spec threads: %s",
+  CHECKF(run_spec(&spec, "slab", ops, 1, &r, &err) == AF_OK && r.threads == 2 && r.ops == ops, "spec threads: %s",
         err.message);
   af_bench_config config = {.allocator = "libc", .time_budget_ns = 2000000, .spec = &spec};
-  CHECK(af_bench_run(&config, &r, &err) == AF_OK && r.ops > 0, "spec timed: %s", err.message);
+  CHECKF(af_bench_run(&config, &r, &err) == AF_OK && r.ops > 0, "spec timed: %s", err.message);
 }
 
 static void test_spec_table(void) {
@@ -544,13 +524,13 @@ static void test_spec_table(void) {
   _af_bench_spec_table(&spec, table);
   size_t small = 0;
   for (size_t i = 0; i < BENCH_SPEC_TABLE_SIZE; i++) small += table[i].lo == 64 && table[i].span == 1;
-  CHECK(small == 768, "weights 3:1 gave %zu of 1024 slots to the first entry", small);
+  CHECKF(small == 768, "weights 3:1 gave %zu of 1024 slots to the first entry", small);
   af_bench_result r;
   af_error err;
   uint64_t ops = scaled(40000, 4000);
-  CHECK(run_spec(&spec, "libc", ops, 2, &r, &err) == AF_OK, "%s", err.message);
+  CHECKF(run_spec(&spec, "libc", ops, 2, &r, &err) == AF_OK, "%s", err.message);
   double mean = (double)r.bytes_requested / (double)r.ops, expected = (3 * 64 + 4096) / 4.0;
-  CHECK(fabs(mean - expected) < 0.1 * expected, "mean request %.1f, expected about %.1f", mean, expected);
+  CHECKF(fabs(mean - expected) < 0.1 * expected, "mean request %.1f, expected about %.1f", mean, expected);
   /* a log-normal: ranges ascend inside [min, max], the middle slot at the median */
   af_size_entry lognormal = {.min = 16, .max = 1 << 20, .median = 1000, .sigma = 1.0, .weight = 1};
   spec.sizes = &lognormal;
@@ -560,9 +540,9 @@ static void test_spec_table(void) {
                                           (1u << 20);
   for (size_t i = 1; i < BENCH_SPEC_TABLE_SIZE; i++)
     ordered &= table[i].span >= 1 && table[i].lo >= table[i - 1].lo && table[i].lo + table[i].span - 1 <= (1u << 20);
-  CHECK(ordered, "log-normal table out of order or out of [min, max]");
+  CHECKF(ordered, "log-normal table out of order or out of [min, max]");
   uint64_t middle = table[BENCH_SPEC_TABLE_SIZE / 2].lo;
-  CHECK(middle > 900 && middle < 1100, "log-normal median slot starts at %" PRIu64 ", expected about 1000", middle);
+  CHECKF(middle > 900 && middle < 1100, "log-normal median slot starts at %" PRIu64 ", expected about 1000", middle);
 }
 
 static void test_spec_refused(void) {
@@ -613,10 +593,10 @@ static void test_spec_refused(void) {
     af_bench_result r;
     af_error err;
     int status = run_spec(&cases[i].spec, "libc", 10, 1, &r, &err);
-    CHECK(status == AF_ERR_INVALID && strstr(err.message, cases[i].needle) != NULL, "%s: status %d: %s",
+    CHECKF(status == AF_ERR_INVALID && strstr(err.message, cases[i].needle) != NULL, "%s: status %d: %s",
           cases[i].why, status, err.message);
     af_bench_config config = {.allocator = "libc", .spec = &cases[i].spec};
-    CHECK(af_bench_check(&config, &err) == AF_ERR_INVALID, "%s: af_bench_check accepts it", cases[i].why);
+    CHECKF(af_bench_check(&config, &err) == AF_ERR_INVALID, "%s: af_bench_check accepts it", cases[i].why);
   }
 }
 
@@ -627,25 +607,25 @@ static void test_errors(void) {
   af_bench_result r;
   af_error err;
   int status = run("no-such-workload", "libc", 10, 1, &r, &err);
-  CHECK(status == AF_ERR_INVALID && err.code == AF_ERR_INVALID, "unknown workload: status %d", status);
-  CHECK(strstr(err.message, "no-such-workload") != NULL && strstr(err.message, "fixed-48") != NULL &&
+  CHECKF(status == AF_ERR_INVALID && err.code == AF_ERR_INVALID, "unknown workload: status %d", status);
+  CHECKF(strstr(err.message, "no-such-workload") != NULL && strstr(err.message, "fixed-48") != NULL &&
             strstr(err.message, "mixed") != NULL && strstr(err.message, "threads-N") != NULL,
         "message should name the workload and list the valid ones: %s", err.message);
   static const char *const bad_threads[] = {"threads-0", "threads-", "threads-x", "threads-2x", "threads-100000",
                                             "threads--1", "", "threads-257", "shared-threads-0",
                                             "shared-threads-257", "shared-threads-", "shared-threads-1x"};
   for (size_t i = 0; i < sizeof bad_threads / sizeof bad_threads[0]; i++)
-    CHECK(run(bad_threads[i], "libc", 10, 1, &r, &err) == AF_ERR_INVALID, "'%s' accepted", bad_threads[i]);
+    CHECKF(run(bad_threads[i], "libc", 10, 1, &r, &err) == AF_ERR_INVALID, "'%s' accepted", bad_threads[i]);
   status = run("mixed", "no-such-allocator", 10, 1, &r, &err);
-  CHECK(status != AF_OK && err.code == status && err.message[0] != '\0', "unknown allocator: status %d", status);
+  CHECKF(status != AF_OK && err.code == status && err.message[0] != '\0', "unknown allocator: status %d", status);
   status = run("threads-2", "no-such-allocator", 10, 1, &r, &err);
-  CHECK(status != AF_OK && err.message[0] != '\0', "unknown allocator with threads: status %d", status);
+  CHECKF(status != AF_OK && err.message[0] != '\0', "unknown allocator with threads: status %d", status);
   af_bench_config config = {.workload = NULL, .allocator = "libc", .ops = 1};
-  CHECK(af_bench_run(&config, &r, &err) == AF_ERR_INVALID, "NULL workload accepted");
-  CHECK(af_bench_run(NULL, &r, &err) == AF_ERR_INVALID, "NULL config accepted");
+  CHECKF(af_bench_run(&config, &r, &err) == AF_ERR_INVALID, "NULL workload accepted");
+  CHECKF(af_bench_run(NULL, &r, &err) == AF_ERR_INVALID, "NULL config accepted");
   config.workload = "mixed";
-  CHECK(af_bench_run(&config, NULL, &err) == AF_ERR_INVALID, "NULL result accepted");
-  CHECK(af_bench_run(&config, &r, NULL) == AF_OK, "err may be NULL");
+  CHECKF(af_bench_run(&config, NULL, &err) == AF_ERR_INVALID, "NULL result accepted");
+  CHECKF(af_bench_run(&config, &r, NULL) == AF_OK, "err may be NULL");
 }
 
 /* ----------------------------------------------------------------------------
@@ -656,41 +636,41 @@ static void test_stats(void) {
   af_error err;
   uint64_t ops = scaled(2500, 40);
   /* free mode: every pair freed at once */
-  CHECK(run("fixed-48", "libc", ops, 1, &r, &err) == AF_OK, "%s", err.message);
-  CHECK(r.stats.allocs == ops && r.stats.frees == ops && r.stats.blocks_in_use == 0 && r.stats.resets == 0,
+  CHECKF(run("fixed-48", "libc", ops, 1, &r, &err) == AF_OK, "%s", err.message);
+  CHECKF(r.stats.allocs == ops && r.stats.frees == ops && r.stats.blocks_in_use == 0 && r.stats.resets == 0,
         "libc fixed-48: allocs %" PRIu64 " frees %" PRIu64 " live %" PRIu64, r.stats.allocs, r.stats.frees,
         r.stats.blocks_in_use);
-  CHECK(r.bytes_requested == 48 * ops, "fixed-48 bytes_requested %" PRIu64, r.bytes_requested);
+  CHECKF(r.bytes_requested == 48 * ops, "fixed-48 bytes_requested %" PRIu64, r.bytes_requested);
   /* arena mode: no frees, one reset per 1000 allocations */
-  CHECK(run("fixed-48", "bump", ops, 1, &r, &err) == AF_OK, "%s", err.message);
-  CHECK(r.stats.allocs == ops && r.stats.resets == ops / 1000 && r.stats.blocks_in_use == ops % 1000,
+  CHECKF(run("fixed-48", "bump", ops, 1, &r, &err) == AF_OK, "%s", err.message);
+  CHECKF(r.stats.allocs == ops && r.stats.resets == ops / 1000 && r.stats.blocks_in_use == ops % 1000,
         "bump fixed-48: allocs %" PRIu64 " resets %" PRIu64 " live %" PRIu64, r.stats.allocs, r.stats.resets,
         r.stats.blocks_in_use);
   /* batch-100 holds a phase's blocks, then frees all of them */
-  CHECK(run("batch-100", "libc", 250, 1, &r, &err) == AF_OK, "%s", err.message);
-  CHECK(r.stats.allocs == 250 && r.stats.frees == 200 && r.stats.blocks_in_use == 50,
+  CHECKF(run("batch-100", "libc", 250, 1, &r, &err) == AF_OK, "%s", err.message);
+  CHECKF(r.stats.allocs == 250 && r.stats.frees == 200 && r.stats.blocks_in_use == 50,
         "batch-100: allocs %" PRIu64 " frees %" PRIu64 " live %" PRIu64, r.stats.allocs, r.stats.frees,
         r.stats.blocks_in_use);
-  CHECK(r.bytes_requested == 2 * (50 * 1024 + 50 * 4096) + 50 * 1024, "batch-100 bytes %" PRIu64, r.bytes_requested);
+  CHECKF(r.bytes_requested == 2 * (50 * 1024 + 50 * 4096) + 50 * 1024, "batch-100 bytes %" PRIu64, r.bytes_requested);
   /* memory-pressure: 25 frees per 50 allocations */
-  CHECK(run("memory-pressure", "libc", 120, 1, &r, &err) == AF_OK, "%s", err.message);
-  CHECK(r.stats.frees == 50 && r.stats.blocks_in_use == 70, "memory-pressure: frees %" PRIu64 " live %" PRIu64,
+  CHECKF(run("memory-pressure", "libc", 120, 1, &r, &err) == AF_OK, "%s", err.message);
+  CHECKF(r.stats.frees == 50 && r.stats.blocks_in_use == 70, "memory-pressure: frees %" PRIu64 " live %" PRIu64,
         r.stats.frees, r.stats.blocks_in_use);
   /* pool: never more live blocks than slots */
-  CHECK(run("pool-64", "libc", 3000, 1, &r, &err) == AF_OK, "%s", err.message);
-  CHECK(r.stats.blocks_in_use <= 1000 && r.stats.blocks_in_use > 900 && r.stats.allocs - r.stats.frees ==
+  CHECKF(run("pool-64", "libc", 3000, 1, &r, &err) == AF_OK, "%s", err.message);
+  CHECKF(r.stats.blocks_in_use <= 1000 && r.stats.blocks_in_use > 900 && r.stats.allocs - r.stats.frees ==
         r.stats.blocks_in_use, "pool-64: live %" PRIu64, r.stats.blocks_in_use);
-  CHECK(r.bytes_requested == 64 * 3000, "pool-64 bytes %" PRIu64, r.bytes_requested);
+  CHECKF(r.bytes_requested == 64 * 3000, "pool-64 bytes %" PRIu64, r.bytes_requested);
   /* large-cycle rotates 256 KiB, 1 MiB, 4 MiB */
-  CHECK(run("large-cycle", "libc", 4, 1, &r, &err) == AF_OK, "%s", err.message);
-  CHECK(r.bytes_requested == (256 + 1024 + 4096 + 256) * 1024, "large-cycle bytes %" PRIu64, r.bytes_requested);
+  CHECKF(run("large-cycle", "libc", 4, 1, &r, &err) == AF_OK, "%s", err.message);
+  CHECKF(r.bytes_requested == (256 + 1024 + 4096 + 256) * 1024, "large-cycle bytes %" PRIu64, r.bytes_requested);
   /* time-budget mode reports the resources of the run */
   af_bench_config config = {.workload = "mixed", .allocator = "libc", .time_budget_ns = 1000000};
-  CHECK(af_bench_run(&config, &r, &err) == AF_OK, "%s", err.message);
-  CHECK(r.rss_before_bytes > 0 && r.rss_after_bytes > 0 && r.peak_rss_bytes >= r.rss_after_bytes / 2,
+  CHECKF(af_bench_run(&config, &r, &err) == AF_OK, "%s", err.message);
+  CHECKF(r.rss_before_bytes > 0 && r.rss_after_bytes > 0 && r.peak_rss_bytes >= r.rss_after_bytes / 2,
         "rss before %" PRIu64 " after %" PRIu64 " peak %" PRIu64, r.rss_before_bytes, r.rss_after_bytes,
         r.peak_rss_bytes);
-  CHECK(r.ns_per_op > 0.0 && r.elapsed_ns > 0, "elapsed %" PRIu64, r.elapsed_ns);
+  CHECKF(r.ns_per_op > 0.0 && r.elapsed_ns > 0, "elapsed %" PRIu64, r.elapsed_ns);
 }
 
 /* ----------------------------------------------------------------------------
@@ -713,55 +693,53 @@ static void test_modes(void) {
   af_bench_result r, reference;
   af_error err;
   uint64_t ops = scaled(2500, 40);
-  CHECK(run_mode("fixed-48", "libc", AF_BENCH_MODE_AUTO, ops, &reference, &err) == AF_OK, "%s", err.message);
-  CHECK(reference.mode == AF_BENCH_MODE_FREE, "libc auto mode: %d", reference.mode);
+  CHECKF(run_mode("fixed-48", "libc", AF_BENCH_MODE_AUTO, ops, &reference, &err) == AF_OK, "%s", err.message);
+  CHECKF(reference.mode == AF_BENCH_MODE_FREE, "libc auto mode: %d", reference.mode);
   static const char *const both[] = {"mimalloc-heap", "jemalloc-arena", "null"};
   for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) {
     if (!is_available(both[i])) continue;
-    CHECK(run_mode("fixed-48", both[i], AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK, "%s", err.message);
-    CHECK(r.mode == AF_BENCH_MODE_FREE, "%s: auto should free, got mode %d", both[i], r.mode);
-    CHECK(run_mode("fixed-48", both[i], AF_BENCH_MODE_FREE, ops, &r, &err) == AF_OK, "%s", err.message);
+    CHECKF(run_mode("fixed-48", both[i], AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK, "%s", err.message);
+    CHECKF(r.mode == AF_BENCH_MODE_FREE, "%s: auto should free, got mode %d", both[i], r.mode);
+    CHECKF(run_mode("fixed-48", both[i], AF_BENCH_MODE_FREE, ops, &r, &err) == AF_OK, "%s", err.message);
     bool counts_frees = strcmp(both[i], "null") != 0; /* null's free does nothing, not even count */
-    CHECK(r.mode == AF_BENCH_MODE_FREE && (!counts_frees || r.stats.frees == ops) && r.stats.resets == 0 &&
+    CHECKF(r.mode == AF_BENCH_MODE_FREE && (!counts_frees || r.stats.frees == ops) && r.stats.resets == 0 &&
               r.checksum == reference.checksum,
           "%s free mode: mode %d frees %" PRIu64 " resets %" PRIu64, both[i], r.mode, r.stats.frees, r.stats.resets);
-    CHECK(run_mode("fixed-48", both[i], AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_OK, "%s", err.message);
-    CHECK(r.mode == AF_BENCH_MODE_ARENA && r.stats.frees == 0 && r.stats.resets == ops / 1000 &&
+    CHECKF(run_mode("fixed-48", both[i], AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_OK, "%s", err.message);
+    CHECKF(r.mode == AF_BENCH_MODE_ARENA && r.stats.frees == 0 && r.stats.resets == ops / 1000 &&
               r.checksum == reference.checksum,
           "%s arena mode: mode %d frees %" PRIu64 " resets %" PRIu64, both[i], r.mode, r.stats.frees, r.stats.resets);
     /* a workload that holds blocks: same checksum in both modes */
     af_bench_result freed, reset;
-    CHECK(run_mode("mixed", both[i], AF_BENCH_MODE_FREE, ops, &freed, &err) == AF_OK, "%s", err.message);
-    CHECK(run_mode("mixed", both[i], AF_BENCH_MODE_ARENA, ops, &reset, &err) == AF_OK, "%s", err.message);
-    CHECK(strcmp(both[i], "null") == 0 || freed.checksum == reset.checksum, "%s mixed: modes disagree", both[i]);
+    CHECKF(run_mode("mixed", both[i], AF_BENCH_MODE_FREE, ops, &freed, &err) == AF_OK, "%s", err.message);
+    CHECKF(run_mode("mixed", both[i], AF_BENCH_MODE_ARENA, ops, &reset, &err) == AF_OK, "%s", err.message);
+    CHECKF(strcmp(both[i], "null") == 0 || freed.checksum == reset.checksum, "%s mixed: modes disagree", both[i]);
   }
-  CHECK(run_mode("fixed-48", "bump", AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK && r.mode == AF_BENCH_MODE_ARENA,
+  CHECKF(run_mode("fixed-48", "bump", AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK && r.mode == AF_BENCH_MODE_ARENA,
         "bump auto mode: %d", r.mode);
-  CHECK(run_mode("fixed-48", "bump", AF_BENCH_MODE_FREE, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
+  CHECKF(run_mode("fixed-48", "bump", AF_BENCH_MODE_FREE, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
             strstr(err.message, "arena mode") != NULL,
         "bump in free mode: %s", err.message);
-  CHECK(run_mode("fixed-48", "libc", AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
+  CHECKF(run_mode("fixed-48", "libc", AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
             strstr(err.message, "no reset") != NULL,
         "libc in arena mode: %s", err.message);
-  CHECK(run_mode("threads-2", "bump", AF_BENCH_MODE_FREE, ops, &r, &err) == AF_ERR_UNSUPPORTED,
+  CHECKF(run_mode("threads-2", "bump", AF_BENCH_MODE_FREE, ops, &r, &err) == AF_ERR_UNSUPPORTED,
         "bump in free mode on threads: %s", err.message);
   /* a shared instance frees: arena mode is refused, auto frees */
   if (is_available("jemalloc-arena")) {
-    CHECK(run_mode("shared-threads-2", "jemalloc-arena", AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
+    CHECKF(run_mode("shared-threads-2", "jemalloc-arena", AF_BENCH_MODE_ARENA, ops, &r, &err) == AF_ERR_UNSUPPORTED &&
               strstr(err.message, "shared instance") != NULL,
           "shared arena mode: %s", err.message);
-    CHECK(run_mode("shared-threads-2", "jemalloc-arena", AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK &&
+    CHECKF(run_mode("shared-threads-2", "jemalloc-arena", AF_BENCH_MODE_AUTO, ops, &r, &err) == AF_OK &&
               r.mode == AF_BENCH_MODE_FREE,
           "shared auto mode: %d %s", r.mode, err.message);
   }
-  CHECK(run_mode("fixed-48", "libc", 3, ops, &r, &err) == AF_ERR_INVALID && strstr(err.message, "mode 3") != NULL,
+  CHECKF(run_mode("fixed-48", "libc", 3, ops, &r, &err) == AF_ERR_INVALID && strstr(err.message, "mode 3") != NULL,
         "mode 3: %s", err.message);
-  CHECK(run_mode("fixed-48", "libc", -1, ops, &r, &err) == AF_ERR_INVALID, "mode -1: %s", err.message);
+  CHECKF(run_mode("fixed-48", "libc", -1, ops, &r, &err) == AF_ERR_INVALID, "mode -1: %s", err.message);
 }
 
 int main(void) {
-  const char *s = getenv("AF_TEST_SCALE");
-  if (s != NULL && atof(s) > 0.0) scale = atof(s);
   test_table();
   find_allocators();
   test_every_workload();
@@ -778,6 +756,5 @@ int main(void) {
   test_errors();
   test_stats();
   test_modes();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return check_summary();
 }

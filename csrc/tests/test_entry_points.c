@@ -17,33 +17,23 @@
  * No timing is asserted.
  * ------------------------------------------------------------------------- */
 #include "af_internal.h"
+#include "check.h"
 #include "syslib.h"
 #include "tools/entry_points.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                      \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      failures++;                                                             \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-      fprintf(stderr, __VA_ARGS__);                                           \
-      fputc('\n', stderr);                                                    \
-    }                                                                         \
-  } while (0)
 
 static bool under_valgrind(void) { return getenv("AF_VALGRIND") != NULL; }
 
 static const char *const LIBRARIES[] = {"libc", "mimalloc", "jemalloc", "tcmalloc"};
 
 static void check_table_shape(void) {
-  CHECK(_af_entry_point_count == 4, "expected one row per library, got %zu", _af_entry_point_count);
+  CHECKF(_af_entry_point_count == 4, "expected one row per library, got %zu", _af_entry_point_count);
   for (size_t i = 0; i < 4; i++) {
     const af_entry_choice *row = _af_entry_choice(LIBRARIES[i]);
-    CHECK(row != NULL, "no row for %s", LIBRARIES[i]);
+    CHECKF(row != NULL, "no row for %s", LIBRARIES[i]);
     if (row == NULL) continue;
     bool measured = false;
     for (size_t k = 0; k < EP_CANDIDATE_COUNT; k++) {
@@ -52,13 +42,13 @@ static void check_table_shape(void) {
           strcmp(c->free, row->free) == 0)
         measured = c->loop == ep_plain_plain; /* the chosen shape is void *(size_t) / void (void *) */
     }
-    CHECK(measured, "%s: the chosen %s/%s is not a measured plain candidate", row->library, row->alloc, row->free);
+    CHECKF(measured, "%s: the chosen %s/%s is not a measured plain candidate", row->library, row->alloc, row->free);
   }
-  CHECK(_af_entry_choice("nonsense") == NULL, "unknown library has a row");
+  CHECKF(_af_entry_choice("nonsense") == NULL, "unknown library has a row");
   af_direct_entry entry;
   af_error err = {0};
-  CHECK(_af_syslib_direct("nonsense", &entry, &err) == AF_ERR_INVALID, "unknown library accepted");
-  CHECK(strstr(err.message, "expected libc") != NULL, "message: %s", err.message);
+  CHECKF(_af_syslib_direct("nonsense", &entry, &err) == AF_ERR_INVALID, "unknown library accepted");
+  CHECKF(strstr(err.message, "expected libc") != NULL, "message: %s", err.message);
   printf("ok   the table: one measured, plain pair per library\n");
 }
 
@@ -77,13 +67,13 @@ static void check_library(const char *library) {
     printf("skip %s under valgrind: %s\n", library, err.message);
     return;
   }
-  CHECK(status == AF_OK, "%s does not load: %s", library, err.message);
+  CHECKF(status == AF_OK, "%s does not load: %s", library, err.message);
   if (status != AF_OK) return;
   const af_entry_choice *row = entry.choice;
-  CHECK(row != NULL && strcmp(row->library, library) == 0, "wrong row for %s", library);
+  CHECKF(row != NULL && strcmp(row->library, library) == 0, "wrong row for %s", library);
   void *alloc_sym = dlsym(entry.handle, row->alloc), *free_sym = dlsym(entry.handle, row->free);
-  CHECK(alloc_sym != NULL && (void *)entry.malloc == alloc_sym, "%s: bound alloc is not %s", library, row->alloc);
-  CHECK(free_sym != NULL && (void *)entry.free == free_sym, "%s: bound free is not %s", library, row->free);
+  CHECKF(alloc_sym != NULL && (void *)entry.malloc == alloc_sym, "%s: bound alloc is not %s", library, row->alloc);
+  CHECKF(free_sym != NULL && (void *)entry.free == free_sym, "%s: bound free is not %s", library, row->free);
 
   /* The allocator's own table (system.c) holds the same functions. */
   void *table_malloc = NULL, *table_free = NULL;
@@ -96,28 +86,28 @@ static void check_library(const char *library) {
   } else if (strcmp(library, "jemalloc") == 0) {
     const af_jemalloc_api *api = _af_syslib_jemalloc(NULL);
     table_malloc = (void *)api->malloc, table_free = (void *)api->free;
-    CHECK((void *)api->mallocx == dlsym(entry.handle, "mallocx"), "jemalloc: mallocx not bound for alignment > 16");
+    CHECKF((void *)api->mallocx == dlsym(entry.handle, "mallocx"), "jemalloc: mallocx not bound for alignment > 16");
   } else {
     const af_tcmalloc_api *api = _af_syslib_tcmalloc(NULL);
     table_malloc = (void *)api->malloc, table_free = (void *)api->free;
   }
-  CHECK(table_malloc == alloc_sym && table_free == free_sym, "%s: the allocator's table differs from the choice",
+  CHECKF(table_malloc == alloc_sym && table_free == free_sym, "%s: the allocator's table differs from the choice",
         library);
 
   static const size_t sizes[] = {48, 4096};
   for (size_t s = 0; s < 2; s++) {
     bool ok;
     uint64_t expected = direct_checksum(ep_plain_plain, alloc_sym, free_sym, sizes[s], 1000, &ok);
-    CHECK(ok, "%s: the chosen pair failed on %zu B", library, sizes[s]);
+    CHECKF(ok, "%s: the chosen pair failed on %zu B", library, sizes[s]);
     for (size_t k = 0; k < EP_CANDIDATE_COUNT; k++) {
       const ep_candidate *c = &ep_candidates[k];
       if (strcmp(c->library, library) != 0) continue;
       if (strcmp(c->alloc, "mi_malloc_small") == 0 && sizes[s] > 1024) continue; /* its limit */
       void *a = dlsym(entry.handle, c->alloc), *f = dlsym(entry.handle, c->free);
-      CHECK(a != NULL && f != NULL, "%s does not export %s/%s", library, c->alloc, c->free);
+      CHECKF(a != NULL && f != NULL, "%s does not export %s/%s", library, c->alloc, c->free);
       if (a == NULL || f == NULL) continue;
       uint64_t sum = direct_checksum(c->loop, a, f, sizes[s], 1000, &ok);
-      CHECK(ok && sum == expected, "%s %s/%s on %zu B: ok %d, checksum %llx != %llx", library, c->alloc, c->free,
+      CHECKF(ok && sum == expected, "%s %s/%s on %zu B: ok %d, checksum %llx != %llx", library, c->alloc, c->free,
             sizes[s], ok, (unsigned long long)sum, (unsigned long long)expected);
     }
   }
@@ -129,27 +119,27 @@ static void check_library(const char *library) {
 static void check_jemalloc_allocator(void) {
   af_error err = {0};
   af_allocator *a = af_create("jemalloc", &err);
-  CHECK(a != NULL, "jemalloc: %s", err.message);
+  CHECKF(a != NULL, "jemalloc: %s", err.message);
   if (a == NULL) return;
   static const size_t aligns[] = {1, 16, 64, 4096};
   for (size_t i = 0; i < 4; i++) {
     for (size_t size = 0; size < 10000; size = size * 3 + 1) {
       uint8_t *p = af_alloc(a, size, aligns[i]);
-      CHECK(p != NULL && ((uintptr_t)p % aligns[i]) == 0, "alloc %zu align %zu", size, aligns[i]);
+      CHECKF(p != NULL && ((uintptr_t)p % aligns[i]) == 0, "alloc %zu align %zu", size, aligns[i]);
       if (p == NULL) continue;
       memset(p, 0xab, size);
       p = af_realloc(a, p, size, size + 100, aligns[i]);
-      CHECK(p != NULL && ((uintptr_t)p % aligns[i]) == 0 && (size == 0 || p[size - 1] == 0xab),
+      CHECKF(p != NULL && ((uintptr_t)p % aligns[i]) == 0 && (size == 0 || p[size - 1] == 0xab),
             "realloc %zu align %zu", size, aligns[i]);
-      CHECK(af_free(a, p, size + 100, aligns[i]) == AF_OK, "free");
+      CHECKF(af_free(a, p, size + 100, aligns[i]) == AF_OK, "free");
       uint8_t *z = af_calloc(a, size, aligns[i]);
-      CHECK(z != NULL && (size == 0 || (z[0] == 0 && z[size - 1] == 0)), "calloc %zu align %zu", size, aligns[i]);
+      CHECKF(z != NULL && (size == 0 || (z[0] == 0 && z[size - 1] == 0)), "calloc %zu align %zu", size, aligns[i]);
       if (z != NULL) af_free(a, z, size, aligns[i]);
     }
   }
   af_stats st;
   af_get_stats(a, &st);
-  CHECK(st.blocks_in_use == 0 && st.failures == 0, "stats: %llu live, %llu failures",
+  CHECKF(st.blocks_in_use == 0 && st.failures == 0, "stats: %llu live, %llu failures",
         (unsigned long long)st.blocks_in_use, (unsigned long long)st.failures);
   af_destroy(a);
   printf("ok   jemalloc allocator: malloc/free below 16, mallocx above, one free for both\n");
@@ -159,10 +149,5 @@ int main(void) {
   check_table_shape();
   for (size_t i = 0; i < 4; i++) check_library(LIBRARIES[i]);
   check_jemalloc_allocator();
-  if (failures) {
-    printf("%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("all entry-point checks passed\n");
-  return 0;
+  return check_summary();
 }

@@ -10,21 +10,11 @@
  * check is skipped, and so is mimalloc when valgrind intercepts it.
  * ------------------------------------------------------------------------- */
 #include "af_internal.h"
+#include "check.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                      \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      failures++;                                                             \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-      fprintf(stderr, __VA_ARGS__);                                           \
-      fputc('\n', stderr);                                                    \
-    }                                                                         \
-  } while (0)
 
 static bool under_valgrind(void) { return getenv("AF_VALGRIND") != NULL; }
 
@@ -57,30 +47,30 @@ static uint64_t figure(const af_footprint *f, uint32_t bit) {
 static void check_system(const expectation *e, bool locked) {
   af_error err = {0};
   if (af_available(e->allocator, &err) != AF_OK) {
-    CHECK(under_valgrind() && strncmp(e->allocator, "mimalloc", 8) == 0, "%s: %s", e->allocator, err.message);
+    CHECKF(under_valgrind() && strncmp(e->allocator, "mimalloc", 8) == 0, "%s: %s", e->allocator, err.message);
     printf("skip %s: %s\n", e->allocator, err.message);
     return;
   }
   af_allocator *a = af_create(e->allocator, &err);
-  CHECK(a != NULL, "%s: %s", e->allocator, err.message);
+  CHECKF(a != NULL, "%s: %s", e->allocator, err.message);
   if (a == NULL) return;
   if (locked) a = af_locked_new(a, &err);
   af_footprint before, after;
-  CHECK(af_get_footprint(a, &before) == AF_OK, "%s", e->allocator);
-  CHECK(before.known == e->known, "%s: known %#x, expected %#x", e->allocator, before.known, e->known);
+  CHECKF(af_get_footprint(a, &before) == AF_OK, "%s", e->allocator);
+  CHECKF(before.known == e->known, "%s: known %#x, expected %#x", e->allocator, before.known, e->known);
   uint8_t *p = af_alloc(a, BIG, 16);
-  CHECK(p != NULL, "%s: no 16 MiB block", e->allocator);
+  CHECKF(p != NULL, "%s: no 16 MiB block", e->allocator);
   if (p != NULL) memset(p, 1, BIG);
-  CHECK(af_get_footprint(a, &after) == AF_OK && after.known == e->known, "%s again", e->allocator);
+  CHECKF(af_get_footprint(a, &after) == AF_OK && after.known == e->known, "%s again", e->allocator);
   bool skip_growth = under_valgrind() && strcmp(e->allocator, "libc") == 0;
   if (!skip_growth)
-    CHECK(figure(&after, e->grows) >= (e->grows == AF_FOOTPRINT_ALLOCATED ? figure(&before, e->grows) : 0) + BIG,
+    CHECKF(figure(&after, e->grows) >= (e->grows == AF_FOOTPRINT_ALLOCATED ? figure(&before, e->grows) : 0) + BIG,
           "%s: %" PRIu64 " -> %" PRIu64, e->allocator, figure(&before, e->grows), figure(&after, e->grows));
   if (after.known & AF_FOOTPRINT_RESIDENT)
-    CHECK(after.resident_bytes > 0 && after.resident_bytes <= after.mapped_bytes, "%s resident %" PRIu64,
+    CHECKF(after.resident_bytes > 0 && after.resident_bytes <= after.mapped_bytes, "%s resident %" PRIu64,
           e->allocator, after.resident_bytes);
   if (after.known & AF_FOOTPRINT_PEAK_MAPPED)
-    CHECK(after.peak_mapped_bytes >= after.mapped_bytes, "%s peak below current", e->allocator);
+    CHECKF(after.peak_mapped_bytes >= after.mapped_bytes, "%s peak below current", e->allocator);
   if (p != NULL) af_free(a, p, BIG, 16);
   af_destroy(a);
   printf("ok   %s%s: known %#x\n", e->allocator, locked ? " (locked)" : "", e->known);
@@ -92,10 +82,10 @@ static void check_ours(void) {
     af_allocator *a = af_create(ours[i], NULL);
     af_footprint f;
     memset(&f, 0xff, sizeof f);
-    CHECK(af_get_footprint(a, &f) == AF_ERR_UNSUPPORTED && f.known == 0, "%s: known %#x", ours[i], f.known);
+    CHECKF(af_get_footprint(a, &f) == AF_ERR_UNSUPPORTED && f.known == 0, "%s: known %#x", ours[i], f.known);
     af_destroy(a);
   }
-  CHECK(af_get_footprint(NULL, NULL) == AF_ERR_INVALID, "NULL accepted");
+  CHECKF(af_get_footprint(NULL, NULL) == AF_ERR_INVALID, "NULL accepted");
   printf("ok   ours and the baselines: unsupported, nothing known\n");
 }
 
@@ -105,10 +95,5 @@ int main(void) {
     check_system(&EXPECTED[i], true);
   }
   check_ours();
-  if (failures) {
-    printf("%d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("all footprint checks passed\n");
-  return 0;
+  return check_summary();
 }
