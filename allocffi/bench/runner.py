@@ -133,27 +133,48 @@ def _describe_exit(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
-def run_child(spec: RunSpec, env: Mapping[str, str] | None = None) -> RunRecord:
-    """Run one spec in a fresh interpreter and return its record."""
-    what = f"{spec.allocator}{' (direct)' if spec.direct else ''} on {spec.workload}"
+class WorkerRefused(BenchFailure):
+    """The worker ran, and the native library refused the run: ``payload`` is its error line."""
+
+    def __init__(self, message: str, payload: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.payload = payload
+
+
+def run_worker(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    timeout_s: float,
+    what: str,
+    refusal: str = "the engine refused the run",
+) -> dict[str, Any]:
+    """Run one worker child and return its JSON result line.
+
+    BenchFailure when it hangs past ``timeout_s``, crashes or prints no result;
+    WorkerRefused (a BenchFailure) when it printed an ``{"error": ...}`` line.
+    """
     try:
         proc = subprocess.run(
-            worker_command(spec),
-            env=dict(env) if env is not None else worker_environment(),
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT_S,
-            check=False,
+            list(command), env=dict(env), capture_output=True, text=True, timeout=timeout_s, check=False
         )
     except subprocess.TimeoutExpired as exc:
-        raise BenchFailure(f"{what}: no result after {RUN_TIMEOUT_S:.0f} s (the worker was stopped)") from exc
+        raise BenchFailure(f"{what}: no result after {timeout_s:.0f} s (the worker was stopped)") from exc
     payload = _last_json_line(proc.stdout)
     if proc.returncode == 0 and payload is not None and "error" not in payload:
-        return RunRecord(spec, describe_record(payload))
+        return payload
     if payload is not None and "error" in payload:
-        raise BenchFailure(f"{what}: the engine refused the run: {payload['error']}")
+        raise WorkerRefused(f"{what}: {refusal}: {payload['error']}", payload)
     tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
     raise BenchFailure(f"{what}: worker failed ({_describe_exit(proc.returncode)}): {tail}")
+
+
+def run_child(spec: RunSpec, env: Mapping[str, str] | None = None) -> RunRecord:
+    """Run one spec in a fresh process and return its record."""
+    what = f"{spec.allocator}{' (direct)' if spec.direct else ''} on {spec.workload}"
+    payload = run_worker(
+        worker_command(spec), env if env is not None else worker_environment(), RUN_TIMEOUT_S, what
+    )
+    return RunRecord(spec, describe_record(payload))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ and is reported as skipped, never silently dropped.
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from allocffi.bench import catalog, runner
-from allocffi.bench.errors import BenchFailure, UsageError
+from allocffi.bench.errors import UsageError
 from allocffi.bench.significance import compare_samples
 from allocffi.trace import files
 
@@ -94,27 +93,13 @@ class SkipAllocator(Exception):
 def run_child(spec: ReplaySpec, touch: str, mode: str, env: Mapping[str, str]) -> dict[str, Any]:
     what = f"{spec.allocator} replaying {spec.trace}"
     try:
-        proc = subprocess.run(
-            worker_command(spec, touch, mode),
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=REPLAY_TIMEOUT_S,
-            check=False,
+        return runner.run_worker(
+            worker_command(spec, touch, mode), env, REPLAY_TIMEOUT_S, what, "the replay was refused"
         )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchFailure(
-            f"{what}: no result after {REPLAY_TIMEOUT_S:.0f} s (the worker was stopped)"
-        ) from exc
-    payload = runner._last_json_line(proc.stdout)
-    if proc.returncode == 0 and payload is not None and "error" not in payload:
-        return payload
-    if payload is not None and "error" in payload:
-        if payload.get("code") == AF_ERR_THREAD:
-            raise SkipAllocator(str(payload["error"]))
-        raise BenchFailure(f"{what}: the replay was refused: {payload['error']}")
-    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-    raise BenchFailure(f"{what}: worker failed ({runner._describe_exit(proc.returncode)}): {tail}")
+    except runner.WorkerRefused as exc:
+        if exc.payload.get("code") == AF_ERR_THREAD:
+            raise SkipAllocator(str(exc.payload["error"])) from exc
+        raise
 
 
 def plan(traces: Sequence[str], allocators: Sequence[str], repeat: int) -> list[ReplaySpec]:
