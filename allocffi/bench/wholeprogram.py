@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -186,19 +186,25 @@ class Harness:
         base = self.workdir / f"run-{self._serial:04d}-{tag}"
         return f"{base}.probe", f"{base}.stderr"
 
-    def measure(self, program: Program, allocator: preload.AllocatorChoice, repeat: int) -> Sample:
-        probe_file, stderr_file = self._files(allocator.name)
-        env = preload.run_environment({**os.environ, **program.env}, allocator, probe_file)
+    def _run(
+        self, program: Program, env: Mapping[str, str], stderr_file: str, sample_interval: float | None
+    ) -> ProcessRun:
+        """The program once, its output discarded and its stderr kept in ``stderr_file``."""
         with open(stderr_file, "wb") as err:
-            run = run_measured(
+            return run_measured(
                 program.argv,
                 env=env,
                 cwd=program.cwd,
                 timeout=self.opts.timeout_s,
-                sample_interval=SAMPLE_INTERVAL_S if self.opts.sample else None,
+                sample_interval=sample_interval,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
+
+    def measure(self, program: Program, allocator: preload.AllocatorChoice, repeat: int) -> Sample:
+        probe_file, stderr_file = self._files(allocator.name)
+        env = preload.run_environment({**os.environ, **program.env}, allocator, probe_file)
+        run = self._run(program, env, stderr_file, SAMPLE_INTERVAL_S if self.opts.sample else None)
         verification = preload.verify(run, probe_file, allocator.library)
         return Sample(allocator.name, program.name, repeat, run, verification, _tail(stderr_file))
 
@@ -209,16 +215,7 @@ class Harness:
         probe_file, stderr_file = self._files("count")
         count_file = str(self.workdir / f"run-{self._serial:04d}.count")
         env = preload.run_environment({**os.environ, **program.env}, libc, probe_file, count_file=count_file)
-        with open(stderr_file, "wb") as err:
-            run = run_measured(
-                program.argv,
-                env=env,
-                cwd=program.cwd,
-                timeout=self.opts.timeout_s,
-                sample_interval=None,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
+        run = self._run(program, env, stderr_file, None)
         counter = preload.helper_library("_runcount")
         check = preload.verify(run, probe_file, counter)
         program.allocations_counted = preload.read_allocation_count(count_file)
