@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from allocffi.bench.errors import UsageError
+from allocffi.bench.score import Score
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class SuiteProgram:
     write_inputs: Callable[[Path], None]  # deterministic: same files on every machine
     argv: Callable[[Path], list[str]]  # the command, given the directory of the inputs
     env: Mapping[str, str] = field(default_factory=dict)
+    # The program's own figure of merit, for programs that stop on time rather than on work.
+    score: Score | None = None
 
     def prepare(self, workdir: Path) -> list[str]:
         """Check the tools, write the inputs into ``workdir`` and return the command."""
