@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from allocffi.cli import build_parser
+from allocffi.harness.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").rglob("*.md")])
