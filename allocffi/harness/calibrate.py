@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from allocffi.harness.bench import catalog
-from allocffi.harness.bench import results as report
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import machine, units
+from allocffi.harness.core import machine, output, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 
 SCHEMA = "allocffi-calibrate/1"
@@ -316,7 +315,7 @@ def check_options(opts: CalibrateOptions) -> None:
         if name not in WORKLOADS:
             raise UsageError(f"calibration runs {', '.join(WORKLOADS)}, not {name!r}")
     if opts.json_path is not None and opts.json_path != "-":
-        report.ensure_writable(opts.json_path, "JSON calibration")
+        output.ensure_writable(opts.json_path, "JSON calibration")
 
 
 def select_libraries(

@@ -22,26 +22,23 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from allocffi.harness.bench.catalog import BASELINE, MMAP
+from allocffi.harness.bench.comparison import Change, summary_line
 from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
+from allocffi.harness.calibrate import markdown_lines
 from allocffi.harness.core import machine as machine_info
 from allocffi.harness.core import significance, stats, units
 from allocffi.harness.core.errors import UsageError
+from allocffi.harness.core.output import write_text
 from allocffi.harness.core.stats import ChecksumMismatch, Result
-
-if TYPE_CHECKING:  # compare reads reports: only the type is needed here
-    from allocffi.harness.compare import Change
 
 SCHEMA = "allocffi-bench/2"
 READABLE_SCHEMAS = ("allocffi-bench/1", SCHEMA)  # /1 lacks load, warnings, partial and speedup fields
-STDOUT = "-"  # as a path: write to standard output
 
 # A cell whose repeats spread wider than this ((max - min) / median) is flagged:
 # at 20% a 1.2x difference can come from one noisy repeat.
@@ -80,45 +77,6 @@ class BenchReport:
 
     def cell(self) -> dict[tuple[str, str], Result]:
         return {(r.workload, r.allocator): r for r in self.results}
-
-
-# --------------------------------------------------------------------------
-# Paths
-# --------------------------------------------------------------------------
-
-
-def ensure_writable(path: str | Path, what: str) -> Path:
-    """Create the parent directory if needed and prove the file can be written.
-
-    An existing file is left untouched; a new one is created and removed.
-    """
-    target = Path(path)
-    if str(path) == STDOUT:
-        return target
-    if target.is_dir():
-        raise UsageError(f"{what} path {target} is a directory, not a file")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        existed = target.exists()
-        with open(target, "a"):
-            pass
-        if not existed:
-            target.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write {what} to {target}: {exc.strerror or exc}") from exc
-    return target
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write atomically: a crash never leaves half a report behind ("-": standard output)."""
-    if str(path) == STDOUT:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
 
 
 # --------------------------------------------------------------------------
@@ -234,8 +192,6 @@ def from_json(
     overhead = data.get("engine_overhead_ns_per_op")
     machine = data.get("machine")
     load = data.get("load")
-    from allocffi.harness.compare import Change  # compare imports this module
-
     try:
         changes = (
             None if data.get("comparison") is None else [Change.from_dict(c) for c in data["comparison"]]
@@ -437,13 +393,9 @@ def to_markdown(report: BenchReport) -> str:
         out += [f"- not measured here: {t}" for t in PYTHON_TARGETS] + [""]
 
     if report.calibration is not None:
-        from allocffi.harness.calibrate import markdown_lines
-
         out += markdown_lines(report.calibration)
 
     if report.changes is not None:
-        from allocffi.harness.compare import summary_line
-
         out += ["## Compared with the baseline run", "", summary_line(report.changes) + ".", ""]
         rows = [
             [c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()]
