@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from allocffi._startup import child_environment
-from allocffi.bench import catalog, compare, machine, report, runner, stats, targets, units
+from allocffi.bench import catalog, compare, machine, outputs, report, runner, stats, targets, units
 from allocffi.bench.errors import BenchFailure, UsageError
 from allocffi.bench.runner import RunRecord, RunSpec
 from allocffi.bench.session import BenchOptions, Selection, check_options, select
@@ -361,23 +361,24 @@ def test_markdown_reports_mismatches_and_baseline_changes() -> None:
     assert "too few repeats (3.00x" in text
 
 
-def test_ensure_writable_leaves_existing_files_alone_and_makes_parents(tmp_path: Path) -> None:
+def test_check_output_leaves_existing_files_alone_and_creates_nothing(tmp_path: Path) -> None:
     existing = tmp_path / "keep.md"
     existing.write_text("old")
-    report.ensure_writable(existing, "Markdown report")
+    outputs.check_output(existing, "--markdown")
     assert existing.read_text() == "old"
-    fresh = tmp_path / "sub" / "dir" / "r.json"
-    report.ensure_writable(fresh, "JSON report")
-    assert fresh.parent.is_dir() and not fresh.exists()
+    outputs.check_output(tmp_path / "r.json", "--json")
+    assert sorted(tmp_path.iterdir()) == [existing]
 
 
-def test_ensure_writable_refuses_impossible_paths(tmp_path: Path) -> None:
+def test_check_output_refuses_impossible_paths(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(UsageError, match=r"cannot write JSON report to .*file/r\.json"):
-        report.ensure_writable(blocker / "r.json", "JSON report")
-    with pytest.raises(UsageError, match="is a directory"):
-        report.ensure_writable(tmp_path, "CSV report")
+    with pytest.raises(UsageError, match=r"--json .*file/r\.json: .*file is a file, not a directory"):
+        outputs.check_output(blocker / "r.json", "--json")
+    with pytest.raises(UsageError, match="is a directory: give a file name inside it"):
+        outputs.check_output(tmp_path, "--csv")
+    with pytest.raises(UsageError, match="sub does not exist; create it first"):
+        outputs.check_output(tmp_path / "sub" / "r.json", "--json")
 
 
 # --------------------------------------------------------------------------

@@ -9,55 +9,23 @@ Reference baselines (``mmap``, a fresh mapping per request, often 1000x
 slower) are drawn grey and kept out of the colour scale, so they do not wash
 out every other cell.
 
-matplotlib is optional (the ``bench`` extra): ``check_plot_path`` is called
-before the benchmark starts, so a missing package or a format matplotlib
-cannot write is reported at once instead of after the run.
+matplotlib is optional (the ``bench`` extra): ``outputs.check_outputs`` is
+called before the benchmark starts, so a missing package or a format the plot
+cannot be written in is reported at once instead of after the run.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from allocffi.bench import significance, units
 from allocffi.bench.catalog import MMAP
-from allocffi.bench.errors import UsageError
+from allocffi.bench.outputs import require_matplotlib, save_figure
 from allocffi.bench.report import BenchReport
 
 REFERENCES: frozenset[str] = frozenset({MMAP})  # drawn, but outside the colour scale
 REFERENCE_GREY = "#d9d9d9"
-
-
-def require_matplotlib() -> Any:
-    """The pyplot module with a file-only backend; UsageError when missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise UsageError(
-            "--plot needs matplotlib: pip install 'allocffi[bench]' (or pip install matplotlib)"
-        ) from exc
-    return plt
-
-
-def check_plot_path(path: str | Path) -> None:
-    """UsageError unless matplotlib is there and can write a file of this name's format."""
-    plt = require_matplotlib()
-    fig = plt.figure()
-    try:
-        formats = sorted(fig.canvas.get_supported_filetypes())
-    finally:
-        plt.close(fig)
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix not in formats:
-        shown = f"'.{suffix}'" if suffix else "no extension"
-        raise UsageError(
-            f"--plot {path}: the image format comes from the extension and {shown} is not one "
-            "matplotlib writes; use .png, .svg or .pdf"
-        )
 
 
 def _cell_text(speedup: float, spread: float, verdict: str | None, is_baseline: bool) -> str:
@@ -144,5 +112,5 @@ def write_plot(report: BenchReport, path: str | Path) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    fig.savefig(str(path), dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

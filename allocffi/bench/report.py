@@ -12,9 +12,10 @@ engine overhead and, when asked for, the project's targets.
 Speedups are never trusted from a file: ``read_json`` recomputes them from the
 samples, so files written before the speedup fields existed still load.
 
-Invariant: every path is checked with ``ensure_writable`` before the
-benchmark starts, so a long run never ends in an unwritable file. The path
-"-" means standard output.
+Invariant: every path is checked (``outputs.check_outputs``) before the
+benchmark starts, so a long run never ends in an unwritable file, and every
+file is written by ``outputs.write_atomically``. The path "-" means
+standard output.
 """
 
 from __future__ import annotations
@@ -22,17 +23,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from allocffi.bench import inputs, significance, stats, units
 from allocffi.bench import machine as machine_info
-from allocffi.bench import significance, stats, units
 from allocffi.bench.catalog import BASELINE, MMAP
 from allocffi.bench.errors import UsageError
+from allocffi.bench.outputs import write_atomically
 from allocffi.bench.stats import ChecksumMismatch, Result
 from allocffi.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
 
@@ -41,7 +41,6 @@ if TYPE_CHECKING:  # compare reads reports: only the type is needed here
 
 SCHEMA = "allocffi-bench/2"
 READABLE_SCHEMAS = ("allocffi-bench/1", SCHEMA)  # /1 lacks load, warnings, partial and speedup fields
-STDOUT = "-"  # as a path: write to standard output
 
 # A cell whose repeats spread wider than this ((max - min) / median) is flagged:
 # at 20% a 1.2x difference can come from one noisy repeat.
@@ -80,45 +79,6 @@ class BenchReport:
 
     def cell(self) -> dict[tuple[str, str], Result]:
         return {(r.workload, r.allocator): r for r in self.results}
-
-
-# --------------------------------------------------------------------------
-# Paths
-# --------------------------------------------------------------------------
-
-
-def ensure_writable(path: str | Path, what: str) -> Path:
-    """Create the parent directory if needed and prove the file can be written.
-
-    An existing file is left untouched; a new one is created and removed.
-    """
-    target = Path(path)
-    if str(path) == STDOUT:
-        return target
-    if target.is_dir():
-        raise UsageError(f"{what} path {target} is a directory, not a file")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        existed = target.exists()
-        with open(target, "a"):
-            pass
-        if not existed:
-            target.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write {what} to {target}: {exc.strerror or exc}") from exc
-    return target
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write atomically: a crash never leaves half a report behind ("-": standard output)."""
-    if str(path) == STDOUT:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
 
 
 # --------------------------------------------------------------------------
@@ -171,7 +131,7 @@ def to_json(report: BenchReport) -> dict[str, Any]:
 
 
 def write_json(report: BenchReport, path: str | Path) -> None:
-    write_text(path, json.dumps(to_json(report), indent=2) + "\n")
+    write_atomically(path, json.dumps(to_json(report), indent=2) + "\n", "--json")
 
 
 _REQUIRED = ("allocator", "workload", "ns_per_op")
@@ -270,15 +230,10 @@ def read_json(
     path: str | Path, what: str = "report", baseline_allocator: str | None = None, speedups: bool = True
 ) -> BenchReport:
     """Read a JSON report written by ``allocffi bench --json``; UsageError when that fails."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{what} {path} is not valid JSON ({exc})") from exc
-    return from_json(data, str(path), baseline_allocator, speedups)
+    text = inputs.read_user_text(path, what, inputs.MAX_TEXT_BYTES)
+    return from_json(
+        inputs.parse_json(text, f"{what} {inputs.shown(path)}"), str(path), baseline_allocator, speedups
+    )
 
 
 def default_baseline(allocators: Sequence[str]) -> str:
@@ -303,7 +258,7 @@ def to_csv(results: Sequence[Result]) -> str:
 
 
 def write_csv(report: BenchReport, path: str | Path) -> None:
-    write_text(path, to_csv(report.results))
+    write_atomically(path, to_csv(report.results), "--csv")
 
 
 # --------------------------------------------------------------------------
@@ -496,4 +451,4 @@ def to_markdown(report: BenchReport) -> str:
 
 
 def write_markdown(report: BenchReport, path: str | Path) -> None:
-    write_text(path, to_markdown(report))
+    write_atomically(path, to_markdown(report), "--markdown")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from allocffi.bench.catalog import SCALE_PREFIX
+from allocffi.bench.outputs import require_matplotlib, save_figure
 from allocffi.bench.report import BenchReport
 from allocffi.bench.stats import Result
 
@@ -73,8 +74,6 @@ _ORDERS = {"random": "random free order", "inorder": "allocation-order frees"}
 def write_scale_plot(report: BenchReport, path: str | Path) -> None:
     """One log-log panel of ns/op over N per (sizes, order) with two or more N;
     the workloads of a single N share one bar panel at the end."""
-    from allocffi.bench.plot import require_matplotlib
-
     plt = require_matplotlib()
     series = scale_series(report.results)
     curves = [key for key, by in series.items() if max(len(points) for points in by.values()) >= 2]
@@ -128,5 +127,5 @@ def write_scale_plot(report: BenchReport, path: str | Path) -> None:
         ax.set_visible(False)
     fig.suptitle(f"allocffi bench --scale, {report.date}")
     fig.tight_layout()
-    fig.savefig(str(path), dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

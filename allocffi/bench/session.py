@@ -25,10 +25,12 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from allocffi.bench import (
+    arguments,
     catalog,
     compare,
     console,
     machine,
+    outputs,
     report,
     runner,
     stats,
@@ -87,20 +89,17 @@ class Selection:
 
 
 def check_options(opts: BenchOptions) -> None:
-    if opts.repeat < 1:
-        raise UsageError(f"--repeat must be at least 1 (got {opts.repeat})")
-    if opts.ops is not None and opts.ops < 1:
-        raise UsageError(f"--ops must be at least 1 (got {opts.ops})")
-    if opts.time_budget_s is not None and not opts.time_budget_s > 0:
-        raise UsageError(f"--time-budget must be a positive number of seconds (got {opts.time_budget_s})")
+    arguments.REPEAT.check("--repeat", opts.repeat)
+    if opts.ops is not None:
+        arguments.OPS.check("--ops", opts.ops)
+    if opts.time_budget_s is not None:
+        arguments.SECONDS.check("--time-budget", opts.time_budget_s)
     if opts.ops is not None and opts.time_budget_s is not None:
         raise UsageError("--ops and --time-budget exclude each other: give one")
-    if opts.seed < 0 or opts.seed >= 2**64:
-        raise UsageError(f"--seed must be in [0, 2**64) (got {opts.seed})")
+    arguments.SEED.check("--seed", opts.seed)
     if opts.scale and opts.workloads:
         raise UsageError("--scale and --workloads exclude each other: --scale runs every live-* workload")
-    if opts.noise_threshold < 0:
-        raise UsageError(f"--noise-threshold must not be negative (got {opts.noise_threshold})")
+    arguments.NOISE_THRESHOLD.check("--noise-threshold", opts.noise_threshold)
     for name in opts.allocators or []:
         if name == catalog.NULL:
             raise UsageError(
@@ -120,11 +119,9 @@ def check_options(opts: BenchOptions) -> None:
         raise UsageError(
             f"--baseline-allocator {base} is not among --allocators {','.join(opts.allocators)}: add it"
         )
-    stdout_paths = [p for p in (opts.json_path, opts.csv_path, opts.markdown_path) if p == report.STDOUT]
-    if len(stdout_paths) > 1:
-        raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
-    if opts.plot_path == report.STDOUT:
-        raise UsageError("--plot needs a file name: an image does not go to standard output")
+    outputs.check_outputs(
+        {"--json": opts.json_path, "--csv": opts.csv_path, "--markdown": opts.markdown_path}, opts.plot_path
+    )
 
 
 def select(
@@ -242,23 +239,10 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     KeyboardInterrupt is raised again for the caller.
     """
     err = err or sys.stderr
-    writes_stdout = report.STDOUT in (opts.json_path, opts.csv_path, opts.markdown_path)
+    writes_stdout = outputs.STDOUT in (opts.json_path, opts.csv_path, opts.markdown_path)
     out = err if writes_stdout else (out or sys.stdout)  # standard output carries the file alone
     started = time.monotonic()
     check_options(opts)
-    paths = {
-        "JSON report": opts.json_path,
-        "CSV report": opts.csv_path,
-        "Markdown report": opts.markdown_path,
-        "plot": opts.plot_path,
-    }
-    for what, path in paths.items():
-        if path is not None:
-            report.ensure_writable(path, what)
-    if opts.plot_path is not None:
-        from allocffi.bench.plot import check_plot_path
-
-        check_plot_path(opts.plot_path)
     baseline = compare.load_baseline(opts.baseline_path) if opts.baseline_path else None
 
     custom = workload_file.load(opts.workload_file) if opts.workload_file else []
@@ -479,11 +463,9 @@ def run_compare(
 ) -> int:
     """``allocffi compare OLD.json NEW.json``: verdicts for every cell in both, nothing run."""
     err = err or sys.stderr
-    out = err if json_path == report.STDOUT else (out or sys.stdout)
-    if noise_floor < 0:
-        raise UsageError(f"--noise-threshold must not be negative (got {noise_floor})")
-    if json_path is not None:
-        report.ensure_writable(json_path, "JSON comparison")
+    out = err if json_path == outputs.STDOUT else (out or sys.stdout)
+    arguments.NOISE_THRESHOLD.check("--noise-threshold", noise_floor)
+    outputs.check_outputs({"--json": json_path})
     old = report.read_json(old_path, "run", speedups=False)
     new = report.read_json(new_path, "run", speedups=False)
     compare.require_common(old.results, new.results, old_path, new_path)
@@ -521,7 +503,7 @@ def run_compare(
             "only_in_old": [list(c) for c in only_old],
             "only_in_new": [list(c) for c in only_new],
         }
-        report.write_text(json_path, json.dumps(record, indent=2) + "\n")
+        outputs.write_atomically(json_path, json.dumps(record, indent=2) + "\n", "--json")
     slower = compare.regressions(changes)
     if fail_on_regression and slower:
         for c in slower:
@@ -546,26 +528,11 @@ class ReportOptions:
 def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``allocffi report RUN.json``: the tables and files of a saved run, without running it."""
     err = err or sys.stderr
-    paths = {
-        "Markdown report": opts.markdown_path,
-        "CSV report": opts.csv_path,
-        "JSON report": opts.json_path,
-        "plot": opts.plot_path,
-    }
-    if sum(p == report.STDOUT for p in paths.values()) > 1:
-        raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
-    if opts.plot_path == report.STDOUT:
-        raise UsageError("--plot needs a file name: an image does not go to standard output")
-    for what, path in paths.items():
-        if path is not None:
-            report.ensure_writable(path, what)
-    if opts.plot_path is not None:
-        from allocffi.bench.plot import check_plot_path
-
-        check_plot_path(opts.plot_path)
+    paths = {"--markdown": opts.markdown_path, "--csv": opts.csv_path, "--json": opts.json_path}
+    outputs.check_outputs(paths, opts.plot_path)
     run = report.read_json(opts.path, "run", opts.baseline_allocator)
     run.targets = targets.check_all(run.results, run.overhead) if opts.targets else []
-    if not any(paths.values()):
+    if not any(paths.values()) and opts.plot_path is None:
         console.print_report(run, out or sys.stdout)
     if opts.markdown_path:
         report.write_markdown(run, opts.markdown_path)
