@@ -23,7 +23,7 @@ def _library_sources() -> list[str]:
 
 
 class BuildExtWithLauncher(build_ext):
-    """build_ext, plus two executables beside the harness in allocffi/bench/:
+    """build_ext, plus two executables beside the harness in allocffi/harness/core/:
 
     - _launcher (csrc/run/launcher.c): static, so the LD_PRELOAD of the command it launches never
       loads into it; dynamic if this machine has no static libc;
@@ -33,7 +33,7 @@ class BuildExtWithLauncher(build_ext):
 
     def run(self) -> None:
         super().run()
-        out_dir = "allocffi/bench" if self.inplace else f"{self.build_lib}/allocffi/bench"
+        out_dir = "allocffi/harness/core" if self.inplace else f"{self.build_lib}/allocffi/harness/core"
         objects = self.compiler.compile(
             ["csrc/run/launcher.c"], output_dir=self.build_temp, extra_postargs=RUN_CFLAGS
         )
@@ -84,7 +84,7 @@ setup(
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
         ),
         Extension(
-            "allocffi.bench._runprobe",
+            "allocffi.harness.run._runprobe",
             ["csrc/run/probe.c"],
             include_dirs=["csrc"],
             depends=["csrc/exec_list.h"],
@@ -92,7 +92,7 @@ setup(
             extra_link_args=["-fno-sanitize=all"],
         ),
         Extension(
-            "allocffi.bench._runcount",
+            "allocffi.harness.run._runcount",
             ["csrc/run/count.c"],
             extra_compile_args=RUN_CFLAGS,
             extra_link_args=["-fno-sanitize=all"],
@@ -100,7 +100,7 @@ setup(
         # The capture library of `allocffi trace record`: preloaded into the
         # traced program, never imported (it has no PyInit and calls no Python).
         Extension(
-            "allocffi._capture",
+            "allocffi.harness.trace._capture",
             ["csrc/trace/capture.c"],
             include_dirs=["csrc"],
             depends=["csrc/trace/format.h", "csrc/exec_list.h"],

@@ -11,7 +11,6 @@
 :mod:`allocffi.unchecked` (import it explicitly). This module only re-exports.
 """
 
-from allocffi.allocator import DEFAULT_ALIGN, MAX_ALIGN, MAX_ALLOC_SIZE, Allocator, Block, Capability
 from allocffi.allocators import (
     ALLOCATOR_NAMES,
     SYSTEM_NAMES,
@@ -38,6 +37,7 @@ from allocffi.errors import (
     UnsupportedOperationError,
     ViewsOutstandingError,
 )
+from allocffi.interface import DEFAULT_ALIGN, MAX_ALIGN, MAX_ALLOC_SIZE, Allocator, Block, Capability
 
 __version__ = "0.1.0"
 

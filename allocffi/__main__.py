@@ -2,6 +2,6 @@
 
 import sys
 
-from allocffi.cli import main
+from allocffi.harness.cli import main
 
 sys.exit(main())

@@ -2,7 +2,7 @@
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from allocffi.allocator import Block
+from allocffi.interface import Block
 
 ALIVE: int
 FREED: int

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 from allocffi import errors
 from allocffi._native import ffi as _ffi
 from allocffi._native import lib as _lib
-from allocffi.allocator import Allocator, Block, _checked_size, _message
 from allocffi.errors import AllocatorUnavailableError, InvalidOptionError, UnknownAllocatorError
 from allocffi.footprint import library_footprint
+from allocffi.interface import Allocator, Block, _checked_size, _message
 
 __all__ = [
     "ALLOCATOR_NAMES",

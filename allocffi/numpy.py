@@ -39,8 +39,8 @@ import weakref
 from typing import Any
 
 from allocffi import _safe, errors
-from allocffi.allocator import DEFAULT_ALIGN, MAX_ALIGN, Allocator, Capability
 from allocffi.errors import HandlerOrderError
+from allocffi.interface import DEFAULT_ALIGN, MAX_ALIGN, Allocator, Capability
 
 __all__ = ["HandlerOrderError", "Thread", "handler_of", "install", "installed", "uninstall", "use"]
 

@@ -50,7 +50,7 @@ from typing import Any
 
 from allocffi import _safe, errors
 from allocffi._native import ffi, lib
-from allocffi.allocator import Allocator
+from allocffi.interface import Allocator
 
 __all__ = [
     "AF_ERR_NOT_OWNED",

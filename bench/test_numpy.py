@@ -1,7 +1,7 @@
 """NumPy workloads as pytest-benchmark groups ("numpy-<workload>"): NumPy's default handler and
 allocators behind allocffi.numpy side by side.
 
-Each round runs the workload's loop (allocffi/bench/numpy_workloads.py) at a fraction of the CLI's
+Each round runs the workload's loop (allocffi/harness/numpy_bench/workloads.py) at a fraction of the CLI's
 iterations. ``extra_info["ns_per_op"]`` is the median round per iteration; the two targets of the
 handler are also measured as interleaved ratios inside one test, so machine noise hits both sides
 alike: ``ratio_vs_numpy`` (the handler's cost per 1-element array under the slab, target <= 1.10;
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import allocffi
-from allocffi.bench.numpy_workloads import WORKLOADS, run
+from allocffi.harness.numpy_bench.workloads import WORKLOADS, run
 
 try:
     import numpy as np

@@ -7,7 +7,7 @@ import random
 import pytest
 
 import allocffi
-from allocffi import cli
+from allocffi.harness import cli
 
 
 def pattern(seed: int, size: int) -> bytes:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from support import run_cli
 
-from allocffi.bench import calibrate, runner
-from allocffi.bench.errors import EXIT_OK, EXIT_USAGE
+from allocffi.harness import calibrate
+from allocffi.harness.core import children as runner
+from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from allocffi import cli
-from allocffi.bench.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
+from allocffi.harness import cli
+from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -174,7 +174,7 @@ def test_time_budget_sizes_the_workload_for_its_slowest_allocator(
 
 
 def test_module_entry_point_runs_the_same_cli() -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).resolve().parents[2])}
     proc = subprocess.run(
         [sys.executable, "-m", "allocffi", "bench", "--workloads", "no-such-workload"],
         capture_output=True, text=True, env=env, timeout=120, check=False,

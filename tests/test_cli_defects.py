@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from allocffi import cli
-from allocffi.bench.errors import EXIT_OK, EXIT_USAGE
+from allocffi.harness import cli
+from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 
 pytestmark = pytest.mark.subprocess
 
-PACKAGE_ROOT = str(Path(cli.__file__).resolve().parent.parent)
+PACKAGE_ROOT = str(Path(cli.__file__).resolve().parents[2])
 TINY = ["--allocators", "libc,bump", "--workloads", "fixed-48", "--ops", "2000"]
 
 

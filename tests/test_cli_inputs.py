@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from support import run_cli
 
-from allocffi.bench import inputs, runner
-from allocffi.bench.errors import EXIT_OK, EXIT_USAGE, UsageError
-from allocffi.trace import replay
+from allocffi.harness.core import children as runner
+from allocffi.harness.core import inputs
+from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE, UsageError
+from allocffi.harness.trace import replay
 
 GIB = 1 << 30
 
@@ -75,7 +76,7 @@ def test_a_5000_digit_integer_is_refused_naming_the_line(
 
 
 def test_brackets_and_digits_inside_strings_and_comments_do_not_count(tmp_path: Path) -> None:
-    from allocffi.bench import workload_file
+    from allocffi.harness.bench import workload_file
 
     text = workload(name="ok") + "# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[ " + "9" * 100 + "\n"
     (tmp_path / "w.toml").write_text(text)
@@ -247,7 +248,7 @@ def test_a_threaded_replay_of_more_than_1024_threads_is_refused_before_any_worke
 
 
 def test_the_replay_engine_has_the_same_thread_limit(tmp_path: Path) -> None:
-    from allocffi.trace import native
+    from allocffi.harness.trace import native
 
     trace = empty_trace(tmp_path / "t.trace", replay.REPLAY_MAX_THREADS + 1)
     with pytest.raises(native.TraceError, match=f"replays at most {replay.REPLAY_MAX_THREADS}"):
@@ -309,7 +310,7 @@ def test_every_number_is_finite_and_in_range(
     ],
 )
 def test_the_python_api_checks_the_same_ranges(field: str, value: float, needle: str) -> None:
-    from allocffi.bench.session import BenchOptions, check_options
+    from allocffi.harness.bench.session import BenchOptions, check_options
 
     with pytest.raises(UsageError, match=re.escape(needle)):
         check_options(BenchOptions(**{field: value}))
@@ -448,7 +449,7 @@ def test_a_report_that_is_not_utf8_is_refused_naming_the_line(
 def test_a_results_file_is_replaced_whole_or_not_at_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from allocffi.bench import outputs
+    from allocffi.harness.core import outputs
 
     target = tmp_path / "r.json"
     target.write_text("old")

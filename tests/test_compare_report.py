@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from support import run_cli
 
-from allocffi.bench import compare, machine, plot, report, significance
-from allocffi.bench.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
+from allocffi.harness import compare
+from allocffi.harness.bench import results as report
+from allocffi.harness.core import machine, plot, significance
+from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 
 MACHINE: dict[str, Any] = {
     "cpu": "Test CPU",
@@ -365,8 +367,8 @@ def test_run_warnings_name_a_busy_machine_and_wide_cells(tmp_path: Path) -> None
     ],
 )
 def test_bench_options_for_reports_are_checked_before_running(opts: dict[str, Any], message: str) -> None:
-    from allocffi.bench.errors import UsageError
-    from allocffi.bench.session import BenchOptions, check_options
+    from allocffi.harness.bench.session import BenchOptions, check_options
+    from allocffi.harness.core.errors import UsageError
 
     with pytest.raises(UsageError, match=message):
         check_options(BenchOptions(**opts))

@@ -1,7 +1,7 @@
 """The C engine worker prints exactly what the Python worker prints, and the runner uses it.
 
 The harness starts one child per (allocator, workload, repeat); for the engine's own workloads
-that child is ``allocffi/bench/_engine_worker`` (no interpreter start-up), for a user's workload
+that child is ``allocffi/harness/core/_engine_worker`` (no interpreter start-up), for a user's workload
 the Python worker. Both must give the same record, so reports cannot depend on which ran.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from allocffi._native import ffi
-from allocffi.bench import runner
-from allocffi.bench.runner import ENGINE_WORKER, RunSpec
+from allocffi.harness.core import children as runner
+from allocffi.harness.core.children import ENGINE_WORKER, RunSpec
 
 ARGS = ["--workload", "mixed", "--ops", "20000", "--time-budget-ns", "0", "--seed", "7", "--mode", "auto"]
 
@@ -45,7 +45,7 @@ def c_worker(*args: str) -> list[str]:
 
 
 def py_worker(*args: str) -> list[str]:
-    return [sys.executable, "-m", "allocffi.bench.worker", *args]
+    return [sys.executable, "-m", "allocffi.harness.bench.worker", *args]
 
 
 def test_the_c_worker_is_built() -> None:
@@ -99,7 +99,9 @@ def test_the_runner_picks_the_worker_by_workload() -> None:
     assert named[named.index("--allocator") + 1] == "jemalloc-arena"
     assert named[named.index("--mode") + 1] == "arena"
     custom = runner.worker_command(RunSpec("libc", "mine", 0, 1000, 1, 0, '{"name": "mine"}'))
-    assert custom[:3] == [sys.executable, "-m", "allocffi.bench.worker"] and "--workload-spec" in custom
+    assert (
+        custom[:3] == [sys.executable, "-m", "allocffi.harness.bench.worker"] and "--workload-spec" in custom
+    )
 
 
 def test_records_name_their_mode_touch_and_sharing() -> None:

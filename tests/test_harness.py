@@ -1,4 +1,4 @@
-"""The benchmark harness (allocffi.bench): planning, statistics, checksums,
+"""The benchmark harness (allocffi.harness.bench): planning, statistics, checksums,
 reports, baseline comparison and targets with synthetic records, plus the
 real worker (one child process per run) on tiny runs."""
 
@@ -14,11 +14,15 @@ from typing import Any
 import pytest
 
 from allocffi._startup import child_environment
-from allocffi.bench import catalog, compare, machine, outputs, report, runner, stats, targets, units
-from allocffi.bench.errors import BenchFailure, UsageError
-from allocffi.bench.runner import RunRecord, RunSpec
-from allocffi.bench.session import BenchOptions, Selection, check_options, select
-from allocffi.bench.stats import Result
+from allocffi.harness import compare
+from allocffi.harness.bench import catalog, targets
+from allocffi.harness.bench import results as report
+from allocffi.harness.bench.session import BenchOptions, Selection, check_options, select
+from allocffi.harness.core import children as runner
+from allocffi.harness.core import machine, outputs, stats, units
+from allocffi.harness.core.children import RunRecord, RunSpec
+from allocffi.harness.core.errors import BenchFailure, UsageError
+from allocffi.harness.core.stats import Result
 
 # --------------------------------------------------------------------------
 # Synthetic records

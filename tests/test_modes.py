@@ -14,8 +14,9 @@ from support import run_cli
 
 import allocffi
 from allocffi._native import lib
-from allocffi.bench import catalog, runner
-from allocffi.bench.errors import EXIT_OK, EXIT_USAGE
+from allocffi.harness.bench import catalog
+from allocffi.harness.core import children as runner
+from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 from tests.conftest import ensure_available
 
 FREE, RESET = lib.AF_CAP_FREE, lib.AF_CAP_RESET

@@ -23,10 +23,11 @@ import pytest
 from conftest import require_all
 from support import run_cli
 
-from allocffi.bench import preload, run_report
-from allocffi.bench.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from allocffi.bench.launch import LAUNCHER, LaunchError, ProcessRun, run_measured
-from allocffi.bench.wholeprogram import EXIT_INTERRUPTED, Program, RunOptions, Sample
+from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from allocffi.harness.core.measure import LAUNCHER, LaunchError, ProcessRun, run_measured
+from allocffi.harness.run import preload
+from allocffi.harness.run import results as run_report
+from allocffi.harness.run.command import EXIT_INTERRUPTED, Program, RunOptions, Sample
 
 KNOWN_ALLOC_SOURCE = Path(__file__).with_name("data") / "known_alloc.c"
 MiB = 1 << 20
@@ -75,7 +76,7 @@ def no_process_left(pid: int) -> bool:
 
 def test_launcher_is_built() -> None:
     assert os.access(LAUNCHER, os.X_OK), (
-        "make build compiles csrc/run/launcher.c into allocffi/bench/_launcher"
+        "make build compiles csrc/run/launcher.c into allocffi/harness/core/_launcher"
     )
 
 
@@ -463,7 +464,7 @@ def test_suite_program_runs_with_its_allocation_count_checked(
 
 
 def test_maps_check_tells_mapped_missing_and_not_yet() -> None:
-    from allocffi.bench.launch import _maps_contain
+    from allocffi.harness.core.measure import _maps_contain
 
     libc = preload.find_library("libc.so.6")
     assert libc is not None

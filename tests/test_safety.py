@@ -181,7 +181,7 @@ def test_blocks_cannot_be_forged_or_copied(allocator: allocffi.Allocator) -> Non
         _safe.BlockBase()
     with pytest.raises(TypeError, match=r"allocffi\.open"):
         allocffi.Allocator(None)
-    assert not hasattr(allocffi.allocator, "lib") and not hasattr(allocffi.allocators, "ffi")
+    assert not hasattr(allocffi.interface, "lib") and not hasattr(allocffi.allocators, "ffi")
     with pytest.raises(RuntimeError):
         _safe.set_block_type(allocffi.Block)
     block = allocator.alloc(8)

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from allocffi._native import ffi, lib
-from allocffi.bench import catalog, report, stats, targets
-from allocffi.bench.errors import UsageError
-from allocffi.bench.runner import Capabilities, RunRecord, RunSpec
-from allocffi.bench.scaling import growth, parse_live_name, scale_series, write_scale_plot
-from allocffi.bench.session import BenchOptions, check_options, select
+from allocffi.harness.bench import catalog, targets
+from allocffi.harness.bench import results as report
+from allocffi.harness.bench.scaling import growth, parse_live_name, scale_series, write_scale_plot
+from allocffi.harness.bench.session import BenchOptions, check_options, select
+from allocffi.harness.core import stats
+from allocffi.harness.core.children import Capabilities, RunRecord, RunSpec
+from allocffi.harness.core.errors import UsageError
 
 ENGINE_WORKLOADS = [
     ffi.string(lib.af_bench_workload_name(i)).decode() for i in range(lib.af_bench_workload_count())

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from allocffi.bench.significance import (
+from allocffi.harness.core.significance import (
     FASTER,
     NO_CHANGE,
     SLOWER,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from allocffi.trace import native
+from allocffi.harness.trace import native
 from tests.trace_support import build_program, cli, info_json, own_counts
 
 pytestmark = pytest.mark.subprocess

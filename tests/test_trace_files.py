@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from allocffi.trace import TraceError, native
+from allocffi.harness.trace import TraceError, native
 from tests.trace_support import SHIPPED, cli, trace_bytes
 
 pytestmark = pytest.mark.subprocess

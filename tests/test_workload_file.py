@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from support import run_cli
 
-from allocffi.bench import catalog, runner, workload_file
-from allocffi.bench.errors import EXIT_OK, EXIT_USAGE, UsageError
-from allocffi.bench.runner import RunSpec
-from allocffi.bench.session import BenchOptions, select
-from allocffi.bench.workload_file import SizeEntry, WorkloadFileError, WorkloadSpec
+from allocffi.harness.bench import catalog, workload_file
+from allocffi.harness.bench.session import BenchOptions, select
+from allocffi.harness.bench.workload_file import SizeEntry, WorkloadFileError, WorkloadSpec
+from allocffi.harness.core import children as runner
+from allocffi.harness.core.children import RunSpec
+from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "bench" / "workloads" / "example.toml"

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from allocffi.trace import files, native
-from allocffi.trace.capture import capture_environment
+from allocffi.harness.trace import files, native
+from allocffi.harness.trace.capture import capture_environment
 
 HERE = Path(__file__).resolve().parent
 

@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from allocffi.trace import info
-from allocffi.trace.capture import record
+from allocffi.harness.trace import info
+from allocffi.harness.trace.capture import record
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

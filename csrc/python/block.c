@@ -15,7 +15,7 @@
  *   Python code runs in between), so a view never outlives its memory.
  * - Blocks cannot be created from Python code: BlockBase() raises, and
  *   safe_block_blank() builds only the one subclass registered by
- *   allocffi.allocator, for memory the safe layer has just allocated.
+ *   allocffi.interface, for memory the safe layer has just allocated.
  * ------------------------------------------------------------------------- */
 #include "safe.h"
 

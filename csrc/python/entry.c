@@ -3,7 +3,7 @@
  *
  * The C library is compiled once, into allocffi._native (cffi). This module
  * calls the same copy through function pointers, bound once at import of
- * allocffi.allocator with ffi.addressof() addresses, so there is one set of
+ * allocffi.interface with ffi.addressof() addresses, so there is one set of
  * allocators, one set of counters and one registry per process. Refusing a
  * second bind keeps user code from redirecting them.
  * ------------------------------------------------------------------------- */

@@ -1,13 +1,13 @@
 /* ----------------------------------------------------------------------------
  * module.c: allocffi._safe, the safe layer's one CPython extension module:
  * its types (BlockBase, AllocatorBase, StateLock), the unchecked int raw
- * path, the NumPy data handler, and the functions allocffi.allocator calls
+ * path, the NumPy data handler, and the functions allocffi.interface calls
  * once at import.
  * ------------------------------------------------------------------------- */
 #include "safe.h"
 
 /* bind(entry_points: dict[str, int], error_for): once, at import of
-   allocffi.allocator. */
+   allocffi.interface. */
 static PyObject *bind(PyObject *module, PyObject *args) {
   (void)module;
   PyObject *addresses, *error_for;
@@ -41,7 +41,7 @@ static PyObject *open_handles(PyObject *module, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyMethodDef module_functions[] = {
-  {"bind", bind, METH_VARARGS, "bind(entry_points: dict[str, int], error_for): once, by allocffi.allocator"},
+  {"bind", bind, METH_VARARGS, "bind(entry_points: dict[str, int], error_for): once, by allocffi.interface"},
   {"set_block_type", set_block_type, METH_O, "Register the Block subclass the allocators build (once)."},
   {"open_handles", open_handles, METH_NOARGS, "C allocators attached and not yet destroyed (all allocators)"},
   {NULL, NULL, 0, NULL},

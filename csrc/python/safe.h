@@ -94,7 +94,7 @@ extern PyTypeObject BlockBase_Type;
 /* Is `op` a Block? The registered subclass is the only one, so one pointer
    comparison answers for every Block the safe layer made. */
 #define SAFE_IS_BLOCK(op) (Py_TYPE(op) == safe_block_type || PyObject_TypeCheck((op), &BlockBase_Type))
-/* The registered Block subclass (NULL until allocffi.allocator registers it). */
+/* The registered Block subclass (NULL until allocffi.interface registers it). */
 extern PyTypeObject *safe_block_type;
 /* A new Block of the registered type, not yet filled in (address 0, owner
    NULL). May run the garbage collector, hence arbitrary Python code. */
@@ -227,7 +227,7 @@ typedef struct {
   __typeof__(&af_caps) caps;
 } EntryPoints;
 
-/* All NULL until entry_bind() succeeded (once, at import of allocffi.allocator). */
+/* All NULL until entry_bind() succeeded (once, at import of allocffi.interface). */
 extern EntryPoints entry;
 /* bind(addresses: dict[name, int]): every field above, by its af_* name. */
 int entry_bind(PyObject *addresses);

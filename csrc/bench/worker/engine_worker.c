@@ -4,9 +4,9 @@
  *   _engine_worker --allocator NAME --workload W --ops N --time-budget-ns T
  *                  --seed S --mode auto|free|arena [--direct]
  *
- * The harness (allocffi/bench/runner.py) starts one of these per
+ * The harness (allocffi/harness/core/children.py) starts one of these per
  * (allocator, workload, repeat) of the engine's own workloads. It does what
- * `python -m allocffi.bench.worker` does for them, without an interpreter:
+ * `python -m allocffi.harness.bench.worker` does for them, without an interpreter:
  * a Python child spends ~70 ms starting up and importing before the run, ten
  * times a typical run's measured loop, and `make bench` makes ~1,500 of them.
  * The Python worker stays for a user's workload specs and for --probe.

@@ -1,0 +1,453 @@
+"""What ``allocffi run`` reports: one row per (program, allocator), as text, JSON, CSV, Markdown, PNG.
+
+A row summarises the repeats of one program under one allocator: medians (robust to one noisy
+repeat) with the min and max of the wall time, the ratio to the baseline allocator with its
+significance (``significance.compare_samples``, the statistics of ``allocffi compare``), and every
+repeat's own figures and RSS curve in ``samples``. A row fails when any of its runs failed: a
+non-zero exit, a timeout, an allocator that did not serve every process, or (suites) an
+allocation count below the program's bound.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from allocffi.harness.core import machine, outputs, significance, units
+from allocffi.harness.core.measure import LAUNCHER, MEASURED_BY_LAUNCHER, MEASURED_BY_WAIT4
+from allocffi.harness.run import preload
+
+if TYPE_CHECKING:
+    from allocffi.harness.run.command import Program, RunOptions, Sample
+
+SCHEMA = "allocffi-run/1"
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
+
+
+def _median_int(values: Sequence[int]) -> int:
+    return int(statistics.median(values)) if values else 0
+
+
+@dataclass
+class Row:
+    """One (program, allocator) over its repeats."""
+
+    program: str
+    allocator: str
+    library: str
+    command: str
+    repeats: int
+    wall_s: float  # median
+    wall_s_min: float
+    wall_s_max: float
+    user_s: float  # medians from here on
+    sys_s: float
+    max_rss_bytes: int  # ru_maxrss: the largest single process of the tree
+    peak_tree_rss_bytes: int  # the sampled peak of the whole tree (0 without sampling)
+    minor_faults: int
+    major_faults: int
+    voluntary_switches: int
+    involuntary_switches: int
+    exit_code: int  # the first non-zero exit status among the repeats, else 0
+    timed_out: bool
+    preload_verified: bool
+    python_malloc: bool
+    failed: bool
+    problems: list[str] = field(default_factory=list)
+    cpu_s: float = 0.0  # median of user + sys: what a busy machine disturbs least
+    speedup_vs_baseline: float | None = None  # baseline median wall / this median (> 1: faster)
+    verdict: dict[str, Any] | None = None  # wall time against the baseline allocator
+    cpu_speedup_vs_baseline: float | None = None  # the same for cpu_s
+    cpu_verdict: dict[str, Any] | None = None
+    allocations_counted: int | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["preload_check"] = preload.CHECK_METHOD
+        return data
+
+
+def _sample_dict(sample: Sample) -> dict[str, Any]:
+    run = sample.run
+    return {
+        "repeat": sample.repeat,
+        "wall_s": run.wall_s,
+        "user_s": run.user_s,
+        "sys_s": run.sys_s,
+        "max_rss_bytes": run.max_rss_bytes,
+        "peak_tree_rss_bytes": run.peak_sampled_rss_bytes,
+        "minor_faults": run.minor_faults,
+        "major_faults": run.major_faults,
+        "voluntary_switches": run.voluntary_switches,
+        "involuntary_switches": run.involuntary_switches,
+        "exit_code": run.exit_code,
+        "timed_out": run.timed_out,
+        "preload_verified": sample.verification.verified,
+        "probed_processes": sample.verification.processes,
+        "problems": sample.problems,
+        "sampler_cpu_s": round(run.sampler_cpu_s, 6),
+        "rss_curve": [[round(t, 3), rss] for t, rss in run.rss_curve],
+    }
+
+
+def summarize(program: Program, allocator: preload.AllocatorChoice, samples: Sequence[Sample]) -> Row:
+    runs = [s.run for s in samples]
+    walls = [r.wall_s for r in runs]
+    problems = list(program.problems)
+    for s in samples:
+        problems.extend(f"repeat {s.repeat + 1}: {p}" for p in s.problems)
+    exit_code = next((r.exit_code for r in runs if r.exit_code != 0), 0)
+    return Row(
+        program=program.name,
+        allocator=allocator.name,
+        library=allocator.library,
+        command=program.command,
+        repeats=len(runs),
+        wall_s=_median(walls),
+        wall_s_min=min(walls, default=0.0),
+        wall_s_max=max(walls, default=0.0),
+        user_s=_median([r.user_s for r in runs]),
+        sys_s=_median([r.sys_s for r in runs]),
+        cpu_s=_median([r.user_s + r.sys_s for r in runs]),
+        max_rss_bytes=_median_int([r.max_rss_bytes for r in runs]),
+        peak_tree_rss_bytes=_median_int([r.peak_sampled_rss_bytes for r in runs]),
+        minor_faults=_median_int([r.minor_faults for r in runs]),
+        major_faults=_median_int([r.major_faults for r in runs]),
+        voluntary_switches=_median_int([r.voluntary_switches for r in runs]),
+        involuntary_switches=_median_int([r.involuntary_switches for r in runs]),
+        exit_code=exit_code,
+        timed_out=any(r.timed_out for r in runs),
+        preload_verified=bool(samples) and all(s.verification.verified for s in samples),
+        python_malloc=program.python_malloc,
+        failed=bool(problems) or not samples,
+        problems=problems,
+        allocations_counted=program.allocations_counted,
+        samples=[_sample_dict(s) for s in samples],
+    )
+
+
+def _verdict(baseline: str, old: Sequence[float], new: Sequence[float]) -> dict[str, Any]:
+    verdict = significance.compare_samples(old, new)
+    return {
+        "baseline": baseline,
+        "ratio": verdict.ratio,
+        "low": verdict.low,
+        "high": verdict.high,
+        "p_value": verdict.p_value,
+        "confidence": verdict.confidence,
+        "label": verdict.label,
+        "significant": verdict.significant,
+        "describe": verdict.describe(),
+    }
+
+
+def _cpu(sample: dict[str, Any]) -> float:
+    return float(sample["user_s"]) + float(sample["sys_s"])
+
+
+def fill_baseline(rows: Sequence[Row], baseline: str) -> None:
+    """Speedups and verdicts (wall time, and user+sys CPU time) per program against ``baseline``."""
+    base = {r.program: r for r in rows if r.allocator == baseline}
+    for row in rows:
+        ref = base.get(row.program)
+        if ref is None or not row.samples or not ref.samples:
+            continue
+        row.speedup_vs_baseline = ref.wall_s / row.wall_s if row.wall_s > 0 else None
+        row.cpu_speedup_vs_baseline = ref.cpu_s / row.cpu_s if row.cpu_s > 0 else None
+        if row is ref:
+            continue
+        row.verdict = _verdict(
+            baseline, [s["wall_s"] for s in ref.samples], [s["wall_s"] for s in row.samples]
+        )
+        row.cpu_verdict = _verdict(baseline, [_cpu(s) for s in ref.samples], [_cpu(s) for s in row.samples])
+
+
+@dataclass
+class RunReport:
+    """Everything one ``allocffi run`` measured, in run order."""
+
+    opts: RunOptions
+    allocators: list[preload.AllocatorChoice]
+    skipped: dict[str, str]
+    programs: list[Program]
+    date: str
+    load_average_start: tuple[float, float, float]
+    started: float
+    samples: list[Sample] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    partial: bool = False
+    load_average_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    elapsed_s: float = 0.0
+
+    @classmethod
+    def start(
+        cls,
+        opts: RunOptions,
+        allocators: list[preload.AllocatorChoice],
+        skipped: dict[str, str],
+        programs: list[Program],
+    ) -> RunReport:
+        return cls(
+            opts=opts,
+            allocators=allocators,
+            skipped=skipped,
+            programs=programs,
+            date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            load_average_start=os.getloadavg(),
+            started=time.perf_counter(),
+        )
+
+    def add(self, sample: Sample) -> None:
+        self.samples.append(sample)
+
+    def finish(self) -> None:
+        self.load_average_end = os.getloadavg()
+        self.elapsed_s = time.perf_counter() - self.started
+        self.rows = []
+        for program in self.programs:
+            for allocator in self.allocators:
+                mine = [
+                    s for s in self.samples if s.program == program.name and s.allocator == allocator.name
+                ]
+                if mine or not self.partial:
+                    self.rows.append(summarize(program, allocator, mine))
+        fill_baseline(self.rows, self.opts.baseline or preload.BASELINE)
+
+    def failed_rows(self) -> list[Row]:
+        return [r for r in self.rows if r.failed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "tool": "allocffi run",
+            "command": self.opts.invocation,
+            "date": self.date,
+            "partial": self.partial,
+            "elapsed_s": self.elapsed_s,
+            "load_average_start": list(self.load_average_start),
+            "load_average_end": list(self.load_average_end),
+            "machine": machine.describe(),
+            "repeat": self.opts.repeat,
+            "baseline_allocator": self.opts.baseline,
+            "suite": self.opts.suite,
+            "python_malloc": self.opts.python_malloc,
+            "sampling_interval_s": 0.01 if self.opts.sample else None,
+            "measured_by": MEASURED_BY_LAUNCHER if os.access(LAUNCHER, os.X_OK) else MEASURED_BY_WAIT4,
+            "preload_check": preload.CHECK_METHOD,
+            "skipped_allocators": self.skipped,
+            "programs": [
+                {
+                    "name": p.name,
+                    "command": p.command,
+                    "description": p.description,
+                    "env": p.env,
+                    "allocations_counted": p.allocations_counted,
+                    "allocations_stated": p.suite_program.allocations if p.suite_program else None,
+                    "min_allocations": p.suite_program.min_allocations if p.suite_program else None,
+                }
+                for p in self.programs
+            ],
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+# --------------------------------------------------------------------------
+# Text
+# --------------------------------------------------------------------------
+
+
+def progress_line(sample: Sample, repeats: int) -> str:
+    run = sample.run
+    status = "ok" if sample.ok else "FAILED: " + "; ".join(sample.problems)
+    return (
+        f"repeat {sample.repeat + 1}/{repeats}  {sample.program}  {sample.allocator}: "
+        f"{run.wall_s:.2f} s, max RSS {units.size(run.max_rss_bytes)}, {status}"
+    )
+
+
+def _speedup(value: float | None, verdict: dict[str, Any] | None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.2f}x"
+    if verdict is not None and not verdict["significant"]:
+        text += " (too few)" if verdict["label"] == significance.TOO_FEW else " (noise)"
+    return text
+
+
+HEADER = [
+    "program", "allocator", "wall s (min-max)", "vs base", "user s", "sys s", "cpu vs base", "max RSS",
+    "tree peak", "minor faults", "status",
+]  # fmt: skip
+
+
+def table_rows(report: RunReport) -> list[list[str]]:
+    lines = []
+    for r in report.rows:
+        status = "ok" if not r.failed else "FAILED"
+        if not r.samples:
+            status = "not run"
+        lines.append(
+            [
+                r.program,
+                r.allocator,
+                f"{r.wall_s:.2f} ({r.wall_s_min:.2f}-{r.wall_s_max:.2f})",
+                _speedup(r.speedup_vs_baseline, r.verdict),
+                f"{r.user_s:.2f}",
+                f"{r.sys_s:.2f}",
+                _speedup(r.cpu_speedup_vs_baseline, r.cpu_verdict),
+                units.size(r.max_rss_bytes),
+                units.size(r.peak_tree_rss_bytes) if r.peak_tree_rss_bytes else "-",
+                f"{r.minor_faults:,}",
+                status,
+            ]
+        )
+    return lines
+
+
+def _footer(report: RunReport) -> list[str]:
+    la0, la1 = report.load_average_start, report.load_average_end
+    lines = [
+        f"{report.opts.repeat} repeats interleaved across allocators; medians; 'vs base' = "
+        f"{report.opts.baseline} median wall / this median (> 1 is faster; '(noise)' when the "
+        "difference does not survive the Mann-Whitney test and the 5% noise floor; '(too few)': "
+        "too few repeats for the test to ever succeed, 4 or more are needed); 'cpu vs base' the "
+        "same for user+sys time, which a busy machine disturbs less than wall time.",
+        f"load average {la0[0]:.2f} at start, {la1[0]:.2f} at end; {report.elapsed_s:.0f} s in all.",
+    ]
+    if any(p.python_malloc for p in report.programs):
+        lines.append(
+            "PYTHONMALLOC=malloc was set for: "
+            + ", ".join(p.name for p in report.programs if p.python_malloc)
+            + " (CPython's objects go through the allocator under test)."
+        )
+    counted = [p for p in report.programs if p.allocations_counted is not None]
+    if counted:
+        lines.append(
+            "allocation calls (malloc+calloc+realloc, counted under glibc): "
+            + ", ".join(f"{p.name} {p.allocations_counted:,}" for p in counted)
+        )
+    walls = sum(s.run.wall_s for s in report.samples)
+    if walls > 0 and report.opts.sample:
+        cpu = sum(s.run.sampler_cpu_s for s in report.samples)
+        lines.append(
+            f"RSS sampler: {1000 * cpu / walls:.1f} ms of CPU per second of run, in allocffi's own "
+            "process (a core the program shares on a busy machine)."
+        )
+    if report.partial:
+        lines.append("PARTIAL: interrupted; only the completed runs are reported.")
+    return lines
+
+
+def text_tables(report: RunReport) -> str:
+    rows = table_rows(report)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(HEADER)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*HEADER), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*r) for r in rows]
+    return "\n".join([*lines, "", *_footer(report)]) + "\n"
+
+
+def markdown(report: RunReport) -> str:
+    data = report.to_dict()
+    out = [
+        "# allocffi run" + (" (PARTIAL)" if report.partial else ""),
+        "",
+        f"`{report.opts.invocation}`, {report.date}",
+        "",
+        f"Machine: {machine.one_line(data['machine'])}; {machine.libraries_line(data['machine'])}.",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(HEADER) - 3) + ["---"]) + "|",
+    ]
+    out += ["| " + " | ".join(r) + " |" for r in table_rows(report)]
+    out += ["", *_footer(report), ""]
+    out += ["## Programs", ""]
+    for p in report.programs:
+        out.append(f"- **{p.name}**: {p.description or 'the given command'} (`{p.command}`)")
+    failed = report.failed_rows()
+    if failed:
+        out += ["", "## Failures", ""]
+        out += [f"- {r.program} under {r.allocator}: {'; '.join(r.problems) or 'no run'}" for r in failed]
+    out += ["", f"Preload check: {preload.CHECK_METHOD}.", ""]
+    return "\n".join(out)
+
+
+def write_csv(report: RunReport, path: str) -> None:
+    fields = [
+        "program", "allocator", "repeats", "wall_s", "wall_s_min", "wall_s_max", "user_s", "sys_s",
+        "max_rss_bytes", "peak_tree_rss_bytes", "minor_faults", "major_faults", "voluntary_switches",
+        "involuntary_switches", "exit_code", "timed_out", "preload_verified", "python_malloc",
+        "speedup_vs_baseline", "failed",
+    ]  # fmt: skip
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(fields)
+    for row in report.rows:
+        writer.writerow([getattr(row, name) for name in fields])
+    outputs.write_atomically(path, text.getvalue(), "--csv")
+
+
+def write_outputs(report: RunReport, opts: RunOptions) -> None:
+    if opts.json_path:
+        outputs.write_atomically(opts.json_path, json.dumps(report.to_dict(), indent=1) + "\n", "--json")
+    if opts.csv_path:
+        write_csv(report, opts.csv_path)
+    if opts.markdown_path:
+        outputs.write_atomically(opts.markdown_path, markdown(report), "--markdown")
+    if opts.plot_path:
+        write_plot(report, opts.plot_path)
+
+
+def _median_curve(row: Row) -> list[list[float]]:
+    """The RSS curve of the repeat whose wall time is the median one."""
+    good = [s for s in row.samples if s["rss_curve"]]
+    if not good:
+        return []
+    good.sort(key=lambda s: s["wall_s"])
+    return list(good[len(good) // 2]["rss_curve"])
+
+
+def write_plot(report: RunReport, path: str) -> None:
+    """One chart per program: the RSS curve (median-time repeat) of every allocator over time."""
+    plt = outputs.require_matplotlib()
+    programs = [p.name for p in report.programs]
+    cols = min(2, len(programs))
+    nrows = (len(programs) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(6.5 * cols, 3.8 * nrows), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for i, name in enumerate(programs):
+        ax = axes[i // cols][i % cols]
+        for j, allocator in enumerate(a.name for a in report.allocators):
+            row = next((r for r in report.rows if r.program == name and r.allocator == allocator), None)
+            curve = _median_curve(row) if row else []
+            if curve:
+                ax.plot(
+                    [t for t, _ in curve],
+                    [rss / 2**20 for _, rss in curve],
+                    label=f"{allocator} ({row.wall_s:.2f} s)" if row else allocator,
+                    color=cmap(j % 10),
+                    linewidth=1.2,
+                )
+        ax.set_title(name)
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("RSS of the process tree (MiB)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    for k in range(len(programs), nrows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.suptitle(f"allocffi run: RSS every 10 ms, median-time repeat, {report.date}")
+    fig.tight_layout()
+    outputs.save_figure(fig, path, dpi=110)
+    plt.close(fig)
