@@ -19,18 +19,16 @@ glibc's same loop), and the change of that speedup through allocffi; a change be
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from allocffi.harness.bench import catalog
+from allocffi.harness.core import arguments, machine, outputs, units
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import machine, output, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 
 SCHEMA = "allocffi-calibrate/1"
@@ -302,20 +300,17 @@ def markdown_lines(data: Mapping[str, Any]) -> list[str]:
 
 
 def check_options(opts: CalibrateOptions) -> None:
-    if opts.repeat < 1:
-        raise UsageError(f"--repeat must be at least 1 (got {opts.repeat})")
-    if opts.ops is not None and opts.ops < 1:
-        raise UsageError(f"--ops must be at least 1 (got {opts.ops})")
-    if opts.seed < 0 or opts.seed >= 2**64:
-        raise UsageError(f"--seed must be in [0, 2**64) (got {opts.seed})")
+    arguments.REPEAT.check("--repeat", opts.repeat)
+    if opts.ops is not None:
+        arguments.OPS.check("--ops", opts.ops)
+    arguments.SEED.check("--seed", opts.seed)
     for name in opts.libraries or []:
         if name not in LIBRARIES:
             raise UsageError(f"unknown library {name!r}; choose from {', '.join(LIBRARIES)}")
     for name in opts.workloads or []:
         if name not in WORKLOADS:
             raise UsageError(f"calibration runs {', '.join(WORKLOADS)}, not {name!r}")
-    if opts.json_path is not None and opts.json_path != "-":
-        output.ensure_writable(opts.json_path, "JSON calibration")
+    outputs.check_outputs({"--json": opts.json_path})
 
 
 def select_libraries(
@@ -332,13 +327,6 @@ def select_libraries(
     if catalog.BASELINE not in chosen:
         raise UsageError(f"{catalog.BASELINE} cannot be loaded here: {skipped.get(catalog.BASELINE, '')}")
     return chosen, skipped
-
-
-def _write_atomically(path: str, text: str) -> None:
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
 
 
 def run_command(opts: CalibrateOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -364,13 +352,11 @@ def run_command(opts: CalibrateOptions, out: TextIO | None = None, err: TextIO |
         command=opts.command,
         machine=machine.describe(),
     )
-    table_stream = err if opts.json_path == "-" else out
+    table_stream = err if opts.json_path == outputs.STDOUT else out
     if not opts.quiet:
         print("\n".join(text_lines(data)), file=table_stream)
-    if opts.json_path == "-":
-        print(json.dumps(data, indent=2), file=out)
-    elif opts.json_path is not None:
-        _write_atomically(opts.json_path, json.dumps(data, indent=2) + "\n")
+    if opts.json_path is not None:
+        outputs.write_atomically(opts.json_path, json.dumps(data, indent=2) + "\n", "--json")
     if not data["checksums_agree"]:
         print("allocffi calibrate: CHECKSUM MISMATCH between the direct and allocffi loops", file=err)
         return EXIT_FAILURE

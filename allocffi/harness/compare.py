@@ -16,8 +16,8 @@ from typing import TextIO
 from allocffi.harness.bench import comparison, console
 from allocffi.harness.bench.comparison import Change
 from allocffi.harness.bench.results import BenchReport, read_json
-from allocffi.harness.core import machine, output, units
-from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION, UsageError
+from allocffi.harness.core import arguments, machine, outputs, units
+from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION
 
 
 def warnings_between(old: BenchReport, new: BenchReport, changes: Sequence[Change]) -> list[str]:
@@ -53,11 +53,9 @@ def run_compare(
 ) -> int:
     """``allocffi compare OLD.json NEW.json``: verdicts for every cell in both, nothing run."""
     err = err or sys.stderr
-    out = err if json_path == output.STDOUT else (out or sys.stdout)
-    if noise_floor < 0:
-        raise UsageError(f"--noise-threshold must not be negative (got {noise_floor})")
-    if json_path is not None:
-        output.ensure_writable(json_path, "JSON comparison")
+    out = err if json_path == outputs.STDOUT else (out or sys.stdout)
+    arguments.NOISE_THRESHOLD.check("--noise-threshold", noise_floor)
+    outputs.check_outputs({"--json": json_path})
     old = read_json(old_path, "run", speedups=False)
     new = read_json(new_path, "run", speedups=False)
     comparison.require_common(old.results, new.results, old_path, new_path)
@@ -95,7 +93,7 @@ def run_compare(
             "only_in_old": [list(c) for c in only_old],
             "only_in_new": [list(c) for c in only_new],
         }
-        output.write_text(json_path, json.dumps(record, indent=2) + "\n")
+        outputs.write_atomically(json_path, json.dumps(record, indent=2) + "\n", "--json")
     slower = comparison.regressions(changes)
     if fail_on_regression and slower:
         for c in slower:

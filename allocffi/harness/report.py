@@ -8,9 +8,8 @@ from typing import TextIO
 
 from allocffi.harness.bench import console, results, targets
 from allocffi.harness.bench.heatmap import write_plot
-from allocffi.harness.core import output
-from allocffi.harness.core.errors import EXIT_OK, UsageError
-from allocffi.harness.core.plot import check_plot_path
+from allocffi.harness.core import outputs
+from allocffi.harness.core.errors import EXIT_OK
 
 
 @dataclass
@@ -29,24 +28,11 @@ class ReportOptions:
 def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``allocffi report RUN.json``: the tables and files of a saved run, without running it."""
     err = err or sys.stderr
-    paths = {
-        "Markdown report": opts.markdown_path,
-        "CSV report": opts.csv_path,
-        "JSON report": opts.json_path,
-        "plot": opts.plot_path,
-    }
-    if sum(p == output.STDOUT for p in paths.values()) > 1:
-        raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
-    if opts.plot_path == output.STDOUT:
-        raise UsageError("--plot needs a file name: an image does not go to standard output")
-    for what, path in paths.items():
-        if path is not None:
-            output.ensure_writable(path, what)
-    if opts.plot_path is not None:
-        check_plot_path(opts.plot_path)
+    paths = {"--markdown": opts.markdown_path, "--csv": opts.csv_path, "--json": opts.json_path}
+    outputs.check_outputs(paths, opts.plot_path)
     run = results.read_json(opts.path, "run", opts.baseline_allocator)
     run.targets = targets.check_all(run.results, run.overhead) if opts.targets else []
-    if not any(paths.values()):
+    if not any(paths.values()) and opts.plot_path is None:
         console.print_report(run, out or sys.stdout)
     if opts.markdown_path:
         results.write_markdown(run, opts.markdown_path)

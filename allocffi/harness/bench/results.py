@@ -12,9 +12,10 @@ engine overhead and, when asked for, the project's targets.
 Speedups are never trusted from a file: ``read_json`` recomputes them from the
 samples, so files written before the speedup fields existed still load.
 
-Invariant: every path is checked with ``ensure_writable`` before the
-benchmark starts, so a long run never ends in an unwritable file. The path
-"-" means standard output.
+Invariant: every path is checked (``outputs.check_outputs``) before the
+benchmark starts, so a long run never ends in an unwritable file, and every
+file is written by ``outputs.write_atomically``. The path "-" means
+standard output.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from allocffi.harness.bench.catalog import BASELINE, MMAP
 from allocffi.harness.bench.comparison import Change, summary_line
 from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
 from allocffi.harness.calibrate import markdown_lines
+from allocffi.harness.core import inputs, significance, stats, units
 from allocffi.harness.core import machine as machine_info
-from allocffi.harness.core import significance, stats, units
 from allocffi.harness.core.errors import UsageError
-from allocffi.harness.core.output import write_text
+from allocffi.harness.core.outputs import write_atomically
 from allocffi.harness.core.stats import ChecksumMismatch, Result
 
 SCHEMA = "allocffi-bench/2"
@@ -129,7 +130,7 @@ def to_json(report: BenchReport) -> dict[str, Any]:
 
 
 def write_json(report: BenchReport, path: str | Path) -> None:
-    write_text(path, json.dumps(to_json(report), indent=2) + "\n")
+    write_atomically(path, json.dumps(to_json(report), indent=2) + "\n", "--json")
 
 
 _REQUIRED = ("allocator", "workload", "ns_per_op")
@@ -226,15 +227,10 @@ def read_json(
     path: str | Path, what: str = "report", baseline_allocator: str | None = None, speedups: bool = True
 ) -> BenchReport:
     """Read a JSON report written by ``allocffi bench --json``; UsageError when that fails."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{what} {path} is not valid JSON ({exc})") from exc
-    return from_json(data, str(path), baseline_allocator, speedups)
+    text = inputs.read_user_text(path, what, inputs.MAX_TEXT_BYTES)
+    return from_json(
+        inputs.parse_json(text, f"{what} {inputs.shown(path)}"), str(path), baseline_allocator, speedups
+    )
 
 
 def default_baseline(allocators: Sequence[str]) -> str:
@@ -259,7 +255,7 @@ def to_csv(results: Sequence[Result]) -> str:
 
 
 def write_csv(report: BenchReport, path: str | Path) -> None:
-    write_text(path, to_csv(report.results))
+    write_atomically(path, to_csv(report.results), "--csv")
 
 
 # --------------------------------------------------------------------------
@@ -448,4 +444,4 @@ def to_markdown(report: BenchReport) -> str:
 
 
 def write_markdown(report: BenchReport, path: str | Path) -> None:
-    write_text(path, to_markdown(report))
+    write_atomically(path, to_markdown(report), "--markdown")

@@ -14,11 +14,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from allocffi._startup import child_environment
-from allocffi.harness.core import units
+from allocffi.harness.core import arguments, outputs, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 from allocffi.harness.numpy_bench.workloads import WORKLOADS
 
@@ -125,11 +124,13 @@ def run_numpy_bench(
     for w in names:
         if w not in WORKLOADS:
             raise UsageError(f"unknown NumPy workload {w!r}; choose from {', '.join(WORKLOADS)}")
-    if repeat < 1 or scale <= 0:
-        raise UsageError("--repeat must be >= 1 and --scale > 0")
+    arguments.REPEAT.check("--repeat", repeat)
+    arguments.SCALE.check("--scale", scale)
+    outputs.check_outputs({"--json": json_path, "--markdown": markdown_path})
 
     try:
-        results = _measure(chosen, names, repeat, scale, quiet)
+        progress = sys.stderr if outputs.STDOUT in (json_path, markdown_path) else sys.stdout
+        results = _measure(chosen, names, repeat, scale, quiet, progress)
     except BenchFailure as failure:
         print(f"allocffi numpy-bench: {failure}", file=sys.stderr)
         return EXIT_FAILURE
@@ -138,7 +139,7 @@ def run_numpy_bench(
 
 
 def _measure(
-    chosen: Sequence[str], names: Sequence[str], repeat: int, scale: float, quiet: bool
+    chosen: Sequence[str], names: Sequence[str], repeat: int, scale: float, quiet: bool, progress: TextIO
 ) -> list[NumpyResult]:
     """Every (handler, workload, repeat) in a fresh process; BenchFailure when one fails."""
     results: list[NumpyResult] = []
@@ -154,7 +155,9 @@ def _measure(
         results.extend(row.values())
         if not quiet:
             for handler, result in row.items():
-                print(f"{w:12} {handler:15} {units.ns(result.median_ns):>10} ns/op", flush=True)
+                print(
+                    f"{w:12} {handler:15} {units.ns(result.median_ns):>10} ns/op", file=progress, flush=True
+                )
     return results
 
 
@@ -169,22 +172,15 @@ def _finish(
 ) -> int:
     report = _report(results, names, chosen)
     if json_path:
-        _write(json_path, json.dumps(_as_json(results), indent=2))
+        outputs.write_atomically(json_path, json.dumps(_as_json(results), indent=2) + "\n", "--json")
     if markdown_path:
-        _write(markdown_path, report)
+        outputs.write_atomically(markdown_path, report + "\n", "--markdown")
     if not quiet:
-        print(report)
+        print(report, file=sys.stderr if outputs.STDOUT in (json_path, markdown_path) else sys.stdout)
     if mismatched:
         print(f"allocffi numpy-bench: checksums differ on {', '.join(mismatched)}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text + ("" if text.endswith("\n") else "\n"))
-    except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from error
 
 
 def _as_json(results: Sequence[NumpyResult]) -> list[dict[str, Any]]:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from allocffi.harness.core import units
-from allocffi.harness.core.output import ensure_writable
-from allocffi.harness.core.plot import require_matplotlib
+from allocffi.harness.core import outputs, units
 from allocffi.harness.trace.replay import ReplayOutcome, ReplayResult
 
 SCHEMA = "allocffi-trace-replay/1"
@@ -117,7 +115,7 @@ def to_markdown(outcome: ReplayOutcome, config: Mapping[str, Any]) -> str:
 
 
 def write_plot(outcome: ReplayOutcome, path: str | Path) -> None:
-    plt = require_matplotlib()
+    plt = outputs.require_matplotlib()
     traces = list(dict.fromkeys(r.trace for r in outcome.results))
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 3 * len(traces)), squeeze=False)
     for ax, trace in zip(axes[:, 0], traces, strict=True):
@@ -127,7 +125,7 @@ def write_plot(outcome: ReplayOutcome, path: str | Path) -> None:
         ax.set_ylabel("ns per replayed call")
         ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
-    fig.savefig(path)
+    outputs.save_figure(fig, path)
     plt.close(fig)
 
 
@@ -141,16 +139,12 @@ def write_files(
     plot_path: str | None,
 ) -> None:
     if json_path:
-        Path(json_path).write_text(json.dumps(to_json(outcome, config, machine), indent=2) + "\n")
+        outputs.write_atomically(
+            json_path, json.dumps(to_json(outcome, config, machine), indent=2) + "\n", "--json"
+        )
     if csv_path:
-        Path(csv_path).write_text(to_csv(outcome))
+        outputs.write_atomically(csv_path, to_csv(outcome), "--csv")
     if markdown_path:
-        Path(markdown_path).write_text(to_markdown(outcome, config))
+        outputs.write_atomically(markdown_path, to_markdown(outcome, config), "--markdown")
     if plot_path:
         write_plot(outcome, plot_path)
-
-
-def check_paths(paths: Sequence[tuple[str | None, str]]) -> None:
-    for path, what in paths:
-        if path:
-            ensure_writable(path, what)
