@@ -190,26 +190,22 @@ clean:
 .PHONY: bench-touch bench-numpy bench-calibrate bench-python-cost bench-capture results
 
 ## bench-touch: what touching every page costs (large / large-cycle against their -pages variants)
-bench-touch: build
-	@mkdir -p bench/results
+bench-touch: build | bench/results
 	$(PY) -m allocffi bench --workloads large,large-pages,large-cycle,large-cycle-pages \
 	  --allocators libc,large,slab,mimalloc,jemalloc,tcmalloc,mmap --repeat 5 --no-overhead \
 	  --markdown bench/results/touch.md --json bench/results/touch.json
 
 ## bench-numpy: NumPy workloads under every allocator and NumPy's default handler
-bench-numpy: build
-	@mkdir -p bench/results
+bench-numpy: build | bench/results
 	$(PY) -m allocffi numpy-bench --repeat 3 --json bench/results/numpy.json --markdown bench/results/numpy.md
 
 ## bench-calibrate: what the wrapper adds to each system library, in time (calibrate-callgrind counts it)
-bench-calibrate: build
-	@mkdir -p bench/results
+bench-calibrate: build | bench/results
 	uptime
 	$(PY) -m allocffi calibrate --repeat 5 --json bench/results/calibrate.json
 
 ## bench-python-cost: the Python layer's own cost per alloc + free (pytest-benchmark group python-cost)
-bench-python-cost: build
-	@mkdir -p bench/results
+bench-python-cost: build | bench/results
 	uptime
 	$(PY) -m pytest -q bench/test_python_cost.py --benchmark-json=bench/results/python-cost.json
 
