@@ -248,6 +248,27 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--cwd", metavar="DIR", help="run the program in DIR")
     run.add_argument(
+        "--stdin", metavar="FILE", help="the program's stdin, from its start each run (default /dev/null)"
+    )
+    run.add_argument("--name", metavar="NAME", help="the program's name in the report (e.g. for sh -c '...')")
+    run.add_argument(
+        "--score",
+        metavar="REGEX",
+        help="read the program's own figure of merit from its output: a regular expression with a named "
+        "group (?P<score>...); the last match counts; needs --higher-is-better or --lower-is-better",
+    )
+    direction = run.add_mutually_exclusive_group()
+    direction.add_argument(
+        "--higher-is-better", dest="score_higher", action="store_const", const=True, help="a rate: ops/s"
+    )
+    direction.add_argument(
+        "--lower-is-better", dest="score_higher", action="store_const", const=False, help="a cost: seconds"
+    )
+    run.add_argument("--score-unit", default="", metavar="UNIT", help="what the score counts, e.g. ops/s")
+    run.add_argument(
+        "--score-stream", choices=("stdout", "stderr"), default="stdout", help="where the score is printed"
+    )
+    run.add_argument(
         "--timeout", type=float, metavar="S", help="kill a run (its whole process group) after S seconds"
     )
     run.add_argument(
@@ -296,6 +317,12 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         plot_path=args.plot,
         quiet=args.quiet,
         invocation=shlex.join(["allocffi", *argv]),
+        name=args.name,
+        stdin_path=args.stdin,
+        score_pattern=args.score,
+        score_higher_is_better=args.score_higher,
+        score_unit=args.score_unit,
+        score_stream=args.score_stream,
     )
     return run_programs(opts)
 

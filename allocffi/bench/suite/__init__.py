@@ -5,6 +5,10 @@ sqlite3) with an input generated deterministically on the spot (nothing is downl
 states what it does and how many allocation calls it makes; the suite counts them once per run of
 the suite (``allocffi.bench.preload``'s counter, under glibc) and fails a program whose count fell
 below ``min_allocations``: a program that stopped allocating would otherwise compare nothing.
+
+A program may also declare its own score (``score.Score``: for programs that stop on time rather
+than on work), a stdin file among its inputs, and a ``server.Driver``: then the program is a server
+and the driver, run outside the preload, gives it its work (``allocffi/bench/server.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from allocffi.bench.errors import UsageError
 from allocffi.bench.score import Score
+from allocffi.bench.server import Driver
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class SuiteProgram:
     env: Mapping[str, str] = field(default_factory=dict)
     # The program's own figure of merit, for programs that stop on time rather than on work.
     score: Score | None = None
+    stdin: str | None = None  # a file of the inputs directory to give as stdin (default /dev/null)
+    # A server program: its driver runs outside the preload once the server accepts connections.
+    driver: Driver | None = None
 
     def prepare(self, workdir: Path) -> list[str]:
         """Check the tools, write the inputs into ``workdir`` and return the command."""
