@@ -170,7 +170,10 @@ def run_environment(
     LD_PRELOAD already in ``base`` is kept, after ours.
     """
     env = dict(base)
-    extra = [helper_library("_runcount")] if count_file is not None else allocator.preloads
+    # The counter defines malloc, calloc and realloc only: the allocator's library (libc.so.6 for the
+    # counting run) comes after it, so that free and the rest are glibc's too.
+    extra = [helper_library("_runcount")] if count_file is not None else []
+    extra += allocator.preloads
     preloads = [helper_library("_runprobe"), *extra]
     if env.get("LD_PRELOAD"):
         preloads.append(env["LD_PRELOAD"])

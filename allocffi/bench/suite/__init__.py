@@ -66,9 +66,11 @@ class SuiteProgram:
 
 
 def _suites() -> dict[str, tuple[SuiteProgram, ...]]:
-    from allocffi.bench.suite import cc1, perl_hash, python_stdlib, sqlite_queries
+    from allocffi.bench.suite import cc1, perl_hash, python_stdlib, redis, sqlite_queries
 
-    return {"real": (cc1.PROGRAM, python_stdlib.PROGRAM, perl_hash.PROGRAM, sqlite_queries.PROGRAM)}
+    return {
+        "real": (cc1.PROGRAM, python_stdlib.PROGRAM, perl_hash.PROGRAM, sqlite_queries.PROGRAM, redis.PROGRAM)
+    }
 
 
 def suite_names() -> list[str]:
