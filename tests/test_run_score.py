@@ -14,6 +14,8 @@ import shutil
 import signal
 import statistics
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from allocffi.bench import preload, run_report
 from allocffi.bench.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from allocffi.bench.launch import run_measured
 from allocffi.bench.server import Driver
-from allocffi.bench.wholeprogram import Harness, Program, RunOptions
+from allocffi.bench.wholeprogram import EXIT_INTERRUPTED, Harness, Program, RunOptions
 
 PROGRAMS = Path(__file__).with_name("run_programs")
 SCORE = r"ops/s: (?P<score>[0-9]+)"
@@ -285,3 +287,37 @@ def test_a_server_that_never_becomes_ready_is_an_error_row(tmp_path: Path) -> No
     assert any("did not accept connections" in p and "0.5 s" in p for p in sample.problems), sample.problems
     # Stopped by the SIGTERM the launcher passed on, not killed at the timeout.
     assert not sample.run.timed_out and sample.run.exit_code == -signal.SIGTERM
+
+
+def test_ctrl_c_while_redis_is_driven_leaves_no_server_and_no_client(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
+        if require_all():
+            pytest.fail("redis is not installed (apt-get install redis-server redis-tools)")
+        pytest.skip("redis is not installed")
+    from allocffi.bench.suite import redis
+
+    monkeypatch.setattr(redis, "PROGRAM", redis.program(requests=2_000_000))  # far longer than the test
+    before = redis_pids()
+
+    def press_ctrl_c_once_the_client_runs() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any("benchmark" in os.readlink(f"/proc/{pid}/exe") for pid in redis_pids() - before):
+                time.sleep(0.3)
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=press_ctrl_c_once_the_client_runs)
+    thread.start()
+    try:
+        code, _, err = run_cli(
+            capsys, "run", "--suite", "real", "--programs", "redis", "--allocators", "libc", "--repeat", "1",
+            "--no-count-check", "--json", str(tmp_path / "r.json"), "-q",
+        )  # fmt: skip
+    finally:
+        thread.join(timeout=70)
+    assert code == EXIT_INTERRUPTED, err
+    assert redis_pids() <= before, "a redis server or client outlived the Ctrl-C"
