@@ -509,7 +509,12 @@ def markdown(report: RunReport) -> str:
     out += ["", *_footer(report), ""]
     out += ["## Programs", ""]
     for p in report.programs:
-        out.append(f"- **{p.name}**: {p.description or 'the given command'} (`{p.command}`)")
+        extra = f"; stdin {p.stdin}" if p.stdin else ""
+        if p.driver is not None:
+            extra += "; driven by " + "; ".join(f"`{shlex.join(c)}`" for c in p.driver.commands)
+        if p.score is not None:
+            extra += f"; score `{p.score.pattern}` in {p.score.where}"
+        out.append(f"- **{p.name}**: {p.description or 'the given command'} (`{p.command}`{extra})")
     failed = report.failed_rows()
     if failed:
         out += ["", "## Failures", ""]
