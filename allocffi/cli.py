@@ -219,12 +219,13 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run a program under each allocator (LD_PRELOAD of its library; libc: none), repeats "
             "interleaved, checking in every run that the allocator really served every process; report "
-            "wall/user/sys time, max RSS, faults, context switches and the RSS curve of the process tree."
+            "wall/user/sys time, max RSS, faults, context switches and the RSS curve of the process tree, "
+            "and the program's own score (--score) for programs that stop on time rather than on work."
         ),
         epilog=(
             "examples: allocffi run --repeat 3 -- gcc -O2 -c big.c; allocffi run --suite real --json r.json. "
             "exit status: 0 done; 1 a run failed (non-zero exit, timeout, preload not effective, "
-            "allocation count too low); 2 usage error (nothing was run); 130 interrupted (partial reports "
+            "score missing, allocation count too low); 2 usage error (nothing was run); 130 interrupted (partial reports "
             "written)"
         ),
     )

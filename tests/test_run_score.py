@@ -321,3 +321,30 @@ def test_ctrl_c_while_redis_is_driven_leaves_no_server_and_no_client(
         thread.join(timeout=70)
     assert code == EXIT_INTERRUPTED, err
     assert redis_pids() <= before, "a redis server or client outlived the Ctrl-C"
+
+
+def test_output_is_kept_bounded_to_its_last_bytes(tmp_path: Path) -> None:
+    from allocffi.bench.output_tail import OutputTail
+
+    tail = OutputTail(str(tmp_path / "out"), limit=64 << 10)
+    script = "import sys; sys.stdout.write('x' * (1 << 20)); sys.stdout.write('\\nops/s: 7\\n')"
+    subprocess.run(["/usr/bin/python3", "-c", script], stdout=tail.fileno(), check=True)
+    text = tail.close()
+    assert len(text) == 64 << 10 and text.endswith("ops/s: 7\n")
+    assert (tmp_path / "out").read_text() == text and tail.close() == text
+    assert tail.dropped >= (1 << 20) - (64 << 10)
+
+
+def test_markdown_and_plot_carry_the_score(
+    compiled: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    markdown, plot = tmp_path / "r.md", tmp_path / "r.png"
+    code, _, err = run_cli(
+        capsys, "run", "--allocators", "libc", "--repeat", "1", "--score", SCORE, "--higher-is-better",
+        "--score-unit", "ops/s", "--markdown", str(markdown), "--plot", str(plot), "-q",
+        "--", compiled["fixed_duration"], "30",
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    text = markdown.read_text()
+    assert "| score (min-max) | score vs base |" in text and "ops/s" in text and SCORE in text
+    assert plot.stat().st_size > 1000
