@@ -225,8 +225,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         epilog=(
             "examples: allocffi run --repeat 3 -- gcc -O2 -c big.c; allocffi run --suite real --json r.json. "
             "exit status: 0 done; 1 a run failed (non-zero exit, timeout, preload not effective, "
-            "score missing, allocation count too low); 2 usage error (nothing was run); 130 interrupted (partial reports "
-            "written)"
+            "score missing, allocation count too low); 2 usage error (nothing was run); 130 interrupted "
+            "(partial reports written)"
         ),
     )
     run.add_argument(
