@@ -237,6 +237,13 @@ def test_the_probe_adds_little_to_a_small_programs_max_rss(
 # --------------------------------------------------------------------------
 
 
+def require_redis() -> None:
+    if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
+        if require_all():
+            pytest.fail("redis is not installed (apt-get install redis-server redis-tools)")
+        pytest.skip("redis is not installed")
+
+
 def redis_pids() -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():
@@ -252,10 +259,7 @@ def redis_pids() -> set[int]:
 def test_redis_runs_measured_with_its_score_and_leaves_nothing_behind(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
-        if require_all():
-            pytest.fail("redis is not installed (apt-get install redis-server redis-tools)")
-        pytest.skip("redis is not installed")
+    require_redis()
     require("mimalloc")
     from allocffi.bench.suite import redis
 
@@ -292,10 +296,7 @@ def test_a_server_that_never_becomes_ready_is_an_error_row(tmp_path: Path) -> No
 def test_ctrl_c_while_redis_is_driven_leaves_no_server_and_no_client(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
-        if require_all():
-            pytest.fail("redis is not installed (apt-get install redis-server redis-tools)")
-        pytest.skip("redis is not installed")
+    require_redis()
     from allocffi.bench.suite import redis
 
     monkeypatch.setattr(redis, "PROGRAM", redis.program(requests=2_000_000))  # far longer than the test

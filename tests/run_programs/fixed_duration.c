@@ -4,22 +4,16 @@
  *
  * Like larson, its wall time is the same under every allocator; only its score differs. The test's
  * "slower allocator": when SLOW_UNDER names the allocator it runs under (seen from symbols only
- * that library defines, as in tests/data/known_alloc.c), every operation also sleeps a little, so
+ * that library defines: tests/data/allocator_seen.h), every operation also sleeps a little, so
  * its rate falls about tenfold and the harness must call that allocator worse.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static const char *allocator_seen(void) {
-  if (dlsym(RTLD_DEFAULT, "mi_version") != NULL) return "mimalloc";
-  if (dlsym(RTLD_DEFAULT, "mallctl") != NULL) return "jemalloc";
-  if (dlsym(RTLD_DEFAULT, "tc_version") != NULL) return "tcmalloc";
-  return "libc";
-}
+#include "../data/allocator_seen.h"
 
 static double now_s(void) {
   struct timespec ts;
