@@ -349,3 +349,31 @@ def test_markdown_and_plot_carry_the_score(
     text = markdown.read_text()
     assert "| score (min-max) | score vs base |" in text and "ops/s" in text and SCORE in text
     assert plot.stat().st_size > 1000
+
+
+def test_a_suite_program_declares_its_stdin_and_its_score(
+    compiled: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from allocffi.bench import suite
+    from allocffi.bench.score import Score
+
+    def write_sizes(workdir: Path) -> None:
+        (workdir / "sizes").write_text("".join(f"{n}\n" for n in range(1, 3001)))
+
+    program = suite.SuiteProgram(
+        name="filter", description="reads sizes from stdin", allocations=3000, min_allocations=1000,
+        tools=(), write_inputs=write_sizes, argv=lambda workdir: [compiled["needs_stdin"]],
+        score=Score(r"(?P<score>\d+) blocks", "blocks", higher_is_better=True), stdin="sizes",
+    )  # fmt: skip
+    monkeypatch.setattr(suite, "_suites", lambda: {"inputs": (program,)})
+    report = tmp_path / "r.json"
+    code, _, err = run_cli(
+        capsys, "run", "--suite", "inputs", "--allocators", "libc", "--repeat", "1", "--no-count-check",
+        "--json", str(report), "-q",
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    data = json.loads(report.read_text())
+    assert data["rows"][0]["score"] == 3000 and data["programs"][0]["stdin"].endswith("/filter/sizes")

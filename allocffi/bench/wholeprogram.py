@@ -271,8 +271,11 @@ class Harness:
             driver_env = {k: v for k, v in env.items() if k not in preload.RUN_VARIABLES}
             outputs = f"{base}.driver.stdout", f"{base}.driver.stderr"
             driver_run = DriverRun(program.driver, port, driver_env, program.cwd, *outputs)
+        try:
+            stdin = open(program.stdin, "rb") if program.stdin else None  # noqa: SIM115 (closed below)
+        except OSError as exc:  # checked before the first run: removed since
+            raise UsageError(f"stdin {program.stdin!r}: {exc.strerror or exc}") from None
         out, err = OutputTail(f"{base}.stdout"), OutputTail(f"{base}.stderr")
-        stdin = open(program.stdin, "rb") if program.stdin else None  # noqa: SIM115 (closed below)
         try:
             run = run_measured(
                 argv,
