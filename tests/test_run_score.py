@@ -377,3 +377,16 @@ def test_a_suite_program_declares_its_stdin_and_its_score(
     assert code == EXIT_OK, err
     data = json.loads(report.read_text())
     assert data["rows"][0]["score"] == 3000 and data["programs"][0]["stdin"].endswith("/filter/sizes")
+
+
+def test_a_score_of_several_rates_over_equal_work_is_their_overall_rate() -> None:
+    from allocffi.bench.score import HARMONIC_MEAN, Score
+
+    rates = Score(r'^"\w+","(?P<score>[0-9.]+)"', "requests/s", higher_is_better=True, combine=HARMONIC_MEAN)
+    # 1000 requests at 100/s and 1000 at 300/s: 2000 requests in 13.33 s, 150 requests/s.
+    assert rates.parse('"test","rps"\n"SET","100.0"\n"GET","300.0"\n') == pytest.approx(150.0)
+    assert rates.parse("nothing here") is None
+    last = Score(r"rate (?P<score>[0-9,.]+)", "ops/s", higher_is_better=True)
+    assert last.parse("rate 1,000\nrate 2,500.5\n") == 2500.5
+    with pytest.raises(ValueError, match="named group"):
+        Score(r"rate ([0-9]+)", "ops/s", higher_is_better=True)

@@ -23,7 +23,7 @@ SOURCES = ("program", "driver")  # the measured program's output, or its driver'
 class Score:
     """How to read one number from a program's output, and which way is better."""
 
-    pattern: str  # a regular expression with a named group "score"; the last match in the output counts
+    pattern: str  # a regular expression with a named group "score" (which matches count: ``combine``)
     unit: str  # what the number measures, e.g. "requests/s" or "s"
     higher_is_better: bool
     stream: str = "stdout"  # "stdout" or "stderr": where the program prints it
