@@ -186,7 +186,7 @@ def test_a_program_that_printed_its_usage_on_an_empty_stdin_is_flagged_not_faile
 
 
 def test_a_run_that_ended_at_once_is_flagged_with_what_its_stdin_was() -> None:
-    from allocffi.bench.misuse import run_warnings
+    from allocffi.harness.run.misuse import run_warnings
 
     (quick,) = run_warnings(0.004, "", None)
     assert "4.0 ms (< 20 ms)" in quick and "/dev/null" in quick and "--stdin" in quick
