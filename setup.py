@@ -46,6 +46,7 @@ class BuildExtWithLauncher(build_ext):
                 objects, "_launcher", output_dir=out_dir, extra_postargs=["-fno-sanitize=all"]
             )
         self._build_engine_worker(out_dir)
+        self._build_afmalloc("allocffi" if self.inplace else f"{self.build_lib}/allocffi")
 
     def _build_engine_worker(self, out_dir: str) -> None:
         sources = ["csrc/bench/worker/engine_worker.c", *_library_sources()]
@@ -69,6 +70,29 @@ class BuildExtWithLauncher(build_ext):
         )
 
 
+    def _build_afmalloc(self, out_dir: str) -> None:
+        """allocffi/_afmalloc.so: the malloc family made of our slab and large-region cache
+        (csrc/afmalloc), for ``allocffi run --allocators afmalloc``. Its own objects (the slab's
+        sources are also the cffi module's, built with other flags); never instrumented; only the
+        malloc family exported."""
+        sources = [*sorted(map(str, Path("csrc/afmalloc").glob("*.c"))), *AFMALLOC_LIBRARY_SOURCES]
+        target = Path(out_dir) / "_afmalloc.so"
+        inputs = [*map(Path, sources), *Path("csrc").rglob("*.h")]
+        if target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs):
+            return
+        objects = self.compiler.compile(
+            sources,
+            output_dir=str(Path(self.build_temp) / "afmalloc"),
+            include_dirs=["csrc/include", "csrc"],
+            extra_postargs=[*RUN_CFLAGS, "-std=gnu11", "-pthread", "-fvisibility=hidden"],
+        )
+        self.compiler.link_shared_object(
+            objects, str(target), libraries=["dl", "pthread"], extra_postargs=["-pthread", "-fno-sanitize=all"]
+        )
+
+
+# The parts of the C library afmalloc is made of (the slab allocator and what it needs).
+AFMALLOC_LIBRARY_SOURCES = [f"csrc/{name}.c" for name in ("slab", "large", "addrmap", "os", "services", "locked")]
 SAFE_LAYER = sorted(str(p) for p in Path("csrc/python").glob("*.c"))
 
 setup(
