@@ -69,7 +69,6 @@ class BuildExtWithLauncher(build_ext):
             extra_postargs=["-pthread", "-fno-sanitize=all"],
         )
 
-
     def _build_afmalloc(self, out_dir: str) -> None:
         """allocffi/_afmalloc.so: the malloc family made of our slab and large-region cache
         (csrc/afmalloc), for ``allocffi run --allocators afmalloc``. Its own objects (the slab's
@@ -87,12 +86,17 @@ class BuildExtWithLauncher(build_ext):
             extra_postargs=[*RUN_CFLAGS, "-std=gnu11", "-pthread", "-fvisibility=hidden"],
         )
         self.compiler.link_shared_object(
-            objects, str(target), libraries=["dl", "pthread"], extra_postargs=["-pthread", "-fno-sanitize=all"]
+            objects,
+            str(target),
+            libraries=["dl", "pthread"],
+            extra_postargs=["-pthread", "-fno-sanitize=all"],
         )
 
 
 # The parts of the C library afmalloc is made of (the slab allocator and what it needs).
-AFMALLOC_LIBRARY_SOURCES = [f"csrc/{name}.c" for name in ("slab", "large", "addrmap", "os", "services", "locked")]
+AFMALLOC_LIBRARY_SOURCES = [
+    f"csrc/{name}.c" for name in ("slab", "large", "addrmap", "os", "services", "locked")
+]
 SAFE_LAYER = sorted(str(p) for p in Path("csrc/python").glob("*.c"))
 
 setup(

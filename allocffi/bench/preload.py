@@ -141,7 +141,8 @@ def resolve_allocators(specs: list[str] | None) -> tuple[list[AllocatorChoice], 
             if name in PACKAGE_LIBRARIES:
                 why = f"allocffi's {PACKAGE_LIBRARIES[name]} library is not built (run `make build`)"
             else:
-                why = f"{SONAMES[name]} is not installed (install it: apt-get install {PACKAGES.get(name, '?')})"
+                package = PACKAGES.get(name, "?")
+                why = f"{SONAMES[name]} is not installed (install it: apt-get install {package})"
             if explicit:
                 raise UsageError(f"allocator {name!r}: {why}")
             skipped[name] = why
