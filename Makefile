@@ -14,6 +14,10 @@ SYSTEM_PACKAGES += gcc perl sqlite3 python3
 LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c) $(filter-out csrc/trace/capture.c,$(wildcard csrc/trace/*.c))
 LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
+# afmalloc (csrc/afmalloc): in the package as allocffi/_afmalloc.so (setup.py); its C test links
+# the sources in under the names afm_malloc, afm_free, ... (AFM_TEST_NAMES), instrumented in make sanitize.
+AFMALLOC_SRCS := $(wildcard csrc/afmalloc/*.c)
+AFMALLOC_TEST := -DAFM_TEST_NAMES $(AFMALLOC_SRCS)
 CC     ?= cc
 CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
@@ -53,9 +57,11 @@ pytest: build
 
 build/ctest/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1 -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	$(CC) $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
 
 CTESTS := $(patsubst csrc/tests/%.c,build/ctest/%,$(CTEST_SRCS))
+build/ctest/test_afmalloc build/asan/test_afmalloc: $(AFMALLOC_SRCS) $(wildcard csrc/afmalloc/*.h)
+build/ctest/test_afmalloc build/asan/test_afmalloc: TEST_EXTRA = $(AFMALLOC_TEST)
 ctest: system-libs $(CTESTS)
 	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
 
@@ -63,7 +69,7 @@ ctest: system-libs $(CTESTS)
 build/asan/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-	  -fno-sanitize-recover=all -DAF_DEBUG=2 -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	  -fno-sanitize-recover=all -DAF_DEBUG=2 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
 
 ASAN_TESTS := $(patsubst csrc/tests/%.c,build/asan/%,$(CTEST_SRCS))
 sanitize: system-libs $(ASAN_TESTS)

@@ -43,6 +43,19 @@
 
 /* The entry points are the only symbols the shared object exports. */
 #define AFM_EXPORT __attribute__((visibility("default")))
+
+/* The entry points (malloc.c), as glibc declares them. */
+AFM_EXPORT void *AFM_NAME(malloc)(size_t size);
+AFM_EXPORT void AFM_NAME(free)(void *p);
+AFM_EXPORT void *AFM_NAME(calloc)(size_t n, size_t size);
+AFM_EXPORT void *AFM_NAME(realloc)(void *p, size_t size);
+AFM_EXPORT void *AFM_NAME(reallocarray)(void *p, size_t n, size_t size);
+AFM_EXPORT int AFM_NAME(posix_memalign)(void **out, size_t align, size_t size);
+AFM_EXPORT void *AFM_NAME(aligned_alloc)(size_t align, size_t size);
+AFM_EXPORT void *AFM_NAME(memalign)(size_t align, size_t size);
+AFM_EXPORT void *AFM_NAME(valloc)(size_t size);
+AFM_EXPORT void *AFM_NAME(pvalloc)(size_t size);
+AFM_EXPORT size_t AFM_NAME(malloc_usable_size)(void *p);
 /* Initial-exec TLS: no lazy allocation on first access (which would call malloc). */
 #define AFM_TLS __attribute__((tls_model("initial-exec")))
 
