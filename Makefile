@@ -23,7 +23,7 @@ CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-scale bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean traces bench-trace
+.PHONY: all setup system-libs build test ctest pytest test-afmalloc bench bench-scale bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean traces bench-trace
 
 all: build
 
@@ -64,6 +64,11 @@ build/ctest/test_afmalloc build/asan/test_afmalloc: $(AFMALLOC_SRCS) $(wildcard 
 build/ctest/test_afmalloc build/asan/test_afmalloc: TEST_EXTRA = $(AFMALLOC_TEST)
 ctest: system-libs $(CTESTS)
 	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
+
+## test-afmalloc: the Python test suite run by a python3 with afmalloc preloaded (every object
+## through it: PYTHONMALLOC=malloc); the programs the tests start inherit the preload
+test-afmalloc: build
+	LD_PRELOAD=$(CURDIR)/allocffi/_afmalloc.so PYTHONMALLOC=malloc $(PY) -m pytest -q -p no:cacheprovider tests
 
 ## sanitize: the C tests under AddressSanitizer and UndefinedBehaviorSanitizer
 build/asan/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
