@@ -159,6 +159,17 @@ calibrate-callgrind: system-libs build/tools/entry_points
 	  b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --loop $$loop --library $$lib --ops 200000 2>&1 | sed -n 's/.*Collected : //p'); \
 	  echo "$$lib $$loop $$(( (b - a) / 100000 )) instructions per op"; done; done
 
+## afmalloc-compare: afmalloc beside the system's libraries on one small C driver (LD_PRELOAD):
+## callgrind instructions per malloc/free pair (48 B, mixed sizes), and the wall-time ratio to
+## glibc of a 2-thread churn with cross-thread frees (median of 5 interleaved runs, with the load)
+build/tools/malloc_pairs: csrc/tools/malloc_pairs.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(CWARN) -pthread -o $@ $<
+
+.PHONY: afmalloc-compare
+afmalloc-compare: build build/tools/malloc_pairs
+	$(PY) bench/afmalloc_compare.py build/tools/malloc_pairs 5
+
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build
 	$(PY) -m pytest -q bench --benchmark-disable

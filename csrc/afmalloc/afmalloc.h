@@ -20,10 +20,16 @@
  * "the real allocator" is the process's malloc, so ASan and valgrind watch
  * both sides.
  *
- * Recursion: slab.c and large.c keep their records (one per slab, per region,
- * per heap) with malloc. Every call into them runs with the thread's `inside`
- * flag set, and an entry point called with it set goes to the real allocator
- * at once: our records live in glibc's heap, never in the heap being changed.
+ * Recursion. slab.c and large.c keep their records (one per slab, per region,
+ * per heap) with malloc, calloc, aligned_alloc and free. The shared object
+ * compiles them (and locked.c, which they use) with those names defined to
+ * _afm_real_malloc, ... (setup.py, AFMALLOC_RENAMES): their records live in
+ * glibc's heap, and no call into a heap or the region cache ever comes back
+ * into afmalloc, so the hot paths need no recursion guard. Only setting a
+ * thread up (pthread_once, pthread_atfork, pthread_key_create, dlsym may
+ * allocate) does: while the thread's `inside` flag is set, its allocations
+ * go to the real allocator. In the test build those names are the process's
+ * malloc already.
  * ------------------------------------------------------------------------- */
 #ifndef AFM_AFMALLOC_H
 #define AFM_AFMALLOC_H
@@ -76,8 +82,8 @@ typedef struct afm_heap {
 
 enum { AFM_HEAP_OWNED, AFM_HEAP_ORPHAN, AFM_HEAP_LOST };
 
-/* The calling thread's state. `inside`: the thread is in afmalloc's code (a
-   slab or region call): a malloc from there is our own bookkeeping. */
+/* The calling thread's state. `inside`: the thread is setting itself up (see
+   the recursion note above): its allocations go to the real allocator. */
 typedef struct afm_thread {
   afm_heap *heap;             /* NULL before the first allocation and after thread exit */
   bool inside;
@@ -131,11 +137,12 @@ void *_afm_real_malloc(size_t size);
 void *_afm_real_calloc(size_t n, size_t size);
 void *_afm_real_realloc(void *p, size_t size);
 void *_afm_real_memalign(size_t align, size_t size);
+void *_afm_real_aligned_alloc(size_t align, size_t size);
 void _afm_real_free(void *p);
 size_t _afm_real_usable_size(void *p);
 
 /* ----------------------------------------------------------------------------
- * Entering our own code (the recursion guard)
+ * Setting a thread up (the recursion guard)
  * ------------------------------------------------------------------------- */
 static inline void afm_enter(void) { _afm_self.inside = true; }
 static inline void afm_leave(void) { _afm_self.inside = false; }

@@ -96,21 +96,18 @@ void _afm_remote_free(afm_heap *owner, void *p) {
 
 void _afm_drain(afm_heap *h) {
   void *b = atomic_exchange_explicit(&h->remote, NULL, memory_order_acquire);
-  bool was_inside = _afm_self.inside;
-  afm_enter();
   while (b != NULL) {
     void *next = *(void **)b;
     if (h->slab->vt->free(h->slab, b, 0, AF_DEFAULT_ALIGN) != AF_OK) _afm_invalid_pointer("free", b);
     b = next;
   }
-  _afm_self.inside = was_inside;
 }
 
 /* ----------------------------------------------------------------------------
  * Heap life cycle
  * ------------------------------------------------------------------------- */
 
-/* A new heap, under g_heaps_lock and inside afmalloc; NULL when out of memory. */
+/* A new heap, under g_heaps_lock; NULL when out of memory. */
 static afm_heap *new_heap(void) {
   afm_heap *h = _afm_real_calloc(1, sizeof *h);
   if (h == NULL) return NULL;

@@ -12,8 +12,8 @@
  * - larger, alignment <= a page: the shared region cache (regions.c);
  * - alignment above a page (rare: posix_memalign for huge pages and the like):
  *   the real allocator, which frees it again through the ownership lookup;
- * - a call made from inside afmalloc (our own records), or by a thread past
- *   its exit destructor: the real allocator.
+ * - a call made while the thread sets itself up (afmalloc.h), or by a thread
+ *   past its exit destructor: the real allocator.
  * free, realloc and malloc_usable_size find the owner by address: a slab
  * block's heap (heaps.c), else a live region, else the real allocator.
  *
@@ -40,7 +40,7 @@ static void *fail(int error) {
 
 /* Every allocation that is not the fast path of malloc. align: a power of two. */
 static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, bool zero) {
-  if (_afm_self.inside) { /* slab.c or large.c keeping a record */
+  if (_afm_self.inside) { /* pthread_atfork or the like, while this thread's heap is being set up */
     if (align > AF_DEFAULT_ALIGN) return _afm_real_memalign(align, size);
     return zero ? _afm_real_calloc(1, size) : _afm_real_malloc(size);
   }
@@ -58,9 +58,7 @@ static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, boo
       return zero ? _afm_real_calloc(1, size) : _afm_real_malloc(size);
     }
     if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) _afm_drain(h);
-    afm_enter();
     p = zero ? h->slab->vt->calloc(h->slab, size, align) : h->slab->vt->alloc(h->slab, size, align);
-    afm_leave();
   }
   return p != NULL ? p : fail(ENOMEM);
 }
@@ -68,7 +66,6 @@ static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, boo
 static __attribute__((noinline)) void free_slow(void *p, afm_heap *owner) {
   if (p == NULL) return;
   if (owner != NULL) _afm_remote_free(owner, p); /* another thread's heap, or an orphan's */
-  else if (_afm_self.inside) _afm_real_free(p);  /* our own record (never a region: see regions.c) */
   else if (!_afm_region_free(p)) _afm_real_free(p);
 }
 
@@ -79,7 +76,7 @@ static size_t owned_usable(void *p, bool *ours) {
   if (owner != NULL) {
     n = _afm_slab_usable(owner, p);
     if (n == 0) _afm_invalid_pointer("realloc", p); /* in our slab, not a live block */
-  } else if (!_afm_self.inside) {
+  } else {
     n = _afm_region_usable(p);
   }
   *ours = n != 0;
@@ -98,13 +95,11 @@ static void *aligned(size_t align, size_t size) {
 
 AFM_EXPORT void *AFM_NAME(malloc)(size_t size) {
   afm_heap *h = _afm_self.heap;
-  if (af_likely(h != NULL && !_afm_self.inside && size <= AFM_SLAB_MAX)) {
+  if (af_likely(h != NULL && size <= AFM_SLAB_MAX)) {
     /* A plain load of a line other threads write only when they free into
        this heap: the price of taking remote frees back without a lock. */
     if (af_unlikely(atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL)) _afm_drain(h);
-    afm_enter();
     void *p = h->slab->vt->alloc(h->slab, size, AF_DEFAULT_ALIGN);
-    afm_leave();
     if (af_likely(p != NULL)) return p;
     return fail(ENOMEM);
   }
@@ -114,10 +109,8 @@ AFM_EXPORT void *AFM_NAME(malloc)(size_t size) {
 AFM_EXPORT void AFM_NAME(free)(void *p) {
   afm_heap *owner = _afm_owner_of(p); /* NULL for NULL: no slab at address 0 */
   afm_heap *h = _afm_self.heap;
-  if (af_likely(owner != NULL && owner == h && !_afm_self.inside)) {
-    afm_enter();
+  if (af_likely(owner != NULL && owner == h)) {
     int status = h->slab->vt->free(h->slab, p, 0, AF_DEFAULT_ALIGN); /* the size only feeds counters */
-    afm_leave();
     if (af_likely(status == AF_OK)) return;
     _afm_invalid_pointer("free", p); /* double free, or not a block boundary */
   }

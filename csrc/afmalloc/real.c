@@ -1,14 +1,14 @@
 /* ----------------------------------------------------------------------------
  * real.c: the allocator that served the process before afmalloc, for the
  * pointers afmalloc does not own (allocated before the preload took effect,
- * by ld.so, or while a thread was inside afmalloc) and for slab.c's and
- * large.c's own records.
+ * by ld.so, or while a thread was setting itself up) and for the records of
+ * slab.c and large.c (see afmalloc.h).
  *
  * In the shared object that is glibc, through the __libc_* entry points it
  * exports for exactly this: they are bound at load time, need no dlsym (which
  * may allocate) and are never interposed. glibc exports no
  * __libc_malloc_usable_size; its malloc_usable_size is found once with
- * dlsym(RTLD_NEXT), inside afmalloc (so dlsym's own allocations come here).
+ * dlsym(RTLD_NEXT), with `inside` set (so dlsym's own allocations come here).
  * In the test build (AFM_TEST_NAMES) it is the process's own malloc.
  * ------------------------------------------------------------------------- */
 #define _GNU_SOURCE
@@ -30,6 +30,7 @@ void *_afm_real_malloc(size_t size) { return __libc_malloc(size); }
 void *_afm_real_calloc(size_t n, size_t size) { return __libc_calloc(n, size); }
 void *_afm_real_realloc(void *p, size_t size) { return __libc_realloc(p, size); }
 void *_afm_real_memalign(size_t align, size_t size) { return __libc_memalign(align, size); }
+void *_afm_real_aligned_alloc(size_t align, size_t size) { return __libc_memalign(align, size); }
 void _afm_real_free(void *p) { __libc_free(p); }
 
 typedef size_t (*usable_size_fn)(void *);
@@ -52,6 +53,7 @@ void *_afm_real_malloc(size_t size) { return malloc(size); }
 void *_afm_real_calloc(size_t n, size_t size) { return calloc(n, size); }
 void *_afm_real_realloc(void *p, size_t size) { return realloc(p, size); }
 void *_afm_real_memalign(size_t align, size_t size) { return memalign(align, size); }
+void *_afm_real_aligned_alloc(size_t align, size_t size) { return aligned_alloc(align, size); }
 void _afm_real_free(void *p) { free(p); }
 size_t _afm_real_usable_size(void *p) { return malloc_usable_size(p); }
 #endif

@@ -11,9 +11,8 @@
  *
  * Invariants:
  * - g_cache is created once (pthread_once) and never destroyed;
- * - every call into it runs inside afmalloc (afm_enter): large.c's malloc of
- *   a region record must go to the real allocator, not back here under the
- *   lock (it would deadlock on it);
+ * - nothing under the lock comes back here: large.c keeps its region records
+ *   with the real allocator (see afmalloc.h), so the lock is never taken twice;
  * - regions are page aligned: requests aligned to more than a page never
  *   come here (malloc.c sends them to the real allocator).
  * ------------------------------------------------------------------------- */
@@ -31,51 +30,33 @@ static void create_cache(void) {
   if (g_cache == NULL) large->vt->destroy(large);
 }
 
-/* The cache, NULL if it could not be created. Called inside afmalloc. After
-   pthread_once returns, g_cache is visible to the caller. */
+/* The cache, NULL if it could not be created. After pthread_once returns,
+   g_cache is visible to the caller. */
 static af_allocator *cache(void) {
   pthread_once(&g_once, create_cache);
   return g_cache;
 }
 
-/* Each function below saves and restores `inside`: the caller may already be
-   inside (the entry points call these from their slow paths). */
-
 void *_afm_region_alloc(size_t size, bool zero) {
-  bool was_inside = _afm_self.inside;
-  afm_enter();
   af_allocator *c = cache();
-  void *p = NULL;
-  if (c != NULL) p = zero ? c->vt->calloc(c, size, AF_DEFAULT_ALIGN) : c->vt->alloc(c, size, AF_DEFAULT_ALIGN);
-  _afm_self.inside = was_inside;
-  return p;
+  if (c == NULL) return NULL;
+  return zero ? c->vt->calloc(c, size, AF_DEFAULT_ALIGN) : c->vt->alloc(c, size, AF_DEFAULT_ALIGN);
 }
 
+/* Sized calls: large.c only counts the size, which we do not know here. */
 bool _afm_region_free(void *p) {
-  bool was_inside = _afm_self.inside;
-  afm_enter();
   af_allocator *c = cache();
-  /* Sized free: large.c only counts the size, which we do not know here. */
-  bool freed = c != NULL && c->vt->free(c, p, 0, AF_DEFAULT_ALIGN) == AF_OK;
-  _afm_self.inside = was_inside;
-  return freed;
+  return c != NULL && c->vt->free(c, p, 0, AF_DEFAULT_ALIGN) == AF_OK;
 }
 
 size_t _afm_region_usable(const void *p) {
-  bool was_inside = _afm_self.inside;
-  afm_enter();
   af_allocator *c = cache();
-  size_t n = c != NULL ? c->vt->usable_size(c, (void *)p, 0, AF_DEFAULT_ALIGN) : 0;
-  _afm_self.inside = was_inside;
-  return n;
+  return c != NULL ? c->vt->usable_size(c, p, 0, AF_DEFAULT_ALIGN) : 0;
 }
 
 void _afm_regions_lock(void) {
-  bool was_inside = _afm_self.inside;
-  afm_enter(); /* creating the cache allocates */
   af_allocator *c = cache();
   if (c != NULL) (void)_af_inner_acquire(c);
-  _afm_self.inside = was_inside;
 }
 
 /* Also in a fork child: the lock is a word the forking thread set. */
