@@ -34,6 +34,7 @@
 #ifndef AFM_AFMALLOC_H
 #define AFM_AFMALLOC_H
 
+#include "addrmap.h"
 #include "af_internal.h"
 
 #include <stdatomic.h>
@@ -99,9 +100,12 @@ void _afm_process_init(void);
    can be had (thread exiting, out of memory). Slow path only. */
 afm_heap *_afm_heap_acquire(void);
 
+/* 64 KiB granule -> the heap whose slab holds it (heaps.c keeps it). */
+extern af_radixmap _afm_owners;
+
 /* Ownership lookup, safe in any thread at any time: the heap whose slab
-   holds p's 64 KiB granule, or NULL (not a slab block of ours). */
-afm_heap *_afm_owner_of(const void *p);
+   holds p's granule, or NULL (not a slab block of ours). */
+static inline afm_heap *_afm_owner_of(const void *p) { return _af_radixmap_get(&_afm_owners, (uintptr_t)p); }
 
 /* A free into another thread's heap (lock-free push). */
 void _afm_remote_free(afm_heap *owner, void *p);

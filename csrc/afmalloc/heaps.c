@@ -4,7 +4,7 @@
  * allocation, so the small-object paths take no lock at all.
  *
  * Who owns a block. Every slab is 64 KiB aligned and registered, granule by
- * granule, in one process-wide radix map (g_owners: granule -> heap) by the
+ * granule, in one process-wide radix map (_afm_owners: granule -> heap) by the
  * slab observer (_af_slab_observe) before any block of it is handed out. A
  * free looks its pointer up there: the caller's own heap frees it at once;
  * another heap gets it pushed onto its `remote` stack (lock-free), which the
@@ -14,10 +14,10 @@
  * Invariants:
  * - only the owning thread calls a heap's slab allocator (an orphan's: the
  *   thread that adopts it, after taking it off the orphan list under the lock);
- * - a heap is never freed: an entry of g_owners stays valid to read at any
+ * - a heap is never freed: an entry of _afm_owners stays valid to read at any
  *   time, and blocks freed into a heap whose thread is gone wait on its remote
  *   stack for the next owner;
- * - g_owners is written under g_owners_lock and read without it: a granule's
+ * - _afm_owners is written under g_owners_lock and read without it: a granule's
  *   entry changes only while no block of it is live (slab mapped or unmapped),
  *   so a thread freeing a live block reads the entry written before the block
  *   was handed out (and handed over to it); a foreign pointer's granule holds
@@ -38,8 +38,6 @@
  * ------------------------------------------------------------------------- */
 #include "afmalloc.h"
 
-#include "addrmap.h"
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -50,7 +48,7 @@ __thread afm_thread _afm_self AFM_TLS;
    lookup works before anything is initialised (a free of a pointer glibc
    handed out before our first malloc). */
 static void **g_owner_root[(size_t)1 << AF_RADIX_ROOT_BITS];
-static af_radixmap g_owners = {.root = g_owner_root, .root_lo = (size_t)1 << AF_RADIX_ROOT_BITS, .root_hi = 0};
+af_radixmap _afm_owners = {.root = g_owner_root, .root_lo = (size_t)1 << AF_RADIX_ROOT_BITS, .root_hi = 0};
 static pthread_mutex_t g_owners_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_mutex_t g_heaps_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -64,12 +62,10 @@ static pthread_key_t g_exit_key;
  * Ownership
  * ------------------------------------------------------------------------- */
 
-afm_heap *_afm_owner_of(const void *p) { return _af_radixmap_get(&g_owners, (uintptr_t)p); }
-
 /* The slab observer: a heap's slab allocator mapped or unmaps a slab. */
 static int record_slab(void *heap, uintptr_t base, size_t bytes, bool mapped) {
   pthread_mutex_lock(&g_owners_lock);
-  int status = _af_radixmap_set_range(&g_owners, base, bytes, mapped ? heap : NULL);
+  int status = _af_radixmap_set_range(&_afm_owners, base, bytes, mapped ? heap : NULL);
   pthread_mutex_unlock(&g_owners_lock);
   return status;
 }

@@ -99,9 +99,9 @@ AFM_EXPORT void *AFM_NAME(malloc)(size_t size) {
     /* A plain load of a line other threads write only when they free into
        this heap: the price of taking remote frees back without a lock. */
     if (af_unlikely(atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL)) _afm_drain(h);
-    void *p = h->slab->vt->alloc(h->slab, size, AF_DEFAULT_ALIGN);
-    if (af_likely(p != NULL)) return p;
-    return fail(ENOMEM);
+    /* A tail call: the slab returns NULL only when mmap or the real malloc
+       refused it memory, and both have set errno to ENOMEM. */
+    return h->slab->vt->alloc(h->slab, size, AF_DEFAULT_ALIGN);
   }
   return alloc_slow(size, AF_DEFAULT_ALIGN, false);
 }
