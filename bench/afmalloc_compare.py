@@ -21,7 +21,7 @@ import sys
 from allocffi.bench.preload import RUN_ALLOCATORS, allocator_library
 
 CALLGRIND_OPS = 100_000
-THREAD_OPS = "2000000"
+THREAD_OPS = "10000000"
 
 
 def instructions(driver: str, env: dict[str, str], mode: str, ops: int) -> int:

@@ -63,6 +63,13 @@ static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, boo
   return p != NULL ? p : fail(ENOMEM);
 }
 
+/* malloc's fast path after taking back the blocks other threads freed (out
+   of line, so that the fast path calls nothing and needs no stack frame). */
+static __attribute__((noinline)) void *alloc_drained(afm_heap *h, size_t size) {
+  _afm_drain(h);
+  return h->slab->vt->alloc(h->slab, size, AF_DEFAULT_ALIGN);
+}
+
 static __attribute__((noinline)) void free_slow(void *p, afm_heap *owner) {
   if (p == NULL) return;
   if (owner != NULL) _afm_remote_free(owner, p); /* another thread's heap, or an orphan's */
@@ -98,7 +105,7 @@ AFM_EXPORT void *AFM_NAME(malloc)(size_t size) {
   if (af_likely(h != NULL && size <= AFM_SLAB_MAX)) {
     /* A plain load of a line other threads write only when they free into
        this heap: the price of taking remote frees back without a lock. */
-    if (af_unlikely(atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL)) _afm_drain(h);
+    if (af_unlikely(atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL)) return alloc_drained(h, size);
     /* A tail call: the slab returns NULL only when mmap or the real malloc
        refused it memory, and both have set errno to ENOMEM. */
     return h->slab->vt->alloc(h->slab, size, AF_DEFAULT_ALIGN);
