@@ -38,25 +38,25 @@ static void *fail(int error) {
   return NULL;
 }
 
+/* A request the real allocator serves (it sets errno itself). */
+static void *real_alloc(size_t size, size_t align, bool zero) {
+  if (align <= AF_DEFAULT_ALIGN) return zero ? _afm_real_calloc(1, size) : _afm_real_malloc(size);
+  void *p = _afm_real_memalign(align, size);
+  if (p != NULL && zero) memset(p, 0, size);
+  return p;
+}
+
 /* Every allocation that is not the fast path of malloc. align: a power of two. */
 static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align, bool zero) {
-  if (_afm_self.inside) { /* pthread_atfork or the like, while this thread's heap is being set up */
-    if (align > AF_DEFAULT_ALIGN) return _afm_real_memalign(align, size);
-    return zero ? _afm_real_calloc(1, size) : _afm_real_malloc(size);
-  }
+  if (_afm_self.inside) return real_alloc(size, align, zero); /* pthread_atfork & co. setting the thread up */
   if (size > AF_MAX_ALLOC_SIZE) return fail(ENOMEM);
+  if (align > _af_os_page_size()) return real_alloc(size, align, zero);
   void *p;
-  if (align > _af_os_page_size()) {
-    p = _afm_real_memalign(align, size);
-    if (p != NULL && zero) memset(p, 0, size);
-  } else if (size > AFM_SLAB_MAX) {
+  if (size > AFM_SLAB_MAX) {
     p = _afm_region_alloc(size, zero);
   } else {
     afm_heap *h = _afm_heap_acquire();
-    if (h == NULL) { /* exiting thread, or no memory for a heap */
-      if (align > AF_DEFAULT_ALIGN) return _afm_real_memalign(align, size);
-      return zero ? _afm_real_calloc(1, size) : _afm_real_malloc(size);
-    }
+    if (h == NULL) return real_alloc(size, align, zero); /* exiting thread, or no memory for a heap */
     if (atomic_load_explicit(&h->remote, memory_order_relaxed) != NULL) _afm_drain(h);
     p = zero ? h->slab->vt->calloc(h->slab, size, align) : h->slab->vt->alloc(h->slab, size, align);
   }
@@ -76,13 +76,14 @@ static __attribute__((noinline)) void free_slow(void *p, afm_heap *owner) {
   else if (!_afm_region_free(p)) _afm_real_free(p);
 }
 
-/* Usable bytes of a block of ours (0: not ours) and whether it is ours. */
-static size_t owned_usable(void *p, bool *ours) {
+/* Usable bytes of a block of ours (0: not ours) and whether it is ours;
+   `call` names the entry point in the report of a bad pointer. */
+static size_t owned_usable(const char *call, void *p, bool *ours) {
   afm_heap *owner = _afm_owner_of(p);
   size_t n = 0;
   if (owner != NULL) {
     n = _afm_slab_usable(owner, p);
-    if (n == 0) _afm_invalid_pointer("realloc", p); /* in our slab, not a live block */
+    if (n == 0) _afm_invalid_pointer(call, p); /* in our slab, not a live block */
   } else {
     n = _afm_region_usable(p);
   }
@@ -141,10 +142,11 @@ AFM_EXPORT void *AFM_NAME(realloc)(void *p, size_t size) {
     return NULL;
   }
   bool ours;
-  size_t old = owned_usable(p, &ours);
+  size_t old = owned_usable("realloc", p, &ours);
   if (!ours) return _afm_real_realloc(p, size);
-  /* Stays where it is if it fits and would not waste more than half. */
-  if (size <= old && size >= old / 2) return p;
+  /* Stays where it is if it fits and would not waste more than half (the
+     smallest class cannot shrink). */
+  if (size <= old && (size >= old / 2 || old <= AF_DEFAULT_ALIGN)) return p;
   void *q = AFM_NAME(malloc)(size);
   if (q == NULL) return NULL; /* p untouched, errno set */
   memcpy(q, p, size < old ? size : old);
@@ -161,7 +163,7 @@ AFM_EXPORT void *AFM_NAME(reallocarray)(void *p, size_t n, size_t size) {
 AFM_EXPORT size_t AFM_NAME(malloc_usable_size)(void *p) {
   if (p == NULL) return 0;
   bool ours;
-  size_t n = owned_usable(p, &ours);
+  size_t n = owned_usable("malloc_usable_size", p, &ours);
   return ours ? n : _afm_real_usable_size(p);
 }
 
