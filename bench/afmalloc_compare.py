@@ -1,8 +1,8 @@
 """afmalloc beside glibc, mimalloc, jemalloc and tcmalloc, one small C driver under each (LD_PRELOAD).
 
 - Instructions per malloc/free pair (valgrind's callgrind; the difference of an N and a 2N run,
-  so start-up cancels; independent of the load): 48 B pairs, and pairs of mixed sizes over 64 live
-  blocks (csrc/tools/malloc_pairs.c).
+  so start-up cancels; independent of the load): 48 B pairs, pairs of mixed sizes over 64 live
+  blocks, and the 2-thread churn below (callgrind runs one thread at a time) (csrc/tools/malloc_pairs.c).
 - Two threads churning mixed sizes, every 4th block freed by the other thread: wall time, median
   of REPEATS runs interleaved across the libraries, as a ratio to glibc's median of the same run
   (> 1: slower than glibc), with the load average beside it.
@@ -24,9 +24,9 @@ CALLGRIND_OPS = 100_000
 THREAD_OPS = "10000000"
 
 
-def instructions(driver: str, env: dict[str, str], mode: str, ops: int) -> int:
+def instructions(driver: str, env: dict[str, str], mode: list[str], ops: int) -> int:
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", driver, mode, str(ops)],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", driver, *mode, str(ops)],
         env=env, capture_output=True, text=True, check=True,
     ).stderr  # fmt: skip
     match = re.search(r"Collected : (\d+)", out)
@@ -50,10 +50,10 @@ def main() -> int:
     print("instructions per pair (callgrind, 2N - N runs)")
     for name, env in envs.items():
         counts = []
-        for mode in ("fixed48", "mixed"):
+        for mode, pairs in ((["fixed48"], 1), (["mixed"], 1), (["threads", "2"], 2)):
             n1 = instructions(driver, env, mode, CALLGRIND_OPS)
             n2 = instructions(driver, env, mode, 2 * CALLGRIND_OPS)
-            counts.append(f"{mode} {(n2 - n1) / CALLGRIND_OPS:.0f}")
+            counts.append(f"{' '.join(mode)} {(n2 - n1) / (pairs * CALLGRIND_OPS):.0f}")
         print(f"  {name:9} {', '.join(counts)}")
     load_before = os.getloadavg()[0]
     times: dict[str, list[float]] = {name: [] for name in envs}
