@@ -1,7 +1,7 @@
 /* ----------------------------------------------------------------------------
  * afmalloc.h: what the files of afmalloc share. afmalloc is the malloc family
  * built from allocffi's own allocators, to preload under whole programs
- * (allocffi/_afmalloc*.so, `allocffi run --allocators afmalloc`):
+ * (allocffi/_afmalloc.so, `allocffi run --allocators afmalloc`):
  *
  *   malloc.c   the entry points (malloc, free, calloc, realloc, the aligned
  *              family, malloc_usable_size, reallocarray) and their hot paths;
