@@ -46,6 +46,7 @@ class BuildExtWithLauncher(build_ext):
                 objects, "_launcher", output_dir=out_dir, extra_postargs=["-fno-sanitize=all"]
             )
         self._build_engine_worker(out_dir)
+        self._build_afmalloc("allocffi" if self.inplace else f"{self.build_lib}/allocffi")
 
     def _build_engine_worker(self, out_dir: str) -> None:
         sources = ["csrc/bench/worker/engine_worker.c", *_library_sources()]
@@ -68,7 +69,43 @@ class BuildExtWithLauncher(build_ext):
             extra_postargs=["-pthread", "-fno-sanitize=all"],
         )
 
+    def _build_afmalloc(self, out_dir: str) -> None:
+        """allocffi/_afmalloc.so: the malloc family made of our slab and large-region cache
+        (csrc/afmalloc), for ``allocffi run --allocators afmalloc``. Its own objects (the slab's
+        sources are also the cffi module's, built with other flags); never instrumented; only the
+        malloc family exported."""
+        own = sorted(map(str, Path("csrc/afmalloc").glob("*.c")))
+        target = Path(out_dir) / "_afmalloc.so"
+        inputs = [*map(Path, own + AFMALLOC_LIBRARY_SOURCES), *Path("csrc").rglob("*.h")]
+        if target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs):
+            return
+        flags = [*RUN_CFLAGS, "-std=gnu11", "-pthread", "-fvisibility=hidden"]
+        objects = []
+        for sources, macros in ((own, []), (AFMALLOC_LIBRARY_SOURCES, AFMALLOC_RENAMES)):
+            objects += self.compiler.compile(
+                sources,
+                output_dir=str(Path(self.build_temp) / "afmalloc"),
+                macros=macros,
+                include_dirs=["csrc/include", "csrc"],
+                extra_postargs=flags,
+            )
+        self.compiler.link_shared_object(
+            objects,
+            str(target),
+            libraries=["dl", "pthread"],
+            extra_postargs=["-pthread", "-fno-sanitize=all"],
+        )
 
+
+# The parts of the C library afmalloc is made of (the slab allocator and what it needs), and the
+# renames that send their own records to glibc (_afm_real_*, csrc/afmalloc/real.c): no call of
+# theirs comes back into afmalloc (see csrc/afmalloc/afmalloc.h).
+AFMALLOC_LIBRARY_SOURCES = [
+    f"csrc/{name}.c" for name in ("slab", "large", "addrmap", "os", "services", "locked")
+]
+AFMALLOC_RENAMES: list[tuple[str, str | None]] = [
+    (name, f"_afm_real_{name}") for name in ("malloc", "calloc", "realloc", "aligned_alloc", "free")
+]
 SAFE_LAYER = sorted(str(p) for p in Path("csrc/python").glob("*.c"))
 
 setup(
