@@ -11,8 +11,13 @@ export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 # The programs of `allocffi run --suite real` (make bench-real).
 SYSTEM_PACKAGES += gcc perl sqlite3 python3
-LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c) $(filter-out csrc/trace/capture.c,$(wildcard csrc/trace/*.c))
-LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
+# The C sources of the library and of the engine: csrc/sources.txt, which the cffi build reads too.
+# The C tests and tools link both.
+sources_of = $(wildcard $(shell awk '$$1 == "$(1)" {print $$2}' csrc/sources.txt))
+LIBRARY_SRCS := $(call sources_of,library)
+ENGINE_SRCS  := $(call sources_of,engine)
+LIB_SRCS   := $(LIBRARY_SRCS) $(ENGINE_SRCS)
+LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/engine/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
 CC     ?= cc
 CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
@@ -179,4 +184,4 @@ format: setup
 	$(VENV)/bin/ruff format allocffi tests bench
 
 clean:
-	rm -rf build allocffi/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/_native.c allocffi/_native.o *.egg-info .pytest_cache .benchmarks
+	rm -rf build allocffi/*.so allocffi/harness/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/_native.c allocffi/_native.o allocffi/harness/_engine.c allocffi/harness/_engine.o *.egg-info .pytest_cache .benchmarks

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from allocffi._native import ffi
+from allocffi.harness._engine import ffi
 from allocffi.harness.core import children as runner
 from allocffi.harness.core.children import ENGINE_WORKER, RunSpec
 

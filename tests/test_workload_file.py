@@ -287,7 +287,7 @@ def test_unusable_files_are_one_line_exit_2(
 
 
 def test_the_engine_refuses_a_bad_spec_on_its_own() -> None:
-    from allocffi._native import ffi, lib
+    from allocffi.harness._engine import ffi, lib
 
     entry = ffi.new("af_size_entry[]", [{"min": 100, "max": 50, "weight": 1.0}])
     name = ffi.new("char[]", b"raw")

@@ -2,7 +2,7 @@
 changes that library's standing against glibc.
 
 For each library (libc, mimalloc, jemalloc, tcmalloc) and fixed-N workload, two loops do the
-same work (alloc, tag both ends, read back, free; csrc/bench/direct.h):
+same work (alloc, tag both ends, read back, free; csrc/engine/direct.h):
 
 - ``direct``: the library's entry points (the ones allocffi binds, csrc/syslib.c) called
   through plain function pointers, no vtable, no counters (``af_calibrate_direct``);
