@@ -44,7 +44,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-## build: compile the cffi module and the safe layer (allocffi._safe) in place, with the
+## build: compile the cffi modules (allocffi._native, the harness's allocffi.harness._engine) and the safe layer (allocffi._safe) in place, with the
 ## warnings of the C library as errors (a plain `pip install .` warns but does not fail)
 EXT_CFLAGS := $(CWARN)
 build: setup
