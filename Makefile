@@ -11,8 +11,13 @@ export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 # The programs of `allocffi run --suite real` (make bench-real).
 SYSTEM_PACKAGES += gcc perl sqlite3 python3 redis-server redis-tools
-LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c) $(filter-out csrc/trace/capture.c,$(wildcard csrc/trace/*.c))
-LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
+# The C sources of the library and of the engine: csrc/sources.txt, which the cffi build reads too.
+# The C tests and tools link both.
+sources_of = $(wildcard $(shell awk '$$1 == "$(1)" {print $$2}' csrc/sources.txt))
+LIBRARY_SRCS := $(call sources_of,library)
+ENGINE_SRCS  := $(call sources_of,engine)
+LIB_SRCS   := $(LIBRARY_SRCS) $(ENGINE_SRCS)
+LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/engine/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
 # afmalloc (csrc/afmalloc): in the package as allocffi/_afmalloc.so (setup.py); its C test links
 # the sources in under the names afm_malloc, afm_free, ... (AFM_TEST_NAMES), instrumented in make sanitize.
@@ -43,7 +48,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-## build: compile the cffi module and the safe layer (allocffi._safe) in place, with the
+## build: compile the cffi modules (allocffi._native, the harness's allocffi.harness._engine) and the safe layer (allocffi._safe) in place, with the
 ## warnings of the C library as errors (a plain `pip install .` warns but does not fail)
 EXT_CFLAGS := $(CWARN)
 build: setup
@@ -205,7 +210,7 @@ format: setup
 	$(VENV)/bin/ruff format allocffi tests bench
 
 clean:
-	rm -rf build allocffi/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/_native.c allocffi/_native.o *.egg-info .pytest_cache .benchmarks
+	rm -rf build allocffi/*.so allocffi/harness/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/_native.c allocffi/_native.o allocffi/harness/_engine.c allocffi/harness/_engine.o *.egg-info .pytest_cache .benchmarks
 
 ## The other figures of docs/methodology.md, one target each (its table says which is which);
 ## each writes under bench/results/, and `make results` turns the saved runs into dated reports

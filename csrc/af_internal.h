@@ -115,13 +115,13 @@ static inline void *af_fail(af_allocator *self, af_counters *c, int status) {
 }
 
 /* ----------------------------------------------------------------------------
- * Errors (services.c)
+ * Errors (errors_and_clock.c)
  * ------------------------------------------------------------------------- */
 /* printf-style fill of *err (err may be NULL). Returns code. */
 int _af_error_set(af_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ----------------------------------------------------------------------------
- * Time (services.c): monotonic nanoseconds (vDSO clock_gettime, ~20 ns: keep it off hot paths).
+ * Time (errors_and_clock.c): monotonic nanoseconds (vDSO clock_gettime, ~20 ns: keep it off hot paths).
  * ------------------------------------------------------------------------- */
 uint64_t _af_now_ns(void);
 

@@ -20,7 +20,7 @@ FILE may also be a report saved by ``allocffi bench --json``: its
 ``config.workload_specs`` (every spec it ran, as normalised here) run again.
 
 Invariants:
-- The checks here mirror the engine's (csrc/bench/spec.c, limits in
+- The checks here mirror the engine's (csrc/engine/spec.c, limits in
   allocffi.h), which refuses a bad spec on its own; here they become one line
   naming the file, the table (``workload[i]``, counted from 0) and the key.
 - ``WorkloadSpec.to_dict`` is the normalised TOML form: loading it again
@@ -42,7 +42,7 @@ from allocffi.harness.core import inputs
 from allocffi.harness.core.arguments import MAX_OPS
 from allocffi.harness.core.errors import UsageError
 
-# The engine's limits (allocffi.h AF_SPEC_*, AF_KERNEL_*, AF_TOUCH_*).
+# The engine's limits (afbench.h AF_SPEC_*, AF_KERNEL_*, AF_TOUCH_*).
 KERNELS: tuple[str, ...] = ("pairs", "replace", "burst", "pressure")  # index = AF_KERNEL_*
 TOUCH_POLICIES: tuple[str, ...] = catalog.TOUCH_POLICIES  # index = AF_TOUCH_*
 MIN_SIZE = 8
