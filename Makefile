@@ -10,7 +10,7 @@ export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 # The programs of `allocffi run --suite real` (make bench-real).
-SYSTEM_PACKAGES += gcc perl sqlite3 python3
+SYSTEM_PACKAGES += gcc perl sqlite3 python3 z3 lua5.4 ghostscript rocksdb-tools
 LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c) $(filter-out csrc/trace/capture.c,$(wildcard csrc/trace/*.c))
 LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
@@ -116,7 +116,8 @@ bench-noise: build
 	$(PY) -m allocffi bench --repeat 5 --quiet --json bench/results/self-b.json
 	$(PY) -m allocffi compare bench/results/self-a.json bench/results/self-b.json \
 	  --json bench/results/self-compare.json
-## bench-real: the real-program suite (cc1, python3, perl, sqlite3) under every allocator, by LD_PRELOAD
+## bench-real: the real-program suite (cc1, python3, perl, sqlite3, z3, lua, gs, rocksdb) under every
+## allocator, by LD_PRELOAD
 .PHONY: bench-real
 bench-real: build
 	mkdir -p bench/results

@@ -18,6 +18,10 @@ from pathlib import Path
 from allocffi.bench.errors import UsageError
 from allocffi.bench.score import Score
 
+# The bound of a program whose input scales: this share of its count at the same scale. Well below
+# the count (inputs and versions move it a little), far above a program that stopped allocating.
+MIN_ALLOCATION_FRACTION = 0.4
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -58,9 +62,29 @@ class SuiteProgram:
 
 
 def _suites() -> dict[str, tuple[SuiteProgram, ...]]:
-    from allocffi.bench.suite import cc1, perl_hash, python_stdlib, sqlite_queries
+    from allocffi.bench.suite import (
+        cc1,
+        gs_pdf,
+        lua_gc,
+        perl_hash,
+        python_stdlib,
+        rocksdb_fill,
+        sqlite_queries,
+        z3_bitvectors,
+    )
 
-    return {"real": (cc1.PROGRAM, python_stdlib.PROGRAM, perl_hash.PROGRAM, sqlite_queries.PROGRAM)}
+    return {
+        "real": (
+            cc1.PROGRAM,
+            python_stdlib.PROGRAM,
+            perl_hash.PROGRAM,
+            sqlite_queries.PROGRAM,
+            z3_bitvectors.PROGRAM,
+            lua_gc.PROGRAM,
+            gs_pdf.PROGRAM,
+            rocksdb_fill.PROGRAM,
+        )
+    }
 
 
 def suite_names() -> list[str]:
