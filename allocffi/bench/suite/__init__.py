@@ -61,6 +61,15 @@ class SuiteProgram:
         return self.argv(workdir)
 
 
+def scaled_allocations(count_at_scale_1: int, scale: float) -> tuple[int, int]:
+    """(``allocations``, ``min_allocations``) of a program whose input is ``scale`` times the suite's.
+
+    A program's fixed start-up calls make its count at a small scale a little more than
+    proportional, never less, so the bound holds at every scale.
+    """
+    return int(count_at_scale_1 * scale), int(count_at_scale_1 * MIN_ALLOCATION_FRACTION * scale)
+
+
 def _suites() -> dict[str, tuple[SuiteProgram, ...]]:
     from allocffi.bench.suite import (
         cc1,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from allocffi.bench.suite import MIN_ALLOCATION_FRACTION, SuiteProgram, Tool
+from allocffi.bench.suite import SuiteProgram, Tool, scaled_allocations
 
 PAGES = 20  # at scale 1
 OPERATIONS = 1000  # per page
@@ -94,12 +94,13 @@ def program(scale: float = 1.0) -> SuiteProgram:
     def argv(workdir: Path) -> list[str]:
         return ["gs", "-q", "-dNODISPLAY", "-dBATCH", "-dNOPAUSE", "-dSAFER", str(workdir / "pages.pdf")]
 
+    allocations, bound = scaled_allocations(ALLOCATIONS, scale)
     return SuiteProgram(
         name="gs",
         description=f"ghostscript -dNODISPLAY on a generated {PAGES}-page PDF, {OPERATIONS} text runs, "
         "polygons and curves a page in the six standard fonts",
-        allocations=int(ALLOCATIONS * scale),
-        min_allocations=int(ALLOCATIONS * MIN_ALLOCATION_FRACTION * scale),
+        allocations=allocations,
+        min_allocations=bound,
         tools=(Tool("gs", "ghostscript"),),
         write_inputs=write,
         argv=argv,

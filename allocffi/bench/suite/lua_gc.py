@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from allocffi.bench.suite import MIN_ALLOCATION_FRACTION, SuiteProgram, Tool
+from allocffi.bench.suite import SuiteProgram, Tool, scaled_allocations
 
 # Iteration counts of the full run (scale 1); every loop below is multiplied by the scale.
 TREE_DEPTH = 14  # the deepest tree built; each depth is built 2**(TREE_DEPTH - depth + 4) times
@@ -88,12 +88,13 @@ def program(scale: float = 1.0) -> SuiteProgram:
     def argv(workdir: Path) -> list[str]:
         return ["lua5.4", str(workdir / "workload.lua")]
 
+    allocations, bound = scaled_allocations(ALLOCATIONS, scale)
     return SuiteProgram(
         name="lua",
         description=f"lua5.4: binary trees of tables up to depth {TREE_DEPTH}, {WORDS // 1000}k formatted "
         f"strings, {CLOSURES // 1000}k closures, a queue of {RECORDS // 1000}k records (GC-heavy)",
-        allocations=int(ALLOCATIONS * scale),
-        min_allocations=int(ALLOCATIONS * MIN_ALLOCATION_FRACTION * scale),
+        allocations=allocations,
+        min_allocations=bound,
         tools=(Tool("lua5.4", "lua5.4"),),
         write_inputs=write,
         argv=argv,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from allocffi.bench.score import Score
-from allocffi.bench.suite import MIN_ALLOCATION_FRACTION, SuiteProgram, Tool
+from allocffi.bench.suite import SuiteProgram, Tool, scaled_allocations
 
 KEYS = 250_000  # at scale 1
 SEED = 1
@@ -37,12 +37,13 @@ def program(scale: float = 1.0) -> SuiteProgram:
             f"--seed={SEED}", "--threads=1",
         ]  # fmt: skip
 
+    allocations, bound = scaled_allocations(ALLOCATIONS, scale)
     return SuiteProgram(
         name="rocksdb",
         description=f"rocksdb db_bench --benchmarks=fillrandom: {KEYS // 1000}k random 16-byte keys with "
         "100-byte values into a new database, write-ahead log on",
-        allocations=int(ALLOCATIONS * scale),
-        min_allocations=int(ALLOCATIONS * MIN_ALLOCATION_FRACTION * scale),
+        allocations=allocations,
+        min_allocations=bound,
         tools=(Tool("db_bench", "rocksdb-tools"),),
         write_inputs=write,
         argv=argv,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from allocffi.bench.suite import MIN_ALLOCATION_FRACTION, SuiteProgram, Tool
+from allocffi.bench.suite import SuiteProgram, Tool, scaled_allocations
 
 VARIABLES = 60
 WIDTH = 16
@@ -60,12 +60,13 @@ def program(scale: float = 1.0) -> SuiteProgram:
     def argv(workdir: Path) -> list[str]:
         return ["z3", "-smt2", str(workdir / "problem.smt2")]
 
+    allocations, bound = scaled_allocations(ALLOCATIONS, scale)
     return SuiteProgram(
         name="z3",
         description=f"z3 -smt2: {VARIABLES} {WIDTH}-bit unknowns under linear, xor and multiplicative "
         f"constraints, {ROUNDS} incremental push/check-sat/pop rounds (all satisfiable)",
-        allocations=int(ALLOCATIONS * scale),
-        min_allocations=int(ALLOCATIONS * MIN_ALLOCATION_FRACTION * scale),
+        allocations=allocations,
+        min_allocations=bound,
         tools=(Tool("z3", "z3"),),
         write_inputs=write,
         argv=argv,
