@@ -10,7 +10,8 @@ export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 # The programs of `allocffi run --suite real` (make bench-real).
-SYSTEM_PACKAGES += gcc perl sqlite3 python3 redis-server redis-tools
+SYSTEM_PACKAGES += gcc perl sqlite3 python3 redis-server redis-tools \
+                   z3 lua5.4 ghostscript rocksdb-tools
 # The C sources of the library and of the engine: csrc/sources.txt, which the cffi build reads too.
 # The C tests and tools link both.
 sources_of = $(wildcard $(shell awk '$$1 == "$(1)" {print $$2}' csrc/sources.txt))
@@ -136,7 +137,8 @@ bench-noise: build | bench/results
 	$(PY) -m allocffi bench --repeat 5 --quiet --json bench/results/self-b.json
 	$(PY) -m allocffi compare bench/results/self-a.json bench/results/self-b.json \
 	  --json bench/results/self-compare.json
-## bench-real: the real-program suite (cc1, python3, perl, sqlite3) under every allocator, by LD_PRELOAD
+## bench-real: the real-program suite (cc1, python3, perl, sqlite3, z3, lua, gs, rocksdb) under every
+## allocator, by LD_PRELOAD
 .PHONY: bench-real
 bench-real: build
 	mkdir -p bench/results

@@ -25,6 +25,10 @@ from allocffi.harness.core.errors import UsageError
 from allocffi.harness.run.score import Score
 from allocffi.harness.run.server import Driver
 
+# The bound of a program whose input scales: this share of its count at the same scale. Well below
+# the count (inputs and versions move it a little), far above a program that stopped allocating.
+MIN_ALLOCATION_FRACTION = 0.4
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -65,3 +69,12 @@ class SuiteProgram:
         workdir.mkdir(parents=True, exist_ok=True)
         self.write_inputs(workdir)
         return self.argv(workdir)
+
+
+def scaled_allocations(count_at_scale_1: int, scale: float) -> tuple[int, int]:
+    """(``allocations``, ``min_allocations``) of a program whose input is ``scale`` times the suite's.
+
+    A program's fixed start-up calls make its count at a small scale a little more than
+    proportional, never less, so the bound holds at every scale.
+    """
+    return int(count_at_scale_1 * scale), int(count_at_scale_1 * MIN_ALLOCATION_FRACTION * scale)
