@@ -179,4 +179,4 @@ format: setup
 	$(VENV)/bin/ruff format allocffi tests bench
 
 clean:
-	rm -rf build allocffi/*.so allocffi/bench/*.so allocffi/bench/_launcher allocffi/bench/_engine_worker allocffi/_native.c allocffi/_native.o *.egg-info .pytest_cache .benchmarks
+	rm -rf build allocffi/*.so allocffi/bench/*.so allocffi/bench/_launcher allocffi/bench/_engine_worker allocffi/bench/_stress_* allocffi/_native.c allocffi/_native.o *.egg-info .pytest_cache .benchmarks

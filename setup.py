@@ -22,13 +22,18 @@ def _library_sources() -> list[str]:
     return list(module.SOURCES)
 
 
+def _up_to_date(target: Path, inputs: list[Path]) -> bool:
+    return target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs)
+
+
 class BuildExtWithLauncher(build_ext):
-    """build_ext, plus two executables beside the harness in allocffi/bench/:
+    """build_ext, plus executables beside the harness in allocffi/bench/:
 
     - _launcher (csrc/run/launcher.c): static, so the LD_PRELOAD of the command it launches never
       loads into it; dynamic if this machine has no static libc;
     - _engine_worker (csrc/bench/worker/engine_worker.c and the C library): one engine run per
-      process without an interpreter's start-up. Rebuilt only when a C source or header is newer.
+      process without an interpreter's start-up. Rebuilt only when a C source or header is newer;
+    - _stress_<name> (csrc/stress/<name>.c): the programs of `allocffi run --suite stress`.
     """
 
     def run(self) -> None:
@@ -46,12 +51,13 @@ class BuildExtWithLauncher(build_ext):
                 objects, "_launcher", output_dir=out_dir, extra_postargs=["-fno-sanitize=all"]
             )
         self._build_engine_worker(out_dir)
+        self._build_stress_programs(out_dir)
 
     def _build_engine_worker(self, out_dir: str) -> None:
         sources = ["csrc/bench/worker/engine_worker.c", *_library_sources()]
         target = Path(out_dir) / "_engine_worker"
         inputs = [*map(Path, sources), *Path("csrc").rglob("*.h")]
-        if target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs):
+        if _up_to_date(target, inputs):
             return
         objects = self.compiler.compile(
             sources,
@@ -67,6 +73,25 @@ class BuildExtWithLauncher(build_ext):
             libraries=["dl", "pthread", "m"],
             extra_postargs=["-pthread", "-fno-sanitize=all"],
         )
+
+    def _build_stress_programs(self, out_dir: str) -> None:
+        """One executable per csrc/stress/<name>.c, named _stress_<name>; each rebuilt only when its
+        source or a header it includes is newer. Never instrumented: they run under each allocator
+        by LD_PRELOAD (make sanitize and make valgrind check them separately)."""
+        headers = [Path("csrc/stress/stress.h"), Path("csrc/bench/rng.h")]
+        for source in sorted(Path("csrc/stress").glob("*.c")):
+            target = Path(out_dir) / f"_stress_{source.stem}"
+            if _up_to_date(target, [source, *headers]):
+                continue
+            objects = self.compiler.compile(
+                [str(source)],
+                output_dir=str(Path(self.build_temp) / "stress"),
+                include_dirs=["csrc"],
+                extra_postargs=[*RUN_CFLAGS, "-std=gnu11", "-pthread"],
+            )
+            self.compiler.link_executable(
+                objects, target.name, output_dir=out_dir, extra_postargs=["-pthread", "-fno-sanitize=all"]
+            )
 
 
 SAFE_LAYER = sorted(str(p) for p in Path("csrc/python").glob("*.c"))

@@ -1,0 +1,231 @@
+/* ----------------------------------------------------------------------------
+ * stress.h: what the multi-threaded stress programs share (header only; each
+ * program is one file, csrc/stress/<name>.c, built into its own executable).
+ *
+ * Command line, the same for every program:
+ *
+ *   NAME THREADS SCALE [--seed N] [--corrupt]
+ *
+ * THREADS (1-256) is the number of worker threads; SCALE (> 0, a decimal) multiplies the
+ * program's default amount of work, or its default duration for a program that stops on
+ * time. --seed (default 1) fixes every random choice: the same seed makes the same
+ * operations in the same order on every allocator. --corrupt overwrites one byte inside
+ * one live block on purpose, to prove that the program's own check catches it.
+ *
+ * Every block a program allocates carries a stamp (stress_stamp: three words derived from
+ * a per-block tag, at its head, middle and end) that is checked just before the block is
+ * freed (stress_verify). An allocator that hands out overlapping blocks, or writes into a
+ * block it handed out, fails the check.
+ *
+ * Exit status: 0 done; 1 a check failed (corruption) or the system refused a thread or
+ * memory, with one line on stderr saying which; 2 a bad command line, with the usage.
+ * The last line on stdout is the program's figure of merit.
+ * ------------------------------------------------------------------------- */
+#ifndef AF_STRESS_H
+#define AF_STRESS_H
+
+#include "bench/rng.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STRESS_MAX_THREADS 256
+#define STRESS_EXIT_FAILED 1 /* a check failed, or no memory / no thread */
+#define STRESS_EXIT_USAGE 2
+
+typedef struct stress_args {
+  int threads;   /* worker threads, 1..STRESS_MAX_THREADS */
+  double scale;  /* multiplies the default work (or duration), > 0 */
+  uint64_t seed; /* every random choice derives from it */
+  bool corrupt;  /* damage one live block on purpose (tests the checks) */
+} stress_args_t;
+
+static const char *stress_name = "stress"; /* the program, for messages */
+
+/* ----------------------------------------------------------------------------
+ * Failing
+ * ------------------------------------------------------------------------- */
+
+/* One line on stderr, then exit 1. Used from any thread: exit() flushes stdout,
+   and no partial figure of merit is printed before it. */
+__attribute__((noreturn, format(printf, 1, 2))) static inline void stress_fail(const char *fmt, ...) {
+  char message[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof message, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%s: %s\n", stress_name, message);
+  exit(STRESS_EXIT_FAILED);
+}
+
+__attribute__((noreturn, format(printf, 1, 2))) static inline void stress_usage(const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s: ", stress_name);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nusage: %s THREADS SCALE [--seed N] [--corrupt]\n", stress_name);
+  exit(STRESS_EXIT_USAGE);
+}
+
+/* ----------------------------------------------------------------------------
+ * Command line
+ * ------------------------------------------------------------------------- */
+
+static inline stress_args_t stress_parse_args(int argc, char **argv, const char *name) {
+  stress_name = name;
+  stress_args_t args = {.threads = 0, .scale = 0, .seed = 1, .corrupt = false};
+  int positional = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    char *end = NULL;
+    errno = 0;
+    if (strcmp(arg, "--corrupt") == 0) {
+      args.corrupt = true;
+    } else if (strcmp(arg, "--seed") == 0) {
+      if (i + 1 == argc) stress_usage("--seed needs a value");
+      args.seed = strtoull(argv[++i], &end, 10);
+      if (errno != 0 || *end != '\0' || argv[i][0] == '-') stress_usage("--seed %s: not an unsigned integer", argv[i]);
+    } else if (arg[0] == '-' && arg[1] == '-') {
+      stress_usage("unknown option %s", arg);
+    } else if (positional == 0) {
+      long threads = strtol(arg, &end, 10);
+      if (errno != 0 || *end != '\0' || threads < 1 || threads > STRESS_MAX_THREADS)
+        stress_usage("THREADS %s: give a whole number from 1 to %d", arg, STRESS_MAX_THREADS);
+      args.threads = (int)threads;
+      positional++;
+    } else if (positional == 1) {
+      double scale = strtod(arg, &end);
+      if (errno != 0 || *end != '\0' || !(scale > 0) || scale > 1e6) stress_usage("SCALE %s: give a number > 0", arg);
+      args.scale = scale;
+      positional++;
+    } else {
+      stress_usage("unexpected argument %s", arg);
+    }
+  }
+  if (positional < 2) stress_usage("THREADS and SCALE are required");
+  return args;
+}
+
+/* max(1, round(base * scale)): every scaled count does at least one unit of work. */
+static inline uint64_t stress_scaled(double base, double scale) {
+  double n = base * scale + 0.5;
+  return n < 1 ? 1 : (uint64_t)n;
+}
+
+/* ----------------------------------------------------------------------------
+ * Time, threads, memory
+ * ------------------------------------------------------------------------- */
+
+static inline double stress_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline void stress_sleep(double seconds) {
+  struct timespec ts = {.tv_sec = (time_t)seconds, .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+static inline void stress_thread_start(pthread_t *thread, void *(*body)(void *), void *arg) {
+  int err = pthread_create(thread, NULL, body, arg);
+  if (err != 0) stress_fail("cannot start a thread: %s", strerror(err));
+}
+
+static inline void stress_thread_join(pthread_t thread) {
+  int err = pthread_join(thread, NULL);
+  if (err != 0) stress_fail("cannot join a thread: %s", strerror(err));
+}
+
+/* malloc, the allocator under test (preloaded or glibc's); NULL is a failure. */
+static inline void *stress_malloc(size_t size) {
+  void *p = malloc(size);
+  if (p == NULL) stress_fail("out of memory: malloc(%zu) returned NULL", size);
+  return p;
+}
+
+/* ----------------------------------------------------------------------------
+ * Block stamps
+ *
+ * Three aligned 8-byte words: the first, the middle and the last whole word of the block
+ * (the same word for blocks under 16 bytes; the first `size` bytes of one word for blocks
+ * under 8). Word k holds mix(tag + k): positions that coincide get the same value, and a
+ * block that slid by a word does not pass.
+ * ------------------------------------------------------------------------- */
+
+static inline size_t stress_stamp_word_index(size_t size, int which) {
+  size_t words = size / 8; /* whole words */
+  switch (which) {
+    case 0: return 0;
+    case 1: return words / 2;
+    default: return words > 0 ? words - 1 : 0;
+  }
+}
+
+static inline void stress_stamp(void *block, size_t size, uint64_t tag) {
+  size_t width = size < 8 ? size : 8;
+  for (int which = 0; which < 3; which++) {
+    size_t k = stress_stamp_word_index(size, which);
+    uint64_t word = bench_mix64(tag + k);
+    memcpy((char *)block + 8 * k, &word, width);
+  }
+}
+
+/* Fails the program (exit 1) unless `block` still holds the stamp of `tag`. */
+static inline void stress_verify(const void *block, size_t size, uint64_t tag) {
+  size_t width = size < 8 ? size : 8;
+  for (int which = 0; which < 3; which++) {
+    size_t k = stress_stamp_word_index(size, which);
+    uint64_t expected = bench_mix64(tag + k), found = expected;
+    memcpy(&found, (const char *)block + 8 * k, width);
+    if (found != expected)
+      stress_fail("corrupted block %p (%zu bytes): word at offset %zu is %016" PRIx64 ", expected %016" PRIx64, block,
+                  size, 8 * k, found, expected);
+  }
+}
+
+/* --corrupt: flip one stamped byte of a block, inside its bounds (no allocator metadata is
+   touched; only the program's own check can notice). */
+static inline void stress_damage(void *block) { ((unsigned char *)block)[0] ^= 0x5a; }
+
+/* ----------------------------------------------------------------------------
+ * Writing objects (the cache programs)
+ *
+ * One object's work: `passes` passes over it, pass p storing (p + k) into byte k and
+ * reading it back through a volatile pointer, so that every pass really goes to the cache
+ * line (as the published cache-scratch and cache-thrash do); stress_check_object then
+ * checks the last pass's pattern before the caller frees the object.
+ * ------------------------------------------------------------------------- */
+
+static inline void stress_write_object(void *object, size_t size, uint64_t passes) {
+  volatile unsigned char *bytes = object;
+  for (uint64_t p = 0; p < passes; p++) {
+    for (size_t k = 0; k < size; k++) {
+      bytes[k] = (unsigned char)(p + k);
+      (void)bytes[k]; /* a volatile read: performed, never folded into the store */
+    }
+  }
+}
+
+/* Fails the program (exit 1) unless `object` holds the last pass of stress_write_object. */
+static inline void stress_check_object(const void *object, size_t size, uint64_t passes) {
+  const unsigned char *bytes = object;
+  for (size_t k = 0; k < size; k++) {
+    unsigned char expected = (unsigned char)(passes - 1 + k);
+    if (bytes[k] != expected)
+      stress_fail("corrupted object %p (%zu bytes): byte %zu is %u after the last pass, expected %u", object, size, k,
+                  bytes[k], expected);
+  }
+}
+
+#endif /* AF_STRESS_H */
