@@ -30,11 +30,11 @@
 
 #include <stdatomic.h>
 
-#define SLOTS 4096           /* live blocks per lane */
-#define MIN_SIZE 8           /* block sizes: uniform in [MIN_SIZE, MAX_SIZE) */
+#define SLOTS 4096            /* live blocks per lane */
+#define MIN_SIZE 8            /* block sizes: uniform in [MIN_SIZE, MAX_SIZE) */
 #define MAX_SIZE 1024
-#define ROUND_OPS (32 * SLOTS) /* replacements before the lane moves to a new thread */
-#define BASE_SECONDS 1.0     /* the run's duration at scale 1 */
+#define ROUND_OPS (8 * SLOTS) /* replacements before the lane moves to a new thread (~2 ms) */
+#define BASE_SECONDS 1.0      /* the run's duration at scale 1 */
 
 typedef struct slot {
   void *block;

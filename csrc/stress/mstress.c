@@ -108,7 +108,8 @@ static void *worker_thread(void *arg) {
 int main(int argc, char **argv) {
   stress_args_t args = stress_parse_args(argc, argv, "mstress");
   uint64_t ops = stress_scaled(BASE_OPS, args.scale);
-  uint64_t per_thread = ops / ROUNDS / (uint64_t)args.threads + 1;
+  uint64_t shares = ROUNDS * (uint64_t)args.threads;
+  uint64_t per_thread = (ops + shares - 1) / shares; /* rounded up: every thread works */
   uint64_t rng = bench_mix64(args.seed);
   for (int s = 0; s < TRANSFER; s++) atomic_store(&transfer[s], make_block(&rng));
   if (args.corrupt) stress_damage(atomic_load(&transfer[0]));
