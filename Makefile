@@ -103,7 +103,7 @@ valgrind: system-libs $(CTESTS) valgrind-stress
 ## stress_scale: 1% of the work; 0.3 s for the programs that stop on time (larson's threads hand
 ## their blocks on at least once even under memcheck).
 STRESS_SRCS  := $(wildcard csrc/stress/*.c)
-STRESS_HDRS  := csrc/stress/stress.h csrc/bench/rng.h
+STRESS_HDRS  := $(wildcard csrc/stress/*.h) csrc/bench/rng.h
 stress_scale = case $$(basename $$p) in larson|xmalloc) s=0.3;; *) s=0.01;; esac
 ASAN_STRESS  := $(patsubst csrc/stress/%.c,build/asan-stress/%,$(STRESS_SRCS))
 PLAIN_STRESS := $(patsubst csrc/stress/%.c,build/stress/%,$(STRESS_SRCS))

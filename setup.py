@@ -78,7 +78,7 @@ class BuildExtWithLauncher(build_ext):
         """One executable per csrc/stress/<name>.c, named _stress_<name>; each rebuilt only when its
         source or a header it includes is newer. Never instrumented: they run under each allocator
         by LD_PRELOAD (make sanitize and make valgrind check them separately)."""
-        headers = [Path("csrc/stress/stress.h"), Path("csrc/bench/rng.h")]
+        headers = [*Path("csrc/stress").glob("*.h"), Path("csrc/bench/rng.h")]
         for source in sorted(Path("csrc/stress").glob("*.c")):
             target = Path(out_dir) / f"_stress_{source.stem}"
             if _up_to_date(target, [source, *headers]):

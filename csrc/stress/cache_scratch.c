@@ -25,30 +25,21 @@
  * - the workers start together (a barrier), so they share the machine for
  *   the whole run; the work is fixed by THREADS and SCALE, not by timing.
  * ------------------------------------------------------------------------- */
-#include "stress/stress.h"
-
-#define OBJECT_SIZE 8       /* bytes: several objects per cache line */
-#define PASSES 1000         /* writes of each object before it is freed */
-#define BASE_OBJECTS 100000 /* objects allocated by all workers together at scale 1 */
+#include "stress/false_sharing.h"
 
 typedef struct worker {
-  pthread_barrier_t *start;
-  void *given;       /* allocated by the main thread, freed by this worker */
+  crew_t *crew;
+  void *given; /* allocated by the main thread, freed by this worker */
   uint64_t given_tag;
-  uint64_t objects;  /* allocations of this worker */
+  uint64_t objects; /* allocations of this worker */
 } worker_t;
 
 static void *worker_thread(void *arg) {
   worker_t *w = arg;
-  pthread_barrier_wait(w->start);
+  pthread_barrier_wait(&w->crew->start);
   stress_verify(w->given, OBJECT_SIZE, w->given_tag);
   free(w->given);
-  for (uint64_t i = 0; i < w->objects; i++) {
-    void *object = stress_malloc(OBJECT_SIZE);
-    stress_write_object(object, OBJECT_SIZE, PASSES);
-    stress_check_object(object, OBJECT_SIZE, PASSES);
-    free(object);
-  }
+  churn_objects(w->objects, false);
   return NULL;
 }
 
@@ -56,25 +47,16 @@ int main(int argc, char **argv) {
   stress_args_t args = stress_parse_args(argc, argv, "cache-scratch");
   uint64_t objects = stress_scaled(BASE_OBJECTS, args.scale);
   uint64_t rng = bench_mix64(args.seed);
+  static crew_t crew;
   worker_t workers[STRESS_MAX_THREADS];
-  pthread_t threads[STRESS_MAX_THREADS];
-  pthread_barrier_t start;
-  pthread_barrier_init(&start, NULL, (unsigned)args.threads + 1);
+  /* Back to back, before any worker runs: the given objects likely share cache lines. */
   for (int t = 0; t < args.threads; t++) {
-    /* Every worker gets its share; the first ones one more if it does not divide. */
-    uint64_t share = objects / (uint64_t)args.threads + ((uint64_t)t < objects % (uint64_t)args.threads);
-    workers[t] = (worker_t){.start = &start, .given = stress_malloc(OBJECT_SIZE), .given_tag = bench_rand(&rng),
-                            .objects = share};
+    workers[t] = (worker_t){.crew = &crew, .given = stress_malloc(OBJECT_SIZE), .given_tag = bench_rand(&rng),
+                            .objects = share_of(objects, args.threads, t)};
     stress_stamp(workers[t].given, OBJECT_SIZE, workers[t].given_tag);
   }
   if (args.corrupt) stress_damage(workers[0].given);
-  for (int t = 0; t < args.threads; t++) stress_thread_start(&threads[t], worker_thread, &workers[t]);
-  double begin = stress_now();
-  pthread_barrier_wait(&start);
-  for (int t = 0; t < args.threads; t++) stress_thread_join(threads[t]);
-  double elapsed = stress_now() - begin;
-  pthread_barrier_destroy(&start);
-  printf("cache-scratch: %d threads, %" PRIu64 " objects of %d bytes x %d passes, %.3f s\n", args.threads, objects,
-         OBJECT_SIZE, PASSES, elapsed);
+  crew_start(&crew, args.threads, worker_thread, workers, sizeof workers[0]);
+  crew_finish(&crew, objects);
   return 0;
 }

@@ -198,34 +198,4 @@ static inline void stress_verify(const void *block, size_t size, uint64_t tag) {
    touched; only the program's own check can notice). */
 static inline void stress_damage(void *block) { ((unsigned char *)block)[0] ^= 0x5a; }
 
-/* ----------------------------------------------------------------------------
- * Writing objects (the cache programs)
- *
- * One object's work: `passes` passes over it, pass p storing (p + k) into byte k and
- * reading it back through a volatile pointer, so that every pass really goes to the cache
- * line (as the published cache-scratch and cache-thrash do); stress_check_object then
- * checks the last pass's pattern before the caller frees the object.
- * ------------------------------------------------------------------------- */
-
-static inline void stress_write_object(void *object, size_t size, uint64_t passes) {
-  volatile unsigned char *bytes = object;
-  for (uint64_t p = 0; p < passes; p++) {
-    for (size_t k = 0; k < size; k++) {
-      bytes[k] = (unsigned char)(p + k);
-      (void)bytes[k]; /* a volatile read: performed, never folded into the store */
-    }
-  }
-}
-
-/* Fails the program (exit 1) unless `object` holds the last pass of stress_write_object. */
-static inline void stress_check_object(const void *object, size_t size, uint64_t passes) {
-  const unsigned char *bytes = object;
-  for (size_t k = 0; k < size; k++) {
-    unsigned char expected = (unsigned char)(passes - 1 + k);
-    if (bytes[k] != expected)
-      stress_fail("corrupted object %p (%zu bytes): byte %zu is %u after the last pass, expected %u", object, size, k,
-                  bytes[k], expected);
-  }
-}
-
 #endif /* AF_STRESS_H */

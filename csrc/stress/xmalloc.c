@@ -113,7 +113,10 @@ static void *worker_thread(void *arg) {
     w->freed += drain(&w->inbox);
     if (pending == NULL) {
       pending = make_batch(&w->rng);
-      if (w->corrupt) stress_damage(pending->blocks[0]), w->corrupt = false;
+      if (w->corrupt) {
+        stress_damage(pending->blocks[0]);
+        w->corrupt = false;
+      }
     }
     if (inbox_push(w->next, pending)) pending = NULL;
     else sched_yield(); /* the successor is behind: let it run */
