@@ -73,8 +73,8 @@ static inline void crew_start(crew_t *crew, int size, void *(*body)(void *), voi
 
 /* Releases the workers, waits for all of them and prints the figure of merit (elapsed). */
 static inline void crew_finish(crew_t *crew, uint64_t objects) {
+  double begin = stress_now(); /* before the release: the workers may finish before this thread runs again */
   pthread_barrier_wait(&crew->start);
-  double begin = stress_now();
   for (int t = 0; t < crew->size; t++) stress_thread_join(crew->threads[t]);
   double elapsed = stress_now() - begin;
   pthread_barrier_destroy(&crew->start);

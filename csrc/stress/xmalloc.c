@@ -145,8 +145,8 @@ int main(int argc, char **argv) {
   for (int t = 0; t < n; t++) workers[t].next = &workers[(t + 1) % n].inbox;
   for (int t = 0; t < n; t++) stress_thread_start(&threads[t], worker_thread, &workers[t]);
 
+  double start = stress_now(); /* before the release: the workers start at once */
   pthread_barrier_wait(&sync);
-  double start = stress_now();
   stress_sleep(duration);
   atomic_store(&stop_requested, true);
   double elapsed = stress_now() - start;
