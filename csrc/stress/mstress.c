@@ -22,7 +22,7 @@
  * - a block is reachable from exactly one place: a thread's local slot or a
  *   shared slot (the exchange moves it atomically);
  * - every block describes itself (size, tag and a check of both in its first
- *   24 bytes, the rest stamped), because the thread that frees it may not be
+ *   24 bytes, a stamp after them), because the thread that frees it may not be
  *   the one that made it; it is verified just before every free;
  * - each thread's operations and sizes depend only on the seed, the round and
  *   the thread's index; which block an exchange brings back depends on timing.
