@@ -63,7 +63,7 @@ def test_program_runs_and_prints_its_figure(design: StressProgram, threads: int,
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith(f"{design.name}: {threads} threads, ")
+    assert last.startswith(f"{design.name}: {threads} threads")
     figure = design.figure.parse(result.stdout)
     assert figure is not None and figure > 0, last
 

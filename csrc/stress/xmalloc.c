@@ -1,22 +1,25 @@
 /* ----------------------------------------------------------------------------
- * xmalloc.c: producers and consumers, after Lever and Boreham's malloc test
- * ("malloc() Performance in a Multithreaded Linux Environment", USENIX 2000,
- * FREENIX track; known in allocator suites as xmalloc-test).
+ * xmalloc.c: threads that only allocate and threads that only free, after
+ * Lever and Boreham's malloc test ("malloc() Performance in a Multithreaded
+ * Linux Environment", USENIX 2000, FREENIX track; known in allocator suites
+ * as xmalloc-test).
  *
- * Models: a pipeline whose stages pass heap objects on. The published test
- * splits its threads into allocating and freeing ones around one shared
- * queue; here THREADS threads form a ring and each is both: it allocates
- * batches of BATCH blocks (sizes from a table of 8-512 bytes) and passes each
- * batch to its successor's inbox, and it frees the batches its predecessor
- * passed it. With two or more threads every block is freed by a thread that
- * did not allocate it; with one thread the ring closes on itself and the
- * same code measures the no-crossing case. Inboxes are single-producer,
- * single-consumer rings (no lock of ours to hide the allocator's cost).
+ * Models: an asymmetric pipeline, as those authors saw in servers: some
+ * threads make objects, others consume and free them. Of THREADS threads,
+ * THREADS / 2 are producers and the rest consumers. A producer allocates
+ * batches of BATCH blocks (sizes from a table of 8-512 bytes) and hands them
+ * to the consumers in turn; a consumer frees every block it is handed and
+ * allocates nothing. So every block is freed by a thread that never
+ * allocates: an allocator whose freed blocks pile up in the freeing thread's
+ * cache must move them back to the allocating threads. With one thread, that
+ * thread does both (the no-crossing case, by the same code). Each (producer,
+ * consumer) pair has its own single-producer, single-consumer inbox (no lock
+ * of ours to hide the allocator's cost); the published test shares one queue.
  *
  * Measures: throughput. It stops on time, not on work: it runs for SCALE x 1 s
- * and prints "throughput N blocks/s" (blocks allocated by one thread and freed
- * by the next within the run). Its wall time is the same under every
- * allocator; compare the throughput.
+ * and prints "throughput N blocks/s" (blocks allocated and then freed by a
+ * consumer within the run). Its wall time is the same under every allocator;
+ * compare the throughput.
  *
  * Invariants:
  * - a batch belongs to one thread at a time: its producer until the release
@@ -24,7 +27,7 @@
  * - every block is stamped by its producer and verified by its consumer just
  *   before its free; at the end every thread stops producing (a barrier)
  *   before the inboxes are drained, so no block is left behind;
- * - each thread's sizes come from its own generator (seed and index).
+ * - each producer's sizes come from its own generator (seed and index).
  * ------------------------------------------------------------------------- */
 #include "stress/stress.h"
 
@@ -44,7 +47,7 @@ typedef struct batch {
   uint32_t sizes[BATCH];
 } batch_t;
 
-/* One thread's inbox: written by its predecessor only, read by the thread only. */
+/* One (producer, consumer) pair's inbox: written by the producer only, read by the consumer only. */
 typedef struct inbox {
   _Alignas(64) atomic_size_t head; /* next batch to take; advanced by the consumer */
   _Alignas(64) atomic_size_t tail; /* next free place; advanced by the producer; tail - head <= INBOX */
@@ -52,8 +55,10 @@ typedef struct inbox {
 } inbox_t;
 
 typedef struct worker {
-  inbox_t inbox;
-  inbox_t *next;           /* the successor's inbox */
+  inbox_t *inboxes;        /* [producer * consumers + consumer] */
+  int producers, consumers;
+  int producer;            /* this thread's index among the producers, or -1 */
+  int consumer;            /* this thread's index among the consumers, or -1 */
   uint64_t rng;
   uint64_t freed;          /* blocks freed before the stop */
   bool corrupt;            /* damage the first block of the first batch */
@@ -98,19 +103,30 @@ static void free_batch(batch_t *batch) {
   free(batch);
 }
 
-/* Frees every batch waiting in the thread's inbox; returns the blocks freed. */
-static uint64_t drain(inbox_t *box) {
+/* A consumer frees every batch waiting for it; returns the blocks freed. */
+static uint64_t drain(const worker_t *w) {
   uint64_t blocks = 0;
-  for (batch_t *batch; (batch = inbox_pop(box)) != NULL; blocks += BATCH) free_batch(batch);
+  for (int p = 0; p < w->producers; p++) {
+    inbox_t *box = &w->inboxes[p * w->consumers + w->consumer];
+    for (batch_t *batch; (batch = inbox_pop(box)) != NULL; blocks += BATCH) free_batch(batch);
+  }
   return blocks;
 }
 
 static void *worker_thread(void *arg) {
   worker_t *w = arg;
-  batch_t *pending = NULL; /* made, not yet accepted by the successor */
+  batch_t *pending = NULL; /* made, not yet accepted by a consumer */
+  int next = w->producer < 0 ? 0 : w->producer % w->consumers; /* the consumer to hand the next batch to */
   pthread_barrier_wait(w->sync);
   while (!atomic_load_explicit(&stop_requested, memory_order_relaxed)) {
-    w->freed += drain(&w->inbox);
+    if (w->consumer >= 0) {
+      uint64_t freed = drain(w);
+      w->freed += freed;
+      if (w->producer < 0) {
+        if (freed == 0) sched_yield(); /* nothing to free: let the producers run */
+        continue;
+      }
+    }
     if (pending == NULL) {
       pending = make_batch(&w->rng);
       if (w->corrupt) {
@@ -118,12 +134,13 @@ static void *worker_thread(void *arg) {
         w->corrupt = false;
       }
     }
-    if (inbox_push(w->next, pending)) pending = NULL;
-    else sched_yield(); /* the successor is behind: let it run */
+    if (inbox_push(&w->inboxes[w->producer * w->consumers + next], pending)) pending = NULL;
+    else sched_yield(); /* that consumer is behind: let it run */
+    next = (next + 1) % w->consumers;
   }
   if (pending != NULL) free_batch(pending);
   pthread_barrier_wait(w->sync); /* nobody produces any more */
-  drain(&w->inbox);
+  if (w->consumer >= 0) drain(w);
   return NULL;
 }
 
@@ -131,18 +148,26 @@ int main(int argc, char **argv) {
   stress_args_t args = stress_parse_args(argc, argv, "xmalloc");
   double duration = BASE_SECONDS * args.scale;
   int n = args.threads;
-  worker_t *workers = aligned_alloc(64, (size_t)n * sizeof *workers);
+  /* One thread plays both parts; otherwise half produce (at least one) and the rest consume. */
+  int producers = n == 1 ? 1 : n / 2, consumers = n == 1 ? 1 : n - n / 2;
+  worker_t *workers = calloc((size_t)n, sizeof *workers);
   pthread_t *threads = calloc((size_t)n, sizeof *threads);
-  if (workers == NULL || threads == NULL) stress_fail("out of memory for %d threads", n);
+  inbox_t *inboxes = aligned_alloc(64, (size_t)(producers * consumers) * sizeof *inboxes);
+  if (workers == NULL || threads == NULL || inboxes == NULL) stress_fail("out of memory for %d threads", n);
+  memset(inboxes, 0, (size_t)(producers * consumers) * sizeof *inboxes);
   pthread_barrier_t sync;
   pthread_barrier_init(&sync, NULL, (unsigned)n + 1);
   for (int t = 0; t < n; t++) {
-    memset(&workers[t], 0, sizeof workers[t]);
-    workers[t].rng = bench_mix64(args.seed * 0x9e3779b97f4a7c15ULL + (uint64_t)t);
-    workers[t].corrupt = args.corrupt && t == 0;
-    workers[t].sync = &sync;
+    bool produces = n == 1 || t < producers, consumes = n == 1 || t >= producers;
+    workers[t] = (worker_t){.inboxes = inboxes,
+                            .producers = producers,
+                            .consumers = consumers,
+                            .producer = produces ? t : -1,
+                            .consumer = consumes ? (n == 1 ? 0 : t - producers) : -1,
+                            .rng = bench_mix64(args.seed * 0x9e3779b97f4a7c15ULL + (uint64_t)t),
+                            .corrupt = args.corrupt && t == 0,
+                            .sync = &sync};
   }
-  for (int t = 0; t < n; t++) workers[t].next = &workers[(t + 1) % n].inbox;
   for (int t = 0; t < n; t++) stress_thread_start(&threads[t], worker_thread, &workers[t]);
 
   double start = stress_now(); /* before the release: the workers start at once */
@@ -158,9 +183,11 @@ int main(int argc, char **argv) {
     freed += workers[t].freed;
   }
   pthread_barrier_destroy(&sync);
+  free(inboxes);
   free(threads);
   free(workers);
-  printf("xmalloc: %d threads, %.2f s, %" PRIu64 " blocks passed on and freed, throughput %.0f blocks/s\n", n, elapsed,
-         freed, (double)freed / elapsed);
+  printf("xmalloc: %d threads (%d allocating, %d freeing), %.2f s, %" PRIu64 " blocks allocated and freed, "
+         "throughput %.0f blocks/s\n",
+         n, producers, consumers, elapsed, freed, (double)freed / elapsed);
   return 0;
 }

@@ -6,7 +6,7 @@ what it measures and its invariants:
 - larson: a server whose threads come and go, handing their live blocks on (cross-thread frees);
 - cache-scratch: passive false sharing (a thread reuses a block it was given by another);
 - cache-thrash: active false sharing (concurrent threads allocate small objects and write them);
-- xmalloc: producers and consumers in a ring (every block freed by the next thread);
+- xmalloc: threads that only allocate and threads that only free what they are handed;
 - mstress: generations of threads churning blocks of mixed sizes through shared slots.
 
 Each runs at 1, 2 and 4 threads, one row per thread count, named ``larson-t2``: every count gets its
@@ -113,8 +113,8 @@ PROGRAMS_BY_DESIGN = (
     ),
     StressProgram(
         name="xmalloc",
-        description="xmalloc-style ring: batches of 64 blocks of 8-512 B allocated by one thread, "
-        "freed by the next; runs SCALE s",
+        description="xmalloc-style: half the threads allocate batches of 64 blocks of 8-512 B, the "
+        "other half free them; runs SCALE s",
         scale=0.4,
         allocations=7_800_000,  # depends on the allocator's speed: the program stops on time
         min_allocations=500_000,
