@@ -8,9 +8,10 @@
  *
  * THREADS (1-256) is the number of worker threads; SCALE (> 0, a decimal) multiplies the
  * program's default amount of work, or its default duration for a program that stops on
- * time. --seed (default 1) fixes every random choice: the same seed makes the same
- * operations in the same order on every allocator. --corrupt overwrites one byte inside
- * one live block on purpose, to prove that the program's own check catches it.
+ * time. --seed (default 1) fixes every random choice: with the same seed each thread makes
+ * the same sequence of operations (sizes, slots) on every allocator; how far a program that
+ * stops on time gets, and how the threads interleave, is not fixed. --corrupt overwrites one
+ * byte inside one live block on purpose, to prove that the program's own check catches it.
  *
  * Every block a program allocates carries a stamp (stress_stamp: a word derived from a
  * per-block tag, at its head) that is checked just before the block is freed
