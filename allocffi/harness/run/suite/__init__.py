@@ -1,7 +1,8 @@
 """Suites of real programs for ``allocffi run --suite NAME``.
 
 A suite program is a real, allocation-heavy program from Debian (gcc's cc1, python3, perl,
-sqlite3) with an input generated deterministically on the spot (nothing is downloaded). Each one
+sqlite3) with an input generated deterministically on the spot (nothing is downloaded), or, in the
+stress suite, a multi-threaded program written here in C (csrc/stress/). Each one
 states what it does and how many allocation calls it makes; the suite counts them once per run of
 the suite (``allocffi.harness.run.preload``'s counter, under glibc) and fails a program whose count fell
 below ``min_allocations``: a program that stopped allocating would otherwise compare nothing.
@@ -35,11 +36,15 @@ class Tool:
     """An executable a program needs, and the Debian package that provides it."""
 
     command: str  # a name looked up in PATH, or an absolute path
-    package: str
+    package: str  # "": built with allocffi itself (the stress programs)
 
     def path(self) -> str:
         found = self.command if os.path.isabs(self.command) else shutil.which(self.command)
         if found is None or not os.access(found, os.X_OK):
+            if not self.package:
+                raise UsageError(
+                    f"{self.command} is not built (build allocffi: make build, or pip install .)"
+                )
             raise UsageError(f"{self.command} is not installed (install it: apt-get install {self.package})")
         return found
 

@@ -15,6 +15,7 @@ from allocffi.harness.run.suite import (
     redis,
     rocksdb_fill,
     sqlite_queries,
+    stress,
     z3_bitvectors,
 )
 
@@ -31,7 +32,8 @@ def _suites() -> dict[str, tuple[SuiteProgram, ...]]:
             lua_gc.PROGRAM,
             gs_pdf.PROGRAM,
             rocksdb_fill.PROGRAM,
-        )
+        ),
+        "stress": stress.PROGRAMS,
     }
 
 
