@@ -61,9 +61,26 @@ test: build ctest pytest
 pytest: build
 	$(PY) -m pytest tests
 
-build/ctest/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
+# The library and the engine are compiled once per flavour (plain, sanitized) into an archive that
+# every C test links whole, as if its sources were on the test's command line.
+CTEST_CFLAGS := $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1
+ASAN_CFLAGS  := $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all -DAF_DEBUG=2
+whole_archive = -Wl,--whole-archive $(1) -Wl,--no-whole-archive
+build/obj-ctest/%.o: %.c $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
+	$(CC) $(CTEST_CFLAGS) -c -o $@ $<
+build/obj-asan/%.o: %.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+build/obj-ctest/libaf.a: $(patsubst %.c,build/obj-ctest/%.o,$(LIB_SRCS))
+	rm -f $@ && ar rcs $@ $^
+build/obj-asan/libaf.a: $(patsubst %.c,build/obj-asan/%.o,$(LIB_SRCS))
+	rm -f $@ && ar rcs $@ $^
+
+build/ctest/%: csrc/tests/%.c build/obj-ctest/libaf.a $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CTEST_CFLAGS) -o $@ $< $(TEST_EXTRA) $(call whole_archive,build/obj-ctest/libaf.a) $(LDLIBS)
 
 CTESTS := $(patsubst csrc/tests/%.c,build/ctest/%,$(CTEST_SRCS))
 build/ctest/test_afmalloc build/asan/test_afmalloc: $(AFMALLOC_SRCS) $(wildcard csrc/afmalloc/*.h)
@@ -77,10 +94,9 @@ test-afmalloc: build
 	LD_PRELOAD=$(CURDIR)/allocffi/_afmalloc.so PYTHONMALLOC=malloc $(PY) -m pytest -q -p no:cacheprovider tests
 
 ## sanitize: the C tests under AddressSanitizer and UndefinedBehaviorSanitizer
-build/asan/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
+build/asan/%: csrc/tests/%.c build/obj-asan/libaf.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-	  -fno-sanitize-recover=all -DAF_DEBUG=2 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(TEST_EXTRA) $(call whole_archive,build/obj-asan/libaf.a) $(LDLIBS)
 
 ASAN_TESTS := $(patsubst csrc/tests/%.c,build/asan/%,$(CTEST_SRCS))
 sanitize: system-libs $(ASAN_TESTS) sanitize-stress
