@@ -310,7 +310,7 @@ def test_every_number_is_finite_and_in_range(
     ],
 )
 def test_the_python_api_checks_the_same_ranges(field: str, value: float, needle: str) -> None:
-    from allocffi.harness.bench.session import BenchOptions, check_options
+    from allocffi.harness.bench.command import BenchOptions, check_options
 
     with pytest.raises(UsageError, match=re.escape(needle)):
         check_options(BenchOptions(**{field: value}))

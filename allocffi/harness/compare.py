@@ -1,166 +1,23 @@
-"""Comparison of two runs: ``--baseline OLD.json`` and ``allocffi compare OLD.json NEW.json``.
+"""``allocffi compare OLD.json NEW.json``: the verdict of every cell in both runs, nothing run.
 
-Each (allocator, workload) present in both runs gets the verdict of
-``significance.compare_samples`` on the two runs' per-repeat ns/op: "faster"
-or "slower" only when the Mann-Whitney U test is significant at the
-confidence level and the whole interval of the ratio of medians lies outside
-the noise floor; otherwise "no significant change" (or "too few repeats").
-
-Beside the verdicts, a comparison says what makes it doubtful: runs from
-different machines, library versions or engine builds, a run taken on a busy
-machine, cells run with different op counts. Two runs with no cell in common
-cannot be compared at all (a UsageError: exit 2).
-
-Invariant: the verdict never depends on the order of the runs in the files.
+The verdicts are ``bench.comparison``'s; this module reads the two runs, says what makes their
+comparison doubtful (``warnings_between``) and prints or writes the result. ``allocffi bench
+--baseline OLD.json`` reads its baseline here too (``load_baseline``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
+from allocffi.harness.bench import comparison, console
+from allocffi.harness.bench.comparison import Change
 from allocffi.harness.bench.results import BenchReport, read_json
-from allocffi.harness.core import machine, significance
-from allocffi.harness.core.errors import UsageError
-from allocffi.harness.core.stats import Result
-
-DEFAULT_NOISE_THRESHOLD = significance.DEFAULT_NOISE_FLOOR
-CONFIDENCE = 0.95
-
-FASTER = significance.FASTER
-SLOWER = significance.SLOWER
-NO_CHANGE = significance.NO_CHANGE
-TOO_FEW = significance.TOO_FEW
-
-
-@dataclass(frozen=True)
-class Change:
-    """How one (allocator, workload) moved since the old run."""
-
-    allocator: str
-    workload: str
-    old_ns: float  # medians
-    new_ns: float
-    verdict: significance.Verdict  # new against old, lower is better
-    ops_changed: bool  # the runs used different op counts (compare with care)
-
-    @property
-    def label(self) -> str:
-        return self.verdict.label
-
-    @property
-    def significant(self) -> bool:
-        return self.verdict.significant
-
-    @property
-    def ratio(self) -> float:
-        """new / old medians: < 1 is faster."""
-        return self.verdict.ratio
-
-    def describe(self) -> str:
-        return self.verdict.describe() + (" [ops differ]" if self.ops_changed else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        v = self.verdict
-        return {
-            "allocator": self.allocator,
-            "workload": self.workload,
-            "old_ns_per_op": self.old_ns,
-            "new_ns_per_op": self.new_ns,
-            "ratio": v.ratio,
-            "ratio_low": v.low,
-            "ratio_high": v.high,
-            "p_value": v.p_value,
-            "confidence": v.confidence,
-            "verdict": v.label,
-            "ops_changed": self.ops_changed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Change:
-        verdict = significance.Verdict(
-            float(data["ratio"]),
-            float(data.get("ratio_low", data["ratio"])),
-            float(data.get("ratio_high", data["ratio"])),
-            float(data.get("p_value", 1.0)),
-            float(data.get("confidence", CONFIDENCE)),
-            str(data["verdict"]),
-        )
-        return cls(
-            str(data["allocator"]),
-            str(data["workload"]),
-            float(data["old_ns_per_op"]),
-            float(data["new_ns_per_op"]),
-            verdict,
-            bool(data.get("ops_changed", False)),
-        )
-
-
-def _samples(result: Result) -> list[float]:
-    return list(result.samples) or [result.ns_per_op]
-
-
-def classify(old: Result, new: Result, floor: float = DEFAULT_NOISE_THRESHOLD, seed: int = 0) -> Change:
-    """The verdict for one (allocator, workload) measured in both runs."""
-    verdict = significance.compare_samples(
-        _samples(old), _samples(new), confidence=CONFIDENCE, noise_floor=floor, seed=seed
-    )
-    return Change(new.allocator, new.workload, old.ns_per_op, new.ns_per_op, verdict, old.ops != new.ops)
-
-
-def compare(
-    old: Sequence[Result], new: Sequence[Result], floor: float = DEFAULT_NOISE_THRESHOLD
-) -> list[Change]:
-    """Changes for every (allocator, workload) present in both runs, in the new run's order."""
-    previous = {(r.allocator, r.workload): r for r in old}
-    return [
-        classify(previous[(r.allocator, r.workload)], r, floor)
-        for r in new
-        if (r.allocator, r.workload) in previous
-    ]
-
-
-def regressions(changes: Sequence[Change]) -> list[Change]:
-    return [c for c in changes if c.label == SLOWER]
-
-
-def counts(changes: Sequence[Change]) -> dict[str, int]:
-    """How many changes carry each label, every label present (in a fixed order)."""
-    tally = dict.fromkeys((FASTER, SLOWER, NO_CHANGE, TOO_FEW), 0)
-    for c in changes:
-        tally[c.label] = tally.get(c.label, 0) + 1
-    return tally
-
-
-def summary_line(changes: Sequence[Change]) -> str:
-    """E.g. "21 cells compared: 1 faster, 0 slower, 20 no significant change"."""
-    tally = counts(changes)
-    parts = [f"{n} {label}" for label, n in tally.items() if n or label in (FASTER, SLOWER)]
-    return f"{len(changes)} cells compared: " + ", ".join(parts)
-
-
-def cells(results: Sequence[Result]) -> set[tuple[str, str]]:
-    return {(r.allocator, r.workload) for r in results}
-
-
-def require_common(old: Sequence[Result], new: Sequence[Result], old_name: str, new_name: str) -> None:
-    """UsageError when no (allocator, workload) is in both: such a comparison says nothing."""
-    if cells(old) & cells(new):
-        return
-    raise UsageError(
-        f"{old_name} and {new_name} have no (allocator, workload) in common: nothing to compare "
-        f"({_cell_summary(old)} vs {_cell_summary(new)})"
-    )
-
-
-def _cell_summary(results: Sequence[Result]) -> str:
-    allocators = sorted({r.allocator for r in results})
-    workloads = sorted({r.workload for r in results})
-    if not results:
-        return "no results"
-    return f"{', '.join(allocators)} on {', '.join(workloads[:4])}{' ...' if len(workloads) > 4 else ''}"
+from allocffi.harness.core import arguments, machine, outputs, units
+from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION
 
 
 def warnings_between(old: BenchReport, new: BenchReport, changes: Sequence[Change]) -> list[str]:
@@ -183,3 +40,66 @@ def warnings_between(old: BenchReport, new: BenchReport, changes: Sequence[Chang
 def load_baseline(path: str | Path) -> BenchReport:
     """Read a JSON report written by ``allocffi bench --json``, as a baseline."""
     return read_json(path, "baseline", speedups=False)
+
+
+def run_compare(
+    old_path: str,
+    new_path: str,
+    json_path: str | None = None,
+    noise_floor: float = comparison.DEFAULT_NOISE_THRESHOLD,
+    fail_on_regression: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """``allocffi compare OLD.json NEW.json``: verdicts for every cell in both, nothing run."""
+    err = err or sys.stderr
+    out = err if json_path == outputs.STDOUT else (out or sys.stdout)
+    arguments.NOISE_THRESHOLD.check("--noise-threshold", noise_floor)
+    outputs.check_outputs({"--json": json_path})
+    old = read_json(old_path, "run", speedups=False)
+    new = read_json(new_path, "run", speedups=False)
+    comparison.require_common(old.results, new.results, old_path, new_path)
+    changes = comparison.compare(old.results, new.results, noise_floor)
+    warnings = warnings_between(old, new, changes)
+    only_old = sorted(comparison.cells(old.results) - comparison.cells(new.results))
+    only_new = sorted(comparison.cells(new.results) - comparison.cells(old.results))
+
+    for name, path, run in (("old", old_path, old), ("new", new_path, new)):
+        print(f"{name}: {path} ({run.date}; {machine.load_line(run.load)})", file=out)
+    for warning in warnings:
+        print(f"warning: {warning}", file=out)
+    rows = [[c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()] for c in changes]
+    print("", file=out)
+    header = ["workload", "allocator", "old ns/op", "new ns/op", "new vs old"]
+    print(console.plain_table(header, rows, text_last=True), file=out)
+    print("", file=out)
+    print(comparison.summary_line(changes) + f" (noise floor {noise_floor:.0%}, confidence 95%)", file=out)
+    if only_old or only_new:
+        print(
+            f"not compared: {len(only_old)} cells only in the old run, {len(only_new)} only in the new",
+            file=out,
+        )
+
+    if json_path is not None:
+        record = {
+            "schema": "allocffi-compare/1",
+            "old": {"path": old_path, "date": old.date, "command": old.command},
+            "new": {"path": new_path, "date": new.date, "command": new.command},
+            "noise_floor": noise_floor,
+            "confidence": comparison.CONFIDENCE,
+            "warnings": warnings,
+            "counts": comparison.counts(changes),
+            "comparison": [c.to_dict() for c in changes],
+            "only_in_old": [list(c) for c in only_old],
+            "only_in_new": [list(c) for c in only_new],
+        }
+        outputs.write_atomically(json_path, json.dumps(record, indent=2) + "\n", "--json")
+    slower = comparison.regressions(changes)
+    if fail_on_regression and slower:
+        for c in slower:
+            print(f"allocffi compare: regression: {c.workload} {c.allocator}: {c.describe()}", file=err)
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+__all__ = ["load_baseline", "run_compare", "warnings_between"]

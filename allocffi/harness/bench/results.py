@@ -26,18 +26,17 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from allocffi.harness.bench.catalog import BASELINE, MMAP
+from allocffi.harness.bench.comparison import Change, summary_line
 from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
+from allocffi.harness.calibrate import markdown_lines
 from allocffi.harness.core import inputs, shapes, significance, stats, units
 from allocffi.harness.core import machine as machine_info
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.outputs import write_atomically
 from allocffi.harness.core.stats import ChecksumMismatch, Result
-
-if TYPE_CHECKING:  # compare reads reports: only the type is needed here
-    from allocffi.harness.compare import Change
 
 SCHEMA = "allocffi-bench/2"
 READABLE_SCHEMAS = ("allocffi-bench/1", SCHEMA)  # /1 lacks load, warnings, partial and speedup fields
@@ -273,8 +272,6 @@ def from_json(
     if speedups:
         stats.fill_speedups(results, baseline)
     comparison = data.get("comparison")
-    from allocffi.harness.compare import Change  # compare imports this module
-
     return BenchReport(
         date=data.get("date", "unknown"),
         command=data.get("command", "unknown"),
@@ -461,13 +458,9 @@ def to_markdown(report: BenchReport) -> str:
         out += [f"- not measured here: {t}" for t in PYTHON_TARGETS] + [""]
 
     if report.calibration is not None:
-        from allocffi.harness.calibrate import markdown_lines
-
         out += markdown_lines(report.calibration)
 
     if report.changes is not None:
-        from allocffi.harness.compare import summary_line
-
         out += ["## Compared with the baseline run", "", summary_line(report.changes) + ".", ""]
         rows = [
             [c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()]

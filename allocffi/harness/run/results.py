@@ -19,14 +19,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from allocffi.harness.core import machine, outputs, significance, units
 from allocffi.harness.core.measure import LAUNCHER, MEASURED_BY_LAUNCHER, MEASURED_BY_WAIT4
 from allocffi.harness.run import preload
-
-if TYPE_CHECKING:
-    from allocffi.harness.run.command import Program, RunOptions, Sample
+from allocffi.harness.run.programs import Program, RunOptions, Sample
 
 SCHEMA = "allocffi-run/1"
 

@@ -26,7 +26,7 @@ from allocffi.harness.core import arguments
 from allocffi.harness.core import children as runner
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.significance import compare_samples
-from allocffi.harness.trace import files
+from allocffi.harness.trace import files, native
 from allocffi.interface import Capability
 
 AF_ERR_THREAD = 9  # af_status: the allocator is bound to its creating thread
@@ -189,8 +189,6 @@ def replay(
     on_done: Progress | None = None,
 ) -> ReplayOutcome:
     """Validate the traces, then run every (trace, allocator, repeat) in a fresh worker."""
-    from allocffi.harness.trace import native
-
     arguments.REPEAT.check("--repeat", repeat)
     traces = [str(p) for p in files.resolve(path)]
     for trace in traces:

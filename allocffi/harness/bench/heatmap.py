@@ -9,9 +9,7 @@ Reference baselines (``mmap``, a fresh mapping per request, often 1000x
 slower) are drawn grey and kept out of the colour scale, so they do not wash
 out every other cell.
 
-matplotlib is optional (the ``bench`` extra): ``outputs.check_outputs`` is
-called before the benchmark starts, so a missing package or a format the plot
-cannot be written in is reported at once instead of after the run.
+matplotlib is optional (the ``bench`` extra): see core/outputs.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,4 @@
-"""``allocffi bench``, ``compare`` and ``report`` end to end.
-
-``bench``: validate, plan, run, check, report. Order matters: every user error
+"""``allocffi bench`` end to end: validate, plan, run, check, report. Order matters: every user error
 (names, paths, a plot format, a missing optional package, an unreadable
 baseline or one with nothing in common with this run, an allocator that
 cannot load) is found before the first measured run, so a long benchmark
@@ -9,14 +7,11 @@ are written from them, marked partial, and KeyboardInterrupt goes on to the
 caller (exit 130). The exit status says what happened (see errors.py): 0
 fine, 1 a worker failed or checksums disagree, 2 usage, 3 a regression
 beyond noise with --fail-on-regression.
-
-``compare`` and ``report`` read saved JSON runs and never run anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -24,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from allocffi.harness import compare
-from allocffi.harness.bench import catalog, targets, workload_file
+from allocffi.harness import calibrate, compare
+from allocffi.harness.bench import catalog, comparison, console, targets, workload_file
 from allocffi.harness.bench import results as report
-from allocffi.harness.core import arguments, console, machine, outputs, stats, units
+from allocffi.harness.bench.heatmap import write_plot
+from allocffi.harness.bench.scaling import write_scale_plot
+from allocffi.harness.core import arguments, machine, outputs, stats
 from allocffi.harness.core import children as runner
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_REGRESSION, BenchFailure, UsageError
 
@@ -51,7 +48,7 @@ class BenchOptions:
     plot_path: str | None = None
     baseline_path: str | None = None
     fail_on_regression: bool = False
-    noise_threshold: float = compare.DEFAULT_NOISE_THRESHOLD
+    noise_threshold: float = comparison.DEFAULT_NOISE_THRESHOLD
     overhead: bool = True  # run the null allocator once per workload
     calibrate: bool = True  # run the short calibration (calibrate.py) first
     quiet: bool = False
@@ -244,7 +241,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     if opts.baseline_allocator is not None and opts.baseline_allocator not in sel.allocators:
         reason = sel.skipped.get(opts.baseline_allocator) or "it is not selected"
         raise UsageError(f"--baseline-allocator {opts.baseline_allocator} cannot run here: {reason}")
-    if baseline is not None and not planned_cells(sel) & compare.cells(baseline.results):
+    if baseline is not None and not planned_cells(sel) & comparison.cells(baseline.results):
         raise UsageError(
             f"baseline {opts.baseline_path} has no (allocator, workload) in common with this run: "
             "nothing to compare (choose --allocators and --workloads that it measured)"
@@ -280,7 +277,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     results = stats.aggregate(measured, base_name)
     mismatches = stats.checksum_mismatches(measured)
     changes = (
-        compare.compare(baseline.results, results, opts.noise_threshold) if baseline is not None else None
+        comparison.compare(baseline.results, results, opts.noise_threshold) if baseline is not None else None
     )
 
     bench_report = report.BenchReport(
@@ -338,7 +335,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     if failures or mismatches:
         return EXIT_FAILURE
     if changes is not None and opts.fail_on_regression:
-        slower = compare.regressions(changes)
+        slower = comparison.regressions(changes)
         if slower:
             for c in slower:
                 print(f"allocffi bench: regression: {c.workload} {c.allocator}: {c.describe()}", file=err)
@@ -351,8 +348,6 @@ def _short_calibration(
 ) -> dict[str, Any] | None:
     """The wrapper's cost for the selected system libraries, measured in this run (libc joins as
     the reference); None when no system library is selected or the calibration failed."""
-    from allocffi.harness import calibrate
-
     libraries = [name for name in calibrate.LIBRARIES if name in sel.allocators]
     if not libraries:
         return None
@@ -434,146 +429,9 @@ def _write_reports(bench_report: report.BenchReport, opts: BenchOptions) -> None
     if opts.markdown_path:
         report.write_markdown(bench_report, opts.markdown_path)
     if opts.plot_path and opts.scale:
-        from allocffi.harness.bench.scaling import write_scale_plot
-
         write_scale_plot(bench_report, opts.plot_path)
     elif opts.plot_path:
-        from allocffi.harness.core.plot import write_plot
-
         write_plot(bench_report, opts.plot_path)
 
 
-def run_compare(
-    old_path: str,
-    new_path: str,
-    json_path: str | None = None,
-    noise_floor: float = compare.DEFAULT_NOISE_THRESHOLD,
-    fail_on_regression: bool = False,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """``allocffi compare OLD.json NEW.json``: verdicts for every cell in both, nothing run."""
-    err = err or sys.stderr
-    out = err if json_path == outputs.STDOUT else (out or sys.stdout)
-    arguments.NOISE_THRESHOLD.check("--noise-threshold", noise_floor)
-    outputs.check_outputs({"--json": json_path})
-    old = report.read_json(old_path, "run", speedups=False)
-    new = report.read_json(new_path, "run", speedups=False)
-    compare.require_common(old.results, new.results, old_path, new_path)
-    changes = compare.compare(old.results, new.results, noise_floor)
-    warnings = compare.warnings_between(old, new, changes)
-    only_old = sorted(compare.cells(old.results) - compare.cells(new.results))
-    only_new = sorted(compare.cells(new.results) - compare.cells(old.results))
-
-    for name, path, run in (("old", old_path, old), ("new", new_path, new)):
-        print(f"{name}: {path} ({run.date}; {machine.load_line(run.load)})", file=out)
-    for warning in warnings:
-        print(f"warning: {warning}", file=out)
-    rows = [[c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()] for c in changes]
-    print("", file=out)
-    header = ["workload", "allocator", "old ns/op", "new ns/op", "new vs old"]
-    print(console.plain_table(header, rows, text_last=True), file=out)
-    print("", file=out)
-    print(compare.summary_line(changes) + f" (noise floor {noise_floor:.0%}, confidence 95%)", file=out)
-    if only_old or only_new:
-        print(
-            f"not compared: {len(only_old)} cells only in the old run, {len(only_new)} only in the new",
-            file=out,
-        )
-
-    if json_path is not None:
-        record = {
-            "schema": "allocffi-compare/1",
-            "old": {"path": old_path, "date": old.date, "command": old.command},
-            "new": {"path": new_path, "date": new.date, "command": new.command},
-            "noise_floor": noise_floor,
-            "confidence": compare.CONFIDENCE,
-            "warnings": warnings,
-            "counts": compare.counts(changes),
-            "comparison": [c.to_dict() for c in changes],
-            "only_in_old": [list(c) for c in only_old],
-            "only_in_new": [list(c) for c in only_new],
-        }
-        outputs.write_atomically(json_path, json.dumps(record, indent=2) + "\n", "--json")
-    slower = compare.regressions(changes)
-    if fail_on_regression and slower:
-        for c in slower:
-            print(f"allocffi compare: regression: {c.workload} {c.allocator}: {c.describe()}", file=err)
-        return EXIT_REGRESSION
-    return EXIT_OK
-
-
-@dataclass
-class ReportOptions:
-    """The ``allocffi report`` command line, parsed."""
-
-    path: str
-    markdown_path: str | None = None
-    csv_path: str | None = None
-    plot_path: str | None = None
-    json_path: str | None = None
-    targets: bool = False
-    baseline_allocator: str | None = None
-
-
-def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """``allocffi report RUN.json``: the tables and files of a saved run, without running it."""
-    err = err or sys.stderr
-    paths = {"--markdown": opts.markdown_path, "--csv": opts.csv_path, "--json": opts.json_path}
-    outputs.check_outputs(paths, opts.plot_path)
-    run = report.read_json(opts.path, "run", opts.baseline_allocator)
-    run.targets = targets.check_all(run.results, run.overhead) if opts.targets else []
-    if not any(paths.values()) and opts.plot_path is None:
-        console.print_report(run, out or sys.stdout)
-    if opts.markdown_path:
-        report.write_markdown(run, opts.markdown_path)
-    if opts.csv_path:
-        report.write_csv(run, opts.csv_path)
-    if opts.json_path:
-        report.write_json(run, opts.json_path)
-    if opts.plot_path:
-        from allocffi.harness.core.plot import write_plot
-
-        write_plot(run, opts.plot_path)
-    return EXIT_OK
-
-
-def list_capabilities(out: TextIO | None = None) -> int:
-    """``allocffi list``: allocators with availability, workloads with descriptions."""
-    out = out or sys.stdout
-    caps = runner.probe()
-    print("Allocators:", file=out)
-    notes: Mapping[str, str] = {
-        catalog.MMAP: f"baseline, runs only on {', '.join(sorted(catalog.MMAP_WORKLOADS))}",
-        catalog.NULL: "engine overhead, runs once per workload",
-        catalog.BASELINE: "the reference for speedups",
-    }
-    names = [*catalog.SELECTABLE, catalog.NULL]
-    for competitor in caps.competitors:  # each NAME+reset right after NAME
-        base, mode = catalog.split_competitor(competitor)
-        if mode is not None:
-            names.insert(names.index(base) + 1, competitor)
-            notes = {
-                **notes,
-                base: "free mode: frees every block",
-                competitor: "arena mode: no frees, one reset per phase",
-            }
-    width = max(len(n) for n in names)
-    for name in names:
-        ok = caps.available.get(name, False)
-        state = "available" if ok else f"UNAVAILABLE: {caps.reasons.get(name, '')}"
-        note = f" ({notes[name]})" if name in notes else ""
-        print(f"  {name.ljust(width)}  {state}{note}", file=out)
-    print("Workloads:", file=out)
-    width = max((len(n) for n in caps.workloads), default=0)
-    for name, description in caps.workloads.items():
-        print(f"  {name.ljust(width)}  {description}", file=out)
-    print(
-        f"  threads-N and shared-threads-N run for any 1 <= N <= {catalog.MAX_THREADS}; "
-        "your own workloads: allocffi bench --workload-file FILE.toml",
-        file=out,
-    )
-    return EXIT_OK
-
-
-__all__ = ["BenchOptions", "ReportOptions", "list_capabilities", "run_bench", "run_compare", "run_report"]
+__all__ = ["BenchOptions", "run_bench"]
