@@ -96,17 +96,20 @@ def real_trace(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 @pytest.fixture
 def no_measuring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The first step of real work refused: reading and validation only."""
+    """The first step of real work refused: reading and validation only.
+
+    bench reads its files, then probes the allocators (refused here); trace replay chooses its
+    allocators (libc, without probing), reads the trace, then starts workers (refused here).
+    """
 
     def refuse(*args: object, **kwargs: object) -> Any:
         raise UsageError(STOP)
 
-    caps = children.probe()  # the real answer, once: the trace commands choose allocators from it
-    monkeypatch.setattr(children, "probe", lambda: caps)
+    monkeypatch.setattr(children, "probe", refuse)
+    monkeypatch.setattr(
+        replay, "choose_allocators", lambda requested, mode: (list(requested or ["libc"]), {})
+    )
     monkeypatch.setattr(replay, "run_child", refuse)
-    from allocffi.harness.bench import session
-
-    monkeypatch.setattr(session.runner, "probe", refuse)
     yield
 
 
