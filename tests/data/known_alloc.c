@@ -7,7 +7,8 @@
  *                                  wrappers do, so the child misses LD_PRELOAD
  *
  * It names its allocator from the symbols only that library defines (mi_version, mallctl,
- * tc_version), a check independent of the harness's dladdr probe.
+ * tc_version), a check independent of the harness's dladdr probe. allocffi's own afmalloc exports
+ * the malloc family only: it is named by the file that defines the malloc this program calls.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -16,12 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *allocator_seen(void) {
-  if (dlsym(RTLD_DEFAULT, "mi_version") != NULL) return "mimalloc";
-  if (dlsym(RTLD_DEFAULT, "mallctl") != NULL) return "jemalloc";
-  if (dlsym(RTLD_DEFAULT, "tc_version") != NULL) return "tcmalloc";
-  return "libc";
-}
+#include "allocator_seen.h"
 
 static void churn(long n) {
   void *keep[64] = {0};

@@ -1,7 +1,9 @@
 """How ``allocffi run`` puts an allocator under a whole program, and how it proves it did.
 
-Each allocator comes in with ``LD_PRELOAD`` of its Debian library; ``libc`` means no allocator
-library (glibc's malloc serves). The library is found through ``ldconfig -p``, then in the Debian
+Each allocator comes in with ``LD_PRELOAD`` of its Debian library; ``libc`` preloads glibc's own
+libc.so.6, so that glibc's malloc serves even a program linked against another allocator (Debian's
+redis-server needs libjemalloc.so.2): a preloaded library comes before the program's own in the
+search for ``malloc``. The library is found through ``ldconfig -p``, then in the Debian
 library directories; ``NAME=PATH`` on the command line names another build.
 
 The proof, for every run (``verify``):
@@ -43,15 +45,20 @@ SONAMES: dict[str, str] = {
     "jemalloc": "libjemalloc.so.2",
     "tcmalloc": "libtcmalloc_minimal.so.4",
 }
-RUN_ALLOCATORS: tuple[str, ...] = tuple(SONAMES)
+# Allocators built with allocffi (no soname): name -> the library's stem in the package directory.
+PACKAGE_LIBRARIES: dict[str, str] = {"afmalloc": "_afmalloc"}
+RUN_ALLOCATORS: tuple[str, ...] = (*SONAMES, *PACKAGE_LIBRARIES)
 PROBE_FILE_VARIABLE = "ALLOCFFI_PROBE_FILE"
 COUNT_FILE_VARIABLE = "ALLOCFFI_COUNT_FILE"
+# What run_environment adds: a process started without these (a server's driver) is outside the proof.
+RUN_VARIABLES = ("LD_PRELOAD", PROBE_FILE_VARIABLE, COUNT_FILE_VARIABLE)
 CHECK_METHOD = (
     "probe preloaded first: dlsym(RTLD_DEFAULT/RTLD_NEXT, 'malloc') + dladdr in every process "
     "that started with the preload; execs that drop the preload reported by the probe; "
     "/proc/PID/maps of every process the sampler saw"
 )
 _HELPER_DIR = Path(__file__).parent
+_PACKAGE_DIR = _HELPER_DIR.parents[1]  # allocffi/: where the library's own shared objects are built
 
 
 @dataclass(frozen=True)
@@ -59,11 +66,11 @@ class AllocatorChoice:
     """An allocator to run programs under: its name and the library that provides malloc."""
 
     name: str
-    library: str  # the preloaded library; for libc the libc that serves (not preloaded)
+    library: str  # the preloaded library (for libc, libc.so.6 itself: see the module doc)
 
     @property
     def preloads(self) -> list[str]:
-        return [] if self.name == BASELINE else [self.library]
+        return [self.library]
 
 
 def _ldconfig_paths() -> dict[str, str]:
@@ -124,7 +131,7 @@ def resolve_allocators(specs: list[str] | None) -> tuple[list[AllocatorChoice], 
     skipped: dict[str, str] = {}
     for spec in specs if specs is not None else list(RUN_ALLOCATORS):
         name, path = parse_allocator(spec)
-        if name not in SONAMES:
+        if name not in RUN_ALLOCATORS:
             raise UsageError(f"unknown allocator {name!r}; choose from {', '.join(RUN_ALLOCATORS)}")
         if any(c.name == name for c in chosen):
             raise UsageError(f"allocator {name!r} is listed twice")
@@ -133,9 +140,13 @@ def resolve_allocators(specs: list[str] | None) -> tuple[list[AllocatorChoice], 
                 raise UsageError("libc is glibc's own malloc: it takes no library path")
             chosen.append(AllocatorChoice(name, os.path.abspath(check_library(path, f"--allocators {name}"))))
             continue
-        found = find_library(SONAMES[name], ldconfig)
+        found = allocator_library(name, ldconfig)
         if found is None:
-            why = f"{SONAMES[name]} is not installed (install it: apt-get install {PACKAGES.get(name, '?')})"
+            if name in PACKAGE_LIBRARIES:
+                why = f"allocffi's {PACKAGE_LIBRARIES[name]} library is not built (run `make build`)"
+            else:
+                package = PACKAGES.get(name, "?")
+                why = f"{SONAMES[name]} is not installed (install it: apt-get install {package})"
             if explicit:
                 raise UsageError(f"allocator {name!r}: {why}")
             skipped[name] = why
@@ -166,7 +177,8 @@ def check_user_preload(env: Mapping[str, str]) -> str | None:
 
     A user's LD_PRELOAD is kept in every run, after the probe and the allocator under test (see
     ``run_environment``), so a tool such as a fault injector still loads. One that defines
-    malloc is refused: it would serve the libc runs and the comparison would be void.
+    malloc is refused: loaded after the allocator under test, it would never serve malloc, and a
+    user who preloads an allocator means to measure it.
     """
     for key in (PROBE_FILE_VARIABLE, COUNT_FILE_VARIABLE):
         if key in env:
@@ -187,9 +199,8 @@ def check_user_preload(env: Mapping[str, str]) -> str | None:
         except (elf.NotALibrary, OSError):
             continue  # not an allocator: it may stay
         raise UsageError(
-            f"--env LD_PRELOAD: {entry} defines malloc, so it would replace the allocator under test "
-            "(glibc's included); compare it as one of the allocators instead "
-            f"(e.g. --allocators mimalloc={entry})"
+            f"--env LD_PRELOAD: {entry} defines malloc, but it would never serve it (the allocator under "
+            f"test is loaded first); to measure it, name it as an allocator (--allocators mimalloc={entry})"
         )
     return (
         f"note: --env LD_PRELOAD={value} is kept in every run, loaded after the probe and the allocator "
@@ -197,12 +208,26 @@ def check_user_preload(env: Mapping[str, str]) -> str | None:
     )
 
 
-def helper_library(stem: str) -> str:
-    """Path of a csrc/run helper built with the package (``_runprobe``, ``_runcount``)."""
+def allocator_library(name: str, ldconfig: Mapping[str, str] | None = None) -> str | None:
+    """The library that provides ``name``'s malloc on this machine (libc: libc itself), or None."""
+    if name in PACKAGE_LIBRARIES:
+        return _built_library(_PACKAGE_DIR, PACKAGE_LIBRARIES[name])
+    return find_library(SONAMES[name], ldconfig)
+
+
+def _built_library(directory: Path, stem: str) -> str | None:
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = _HELPER_DIR / f"{stem}{suffix}"
+        path = directory / f"{stem}{suffix}"
         if path.exists():
             return str(path)
+    return None
+
+
+def helper_library(stem: str) -> str:
+    """Path of a csrc/run helper built with the package (``_runprobe``, ``_runcount``)."""
+    path = _built_library(_HELPER_DIR, stem)
+    if path is not None:
+        return path
     raise UsageError(
         f"allocffi's {stem} helper is not built: run `make build` (or pip install .) in the source tree"
     )
@@ -217,7 +242,10 @@ def run_environment(
     LD_PRELOAD already in ``base`` is kept, after ours.
     """
     env = dict(base)
-    extra = [helper_library("_runcount")] if count_file is not None else allocator.preloads
+    # The counter defines malloc, calloc and realloc only: the allocator's library (libc.so.6 for the
+    # counting run) comes after it, so that free and the rest are glibc's too.
+    extra = [helper_library("_runcount")] if count_file is not None else []
+    extra += allocator.preloads
     preloads = [helper_library("_runprobe"), *extra]
     if env.get("LD_PRELOAD"):
         preloads.append(env["LD_PRELOAD"])
