@@ -219,12 +219,26 @@ def test_files_from_before_the_speedup_fields_still_load(
     ("content", "message"),
     [
         ("{not json", "not valid JSON"),
-        ("[1, 2]", "not a JSON object"),
+        ("[1, 2]", 'no "results" list'),
         ('{"x": 1}', 'no "results" list'),
         ('{"schema": "allocffi-compare/1", "results": []}', "has schema 'allocffi-compare/1'"),
-        ('{"results": [{"allocator": "a"}]}', "lacks one of allocator, workload, ns_per_op"),
-        ('{"results": [{"allocator": "a", "workload": "w", "ns_per_op": -1}]}', "not negative"),
-        ('{"results": [{"allocator": "a", "workload": "w", "ns_per_op": "fast"}]}', "malformed"),
+        ('{"results": [{"allocator": "a"}]}', "results[0].workload: missing"),
+        (
+            '{"results": [{"allocator": "a", "workload": "w", "ns_per_op": -1}]}',
+            "results[0].ns_per_op: expected a finite number > 0 (got -1)",
+        ),
+        (
+            '{"results": [{"allocator": "a", "workload": "w", "ns_per_op": "fast"}]}',
+            "results[0].ns_per_op: expected a finite number > 0 (got 'fast')",
+        ),
+        (
+            '{"results": [{"allocator": ["libc"], "workload": "w", "ns_per_op": 1}]}',
+            "results[0].allocator: expected text (got a list)",
+        ),
+        (
+            '{"results": [{"allocator": "a", "workload": "w", "ns_per_op": NaN}]}',
+            "results[0].ns_per_op: expected a finite number > 0 (got nan)",
+        ),
     ],
 )
 def test_a_file_that_is_not_a_run_is_one_line_and_exit_2(

@@ -199,7 +199,7 @@ def test_baseline_round_trips_through_the_json_report(tmp_path: Path) -> None:
     [
         ("{not json", "not valid JSON"),
         ('{"x": 1}', 'no "results"'),
-        ('{"results": [{"allocator": "a"}]}', "lacks"),
+        ('{"results": [{"allocator": "a"}]}', "results\\[0\\].workload: missing"),
     ],
 )
 def test_a_bad_baseline_is_a_usage_error(tmp_path: Path, content: str, message: str) -> None:

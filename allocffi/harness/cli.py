@@ -251,7 +251,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         "--programs", type=arguments.names, metavar="P,Q", help="only these programs of the suite"
     )
     run.add_argument(
-        "--env", action="append", default=[], metavar="KEY=VALUE", help="set in the program's environment"
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set in the program's environment; an LD_PRELOAD is kept, loaded after the allocator under "
+        "test (one that defines malloc is refused: measure it with --allocators NAME=PATH)",
     )
     run.add_argument("--cwd", metavar="DIR", help="run the program in DIR")
     run.add_argument(

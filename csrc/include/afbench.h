@@ -68,7 +68,7 @@ typedef struct af_size_entry {
 
 /* A user-described workload, run by the same kernels as the built-in ones. */
 typedef struct af_workload_spec {
-  const char *name;           /* 1..AF_SPEC_MAX_NAME of [A-Za-z0-9._-] */
+  const char *name;           /* 1..AF_SPEC_MAX_NAME of [A-Za-z0-9._-], a letter or digit first */
   int kernel;                 /* an AF_KERNEL_* */
   const af_size_entry *sizes; /* size_count entries */
   size_t size_count;          /* 1..AF_SPEC_MAX_ENTRIES */

@@ -32,7 +32,7 @@ from allocffi.harness.bench.catalog import BASELINE, MMAP
 from allocffi.harness.bench.comparison import Change, summary_line
 from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
 from allocffi.harness.calibrate import markdown_lines
-from allocffi.harness.core import inputs, significance, stats, units
+from allocffi.harness.core import inputs, shapes, significance, stats, units
 from allocffi.harness.core import machine as machine_info
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.outputs import write_atomically
@@ -133,54 +133,136 @@ def write_json(report: BenchReport, path: str | Path) -> None:
     write_atomically(path, json.dumps(to_json(report), indent=2) + "\n", "--json")
 
 
-_REQUIRED = ("allocator", "workload", "ns_per_op")
+# What a saved report must hold, field by field (see core/shapes.py): checked on load, so a
+# mutated file is one line naming the field, and the code below never meets a wrong type.
+_RESULT_SHAPES: dict[str, shapes.Shape] = {
+    "str": shapes.TEXT,
+    "str | None": shapes.optional(shapes.TEXT),
+    "int": shapes.COUNT,
+    "float": shapes.SIZE,
+    "float | None": shapes.optional(shapes.SIZE),
+    "list[float]": shapes.list_of(shapes.POSITIVE),
+}
+RESULT = shapes.record(
+    {
+        **{name: _RESULT_SHAPES[str(f.type)] for name, f in Result.__dataclass_fields__.items()},
+        "ns_per_op": shapes.POSITIVE,  # speedups divide by it
+        "rss_growth_bytes": shapes.INTEGER,  # may shrink
+    },
+    required=("allocator", "workload", "ns_per_op"),
+)
+_LOAD_STATE = shapes.record(
+    {"load_average": shapes.list_of(shapes.NUMBER), "cpus": shapes.COUNT, "usable_cpus": shapes.COUNT}
+)
+_CHANGE = shapes.record(
+    {
+        **dict.fromkeys(("allocator", "workload", "verdict"), shapes.TEXT),
+        **dict.fromkeys(
+            ("old_ns_per_op", "new_ns_per_op", "ratio", "ratio_low", "ratio_high", "p_value", "confidence"),
+            shapes.SIZE,
+        ),
+        "ops_changed": shapes.FLAG,
+    },
+    required=("allocator", "workload", "old_ns_per_op", "new_ns_per_op", "ratio", "verdict"),
+)
+_CALIBRATION_ROW = shapes.record(
+    {
+        "library": shapes.TEXT,
+        "workload": shapes.TEXT,
+        "direct_ns_per_op": shapes.SIZE,
+        "engine_ns_per_op": shapes.SIZE,
+        "wrapper_ns_per_op": shapes.NUMBER,
+        "direct_speedup_vs_libc": shapes.optional(shapes.SIZE),
+        "engine_speedup_vs_libc": shapes.optional(shapes.SIZE),
+        "speedup_change": shapes.optional(shapes.NUMBER),
+        "flagged": shapes.FLAG,
+        "spread": shapes.optional(shapes.SIZE),
+    },
+    required=("library", "workload", "direct_ns_per_op", "engine_ns_per_op", "wrapper_ns_per_op"),
+)
+REPORT = shapes.record(
+    {
+        "schema": shapes.TEXT,
+        "date": shapes.TEXT,
+        "command": shapes.TEXT,
+        "partial": shapes.FLAG,
+        "machine": shapes.map_of(
+            shapes.optional(
+                shapes.one_of(shapes.TEXT, shapes.NUMBER, shapes.map_of(shapes.optional(shapes.TEXT)))
+            )
+        ),
+        "load": shapes.optional(
+            shapes.record(
+                {
+                    "before": shapes.optional(_LOAD_STATE),
+                    "after": shapes.optional(_LOAD_STATE),
+                    "highest_load_during": shapes.optional(shapes.NUMBER),
+                }
+            )
+        ),
+        "warnings": shapes.list_of(shapes.TEXT),
+        "config": shapes.map_of(shapes.ANY),
+        "baseline_allocator": shapes.optional(shapes.TEXT),
+        "wall_time_s": shapes.optional(shapes.SIZE),
+        "engine_overhead_ns_per_op": shapes.map_of(shapes.SIZE),
+        "checksum_mismatches": shapes.list_of(
+            shapes.record(
+                {
+                    "workload": shapes.TEXT,
+                    "checksums": shapes.map_of(shapes.one_of(shapes.COUNT, shapes.TEXT)),
+                },
+                required=("workload", "checksums"),
+            )
+        ),
+        "comparison": shapes.optional(shapes.list_of(_CHANGE)),
+        "results": shapes.list_of(RESULT),
+        "calibration": shapes.optional(
+            shapes.record(
+                {
+                    "tolerance": shapes.SIZE,
+                    "flagged": shapes.list_of(shapes.TEXT),
+                    "config": shapes.map_of(shapes.ANY),
+                    "rows": shapes.list_of(_CALIBRATION_ROW),
+                }
+            )
+        ),
+    },
+    required=("results",),
+)
 
 
-def results_from_json(data: Mapping[str, Any], source: str) -> list[Result]:
-    """The results of a saved report; UsageError when it is not one."""
-    records = data.get("results") if isinstance(data, Mapping) else None
-    if not isinstance(records, list):
-        raise UsageError(f'{source} is not an allocffi bench report (no "results" list)')
-    results = []
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping) or any(k not in record for k in _REQUIRED):
-            raise UsageError(f"{source}: result #{index} lacks one of {', '.join(_REQUIRED)}")
-        fields = dict(record)
-        samples = fields.get("samples")
-        if not isinstance(samples, list) or not all(isinstance(x, (int, float)) for x in samples):
-            fields["samples"] = []
-        fields.setdefault("ns_per_op_min", min(fields["samples"], default=fields["ns_per_op"]))
-        fields.setdefault("ns_per_op_max", max(fields["samples"], default=fields["ns_per_op"]))
-        fields.setdefault("repeats", len(fields["samples"]) or 1)
-        fields.setdefault("ops", 0)
-        fields.setdefault("checksum", 0)
-        try:
-            result = Result.from_dict(fields)
-            significance.spread(result.samples or [result.ns_per_op])  # numbers, finite, not negative
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"{source}: result #{index} is malformed ({exc})") from exc
-        results.append(result)
-    return results
+def _result(record: Mapping[str, Any]) -> Result:
+    """A checked result record, with the fields of older files filled in."""
+    fields = dict(record)
+    samples = fields.setdefault("samples", [])
+    fields.setdefault("ns_per_op_min", min(samples, default=fields["ns_per_op"]))
+    fields.setdefault("ns_per_op_max", max(samples, default=fields["ns_per_op"]))
+    fields.setdefault("repeats", len(samples) or 1)
+    fields.setdefault("ops", 0)
+    fields.setdefault("checksum", 0)
+    return Result.from_dict(fields)
 
 
 def from_json(
-    data: Mapping[str, Any], source: str, baseline_allocator: str | None = None, speedups: bool = True
+    data: Any, source: str, baseline_allocator: str | None = None, speedups: bool = True
 ) -> BenchReport:
-    """A report from its JSON record; speedups recomputed against ``baseline_allocator``.
+    """A report from its JSON record, checked field by field (REPORT); speedups recomputed
+    against ``baseline_allocator``.
 
     ``speedups=False`` skips that work (a verdict per cell) for callers that only compare runs.
     """
-    if not isinstance(data, Mapping):
-        raise UsageError(f"{source} is not an allocffi bench report (not a JSON object)")
+    if not isinstance(data, Mapping) or "results" not in data:
+        raise UsageError(f'{source} is not an allocffi bench report (no "results" list)')
     schema = data.get("schema", READABLE_SCHEMAS[0])
     if schema not in READABLE_SCHEMAS:
         raise UsageError(
-            f"{source} has schema {schema!r}; this allocffi reads {', '.join(READABLE_SCHEMAS)} "
+            f"{source} has schema {str(schema)[:40]!r}; this allocffi reads {', '.join(READABLE_SCHEMAS)} "
             "(bench reports written by `allocffi bench --json`)"
         )
-    results = results_from_json(data, source)
+    data = shapes.check(data, REPORT, source)
+    results = [_result(r) for r in data["results"]]
     present = list(dict.fromkeys(r.allocator for r in results))
-    baseline = baseline_allocator or str(data.get("baseline_allocator") or BASELINE)
+    baseline = baseline_allocator or data.get("baseline_allocator") or BASELINE
     if baseline_allocator is not None and baseline not in present:
         raise UsageError(
             f"--baseline-allocator {baseline}: {source} has no results for it (it has {', '.join(present)})"
@@ -189,37 +271,24 @@ def from_json(
         baseline = default_baseline(present)
     if speedups:
         stats.fill_speedups(results, baseline)
-    config = data.get("config")
-    overhead = data.get("engine_overhead_ns_per_op")
-    machine = data.get("machine")
-    load = data.get("load")
-    try:
-        changes = (
-            None if data.get("comparison") is None else [Change.from_dict(c) for c in data["comparison"]]
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f'{source}: its "comparison" is malformed ({exc})') from exc
+    comparison = data.get("comparison")
     return BenchReport(
-        date=str(data.get("date", "unknown")),
-        command=str(data.get("command", "unknown")),
-        machine=dict(machine) if isinstance(machine, Mapping) else {},
-        config=dict(config) if isinstance(config, Mapping) else {},
+        date=data.get("date", "unknown"),
+        command=data.get("command", "unknown"),
+        machine=data.get("machine", {}),
+        config=data.get("config", {}),
         results=results,
-        overhead={str(k): float(v) for k, v in overhead.items()} if isinstance(overhead, Mapping) else {},
+        overhead=data.get("engine_overhead_ns_per_op", {}),
         mismatches=[
-            ChecksumMismatch(str(m["workload"]), m["checksums"])
-            for m in data.get("checksum_mismatches") or []
-            if isinstance(m, Mapping) and "workload" in m and isinstance(m.get("checksums"), Mapping)
+            ChecksumMismatch(m["workload"], m["checksums"]) for m in data.get("checksum_mismatches", [])
         ],
-        changes=changes,
-        wall_time_s=float(data.get("wall_time_s") or 0.0),
+        changes=None if comparison is None else [Change.from_dict(c) for c in comparison],
+        wall_time_s=data.get("wall_time_s") or 0.0,
         baseline_allocator=baseline,
-        load=dict(load) if isinstance(load, Mapping) else None,
-        partial=bool(data.get("partial", False)),
-        warnings=[str(w) for w in data.get("warnings") or []],
-        calibration=dict(calibration)
-        if isinstance(calibration := data.get("calibration"), Mapping)
-        else None,
+        load=data.get("load"),
+        partial=data.get("partial", False),
+        warnings=data.get("warnings", []),
+        calibration=data.get("calibration"),
     )
 
 

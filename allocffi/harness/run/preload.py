@@ -177,7 +177,8 @@ def check_user_preload(env: Mapping[str, str]) -> str | None:
 
     A user's LD_PRELOAD is kept in every run, after the probe and the allocator under test (see
     ``run_environment``), so a tool such as a fault injector still loads. One that defines
-    malloc is refused: it would serve the libc runs and the comparison would be void.
+    malloc is refused: loaded after the allocator under test, it would never serve malloc, and a
+    user who preloads an allocator means to measure it.
     """
     for key in (PROBE_FILE_VARIABLE, COUNT_FILE_VARIABLE):
         if key in env:
@@ -198,9 +199,8 @@ def check_user_preload(env: Mapping[str, str]) -> str | None:
         except (elf.NotALibrary, OSError):
             continue  # not an allocator: it may stay
         raise UsageError(
-            f"--env LD_PRELOAD: {entry} defines malloc, so it would replace the allocator under test "
-            "(glibc's included); compare it as one of the allocators instead "
-            f"(e.g. --allocators mimalloc={entry})"
+            f"--env LD_PRELOAD: {entry} defines malloc, but it would never serve it (the allocator under "
+            f"test is loaded first); to measure it, name it as an allocator (--allocators mimalloc={entry})"
         )
     return (
         f"note: --env LD_PRELOAD={value} is kept in every run, loaded after the probe and the allocator "
