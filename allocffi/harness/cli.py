@@ -380,7 +380,7 @@ def _calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         seed=args.seed,
         json_path=args.json,
         quiet=args.quiet,
-        command=shlex.join(["allocffi", *argv]),
+        argv=["allocffi", *argv],
     )
     return run_command(opts)
 

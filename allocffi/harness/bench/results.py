@@ -21,27 +21,26 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import sys
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from allocffi.harness import calibrate
 from allocffi.harness.bench.catalog import BASELINE, MMAP
 from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
 from allocffi.harness.core import machine as machine_info
-from allocffi.harness.core import significance, stats, units
+from allocffi.harness.core import record, significance, stats, units
+from allocffi.harness.core.change import Change, summary_line
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.stats import ChecksumMismatch, Result
 
-if TYPE_CHECKING:  # compare reads reports: only the type is needed here
-    from allocffi.harness.compare import Change
-
-SCHEMA = "allocffi-bench/2"
-READABLE_SCHEMAS = ("allocffi-bench/1", SCHEMA)  # /1 lacks load, warnings, partial and speedup fields
-STDOUT = "-"  # as a path: write to standard output
+# Bench reports written before the results record: still read, converted on load.
+OLD_SCHEMAS = ("allocffi-bench/1", "allocffi-bench/2")
+STDOUT = record.STDOUT
+ensure_writable = record.ensure_writable
+write_text = record.write_text
 
 # A cell whose repeats spread wider than this ((max - min) / median) is flagged:
 # at 20% a 1.2x difference can come from one noisy repeat.
@@ -66,9 +65,7 @@ class BenchReport:
     load: dict[str, Any] | None = None  # machine.LoadWatch.finish(): load before, during, after
     partial: bool = False  # interrupted: only the runs completed before Ctrl-C
     warnings: list[str] = field(default_factory=list)  # what makes these figures doubtful
-    calibration: dict[str, Any] | None = (
-        None  # the short calibration of this run (calibrate.py); None: not run
-    )
+    calibration: calibrate.Calibration | None = None  # the short calibration of this run; None: not run
 
     @property
     def allocators(self) -> list[str]:
@@ -85,40 +82,6 @@ class BenchReport:
 # --------------------------------------------------------------------------
 # Paths
 # --------------------------------------------------------------------------
-
-
-def ensure_writable(path: str | Path, what: str) -> Path:
-    """Create the parent directory if needed and prove the file can be written.
-
-    An existing file is left untouched; a new one is created and removed.
-    """
-    target = Path(path)
-    if str(path) == STDOUT:
-        return target
-    if target.is_dir():
-        raise UsageError(f"{what} path {target} is a directory, not a file")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        existed = target.exists()
-        with open(target, "a"):
-            pass
-        if not existed:
-            target.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write {what} to {target}: {exc.strerror or exc}") from exc
-    return target
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write atomically: a crash never leaves half a report behind ("-": standard output)."""
-    if str(path) == STDOUT:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
 
 
 # --------------------------------------------------------------------------
@@ -146,82 +109,124 @@ def run_warnings(report: BenchReport) -> list[str]:
     return found
 
 
-def to_json(report: BenchReport) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "date": report.date,
-        "command": report.command,
-        "partial": report.partial,
-        "machine": report.machine,
-        "load": report.load,
-        "warnings": report.warnings,
-        "config": report.config,
-        "baseline_allocator": report.baseline_allocator,
-        "wall_time_s": round(report.wall_time_s, 3),
-        "engine_overhead_ns_per_op": report.overhead,
-        "checksums_agree": not report.mismatches,
-        "checksum_mismatches": [
-            {"workload": m.workload, "checksums": dict(m.checksums)} for m in report.mismatches
-        ],
-        "targets": [{"target": o.label, "status": o.status, "measured": o.measured} for o in report.targets],
-        "comparison": None if report.changes is None else [c.to_dict() for c in report.changes],
-        "results": [r.to_dict() for r in report.results],
-        "calibration": report.calibration,
-    }
+BENCH = "bench"  # the command's name in its results record, and the key of its details there
+NS_PER_OP = "ns_per_op"
+# Result fields a cell holds elsewhere (key, samples) or that a reader recomputes (speedups).
+_NOT_DETAILS = frozenset(
+    {"allocator", "workload", "samples", "ns_per_op", "ns_per_op_min", "ns_per_op_max", "repeats"}
+    | {"speedup", "speedup_vs", "speedup_low", "speedup_high", "speedup_verdict"}
+)
+
+
+def to_record(report: BenchReport) -> record.Record:
+    """The results record of a session: one cell per (workload, allocator), its ns/op samples."""
+    cells = [
+        record.Cell(
+            r.workload,
+            r.allocator,
+            {NS_PER_OP: record.Metric(list(r.samples) or [r.ns_per_op], "ns/op")},
+            details={BENCH: {k: v for k, v in r.to_dict().items() if k not in _NOT_DETAILS}},
+        )
+        for r in report.results
+    ]
+    calibration = report.calibration
+    result = record.Record(
+        BENCH,
+        shlex.split(report.command),
+        report.config,
+        report.date,
+        report.machine,
+        cells,
+        baseline_allocator=report.baseline_allocator,
+        load=report.load,
+        warnings=list(report.warnings),
+        partial=report.partial,
+        details={
+            BENCH: {
+                "wall_time_s": round(report.wall_time_s, 3),
+                "engine_overhead_ns_per_op": report.overhead,
+                "checksums_agree": not report.mismatches,
+                "checksum_mismatches": [
+                    {"workload": m.workload, "checksums": dict(m.checksums)} for m in report.mismatches
+                ],
+                "targets": [
+                    {"target": o.label, "status": o.status, "measured": o.measured} for o in report.targets
+                ],
+                "comparison": None if report.changes is None else [c.to_dict() for c in report.changes],
+                "calibration": None
+                if calibration is None
+                else calibration.to_record(
+                    shlex.split(report.command), report.date, report.machine
+                ).to_json(),
+            }
+        },
+    )
+    record.judge(result)
+    return result
 
 
 def write_json(report: BenchReport, path: str | Path) -> None:
-    write_text(path, json.dumps(to_json(report), indent=2) + "\n")
+    record.write(to_record(report), path)
 
 
-_REQUIRED = ("allocator", "workload", "ns_per_op")
+@dataclass
+class _RunDetails:
+    """What a bench record keeps beside its cells (details.bench), as read back."""
+
+    wall_time_s: float = 0.0
+    engine_overhead_ns_per_op: dict[str, float] = field(default_factory=dict)
+    checksum_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    comparison: list[dict[str, Any]] | None = None
+    calibration: dict[str, Any] | None = None
 
 
-def results_from_json(data: Mapping[str, Any], source: str) -> list[Result]:
-    """The results of a saved report; UsageError when it is not one."""
-    records = data.get("results") if isinstance(data, Mapping) else None
-    if not isinstance(records, list):
-        raise UsageError(f'{source} is not an allocffi bench report (no "results" list)')
-    results = []
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping) or any(k not in record for k in _REQUIRED):
-            raise UsageError(f"{source}: result #{index} lacks one of {', '.join(_REQUIRED)}")
-        fields = dict(record)
-        samples = fields.get("samples")
-        if not isinstance(samples, list) or not all(isinstance(x, (int, float)) for x in samples):
-            fields["samples"] = []
-        fields.setdefault("ns_per_op_min", min(fields["samples"], default=fields["ns_per_op"]))
-        fields.setdefault("ns_per_op_max", max(fields["samples"], default=fields["ns_per_op"]))
-        fields.setdefault("repeats", len(fields["samples"]) or 1)
-        fields.setdefault("ops", 0)
-        fields.setdefault("checksum", 0)
-        try:
-            result = Result.from_dict(fields)
-            significance.spread(result.samples or [result.ns_per_op])  # numbers, finite, not negative
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"{source}: result #{index} is malformed ({exc})") from exc
-        results.append(result)
-    return results
+def _cell_result(cell: record.Cell, path: str) -> Result:
+    metric = cell.metrics.get(NS_PER_OP)
+    if metric is None:
+        raise UsageError(f"{path}.metrics.{NS_PER_OP}: missing (a bench cell always has it)")
+    own = cell.details.get(BENCH, {})
+    if not isinstance(own, dict):
+        raise UsageError(f"{path}.details.{BENCH}: expected an object")
+    fields = {k: v for k, v in own.items() if k not in _NOT_DETAILS}
+    fields.update(
+        allocator=cell.allocator,
+        workload=cell.subject,
+        samples=metric.samples,
+        ns_per_op=metric.median,
+        ns_per_op_min=min(metric.samples),
+        ns_per_op_max=max(metric.samples),
+        repeats=len(metric.samples),
+    )
+    fields.setdefault("ops", 0)
+    fields.setdefault("checksum", 0)
+    return record.dataclass_from(Result, fields, f"{path}.details.{BENCH}")
 
 
-def from_json(
-    data: Mapping[str, Any], source: str, baseline_allocator: str | None = None, speedups: bool = True
+def _mismatch(data: Any, path: str) -> ChecksumMismatch:
+    entry = record.dataclass_from(_MismatchEntry, data if isinstance(data, dict) else {}, path)
+    return ChecksumMismatch(entry.workload, entry.checksums)
+
+
+@dataclass
+class _MismatchEntry:
+    workload: str
+    checksums: dict[str, list[int]]
+
+
+def from_record(
+    saved: record.Record, source: str, baseline_allocator: str | None = None, speedups: bool = True
 ) -> BenchReport:
-    """A report from its JSON record; speedups recomputed against ``baseline_allocator``.
+    """A session from its (validated) results record; speedups recomputed against ``baseline_allocator``.
 
     ``speedups=False`` skips that work (a verdict per cell) for callers that only compare runs.
     """
-    if not isinstance(data, Mapping):
-        raise UsageError(f"{source} is not an allocffi bench report (not a JSON object)")
-    schema = data.get("schema", READABLE_SCHEMAS[0])
-    if schema not in READABLE_SCHEMAS:
-        raise UsageError(
-            f"{source} has schema {schema!r}; this allocffi reads {', '.join(READABLE_SCHEMAS)} "
-            "(bench reports written by `allocffi bench --json`)"
-        )
-    results = results_from_json(data, source)
+    if saved.command != BENCH:
+        raise UsageError(f"{source} holds the results of `allocffi {saved.command}`, not of `allocffi bench`")
+    results = [_cell_result(c, f"results[{i}]") for i, c in enumerate(saved.cells)]
+    own = saved.details.get(BENCH, {})
+    extra = record.dataclass_from(_RunDetails, own if isinstance(own, dict) else {}, f"details.{BENCH}")
     present = list(dict.fromkeys(r.allocator for r in results))
-    baseline = baseline_allocator or str(data.get("baseline_allocator") or BASELINE)
+    baseline = baseline_allocator or saved.baseline_allocator or BASELINE
     if baseline_allocator is not None and baseline not in present:
         raise UsageError(
             f"--baseline-allocator {baseline}: {source} has no results for it (it has {', '.join(present)})"
@@ -230,55 +235,102 @@ def from_json(
         baseline = default_baseline(present)
     if speedups:
         stats.fill_speedups(results, baseline)
-    config = data.get("config")
-    overhead = data.get("engine_overhead_ns_per_op")
-    machine = data.get("machine")
-    load = data.get("load")
-    from allocffi.harness.compare import Change  # compare imports this module
-
     try:
-        changes = (
-            None if data.get("comparison") is None else [Change.from_dict(c) for c in data["comparison"]]
-        )
+        changes = None if extra.comparison is None else [Change.from_dict(c) for c in extra.comparison]
     except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f'{source}: its "comparison" is malformed ({exc})') from exc
+        raise UsageError(f"{source}: details.{BENCH}.comparison is malformed ({exc})") from exc
+    calibration = None
+    if extra.calibration is not None:
+        try:
+            calibration = calibrate.from_record(record.from_json(extra.calibration, "calibration"))
+        except UsageError as exc:
+            raise UsageError(f"details.{BENCH}.calibration: {exc}") from exc
     return BenchReport(
-        date=str(data.get("date", "unknown")),
-        command=str(data.get("command", "unknown")),
-        machine=dict(machine) if isinstance(machine, Mapping) else {},
-        config=dict(config) if isinstance(config, Mapping) else {},
+        date=saved.date,
+        command=shlex.join(saved.argv),
+        machine=saved.machine,
+        config=saved.config,
         results=results,
-        overhead={str(k): float(v) for k, v in overhead.items()} if isinstance(overhead, Mapping) else {},
+        overhead=extra.engine_overhead_ns_per_op,
         mismatches=[
-            ChecksumMismatch(str(m["workload"]), m["checksums"])
-            for m in data.get("checksum_mismatches") or []
-            if isinstance(m, Mapping) and "workload" in m and isinstance(m.get("checksums"), Mapping)
+            _mismatch(m, f"details.{BENCH}.checksum_mismatches[{i}]")
+            for i, m in enumerate(extra.checksum_mismatches)
         ],
         changes=changes,
-        wall_time_s=float(data.get("wall_time_s") or 0.0),
+        wall_time_s=extra.wall_time_s,
         baseline_allocator=baseline,
-        load=dict(load) if isinstance(load, Mapping) else None,
-        partial=bool(data.get("partial", False)),
-        warnings=[str(w) for w in data.get("warnings") or []],
-        calibration=dict(calibration)
-        if isinstance(calibration := data.get("calibration"), Mapping)
-        else None,
+        load=saved.load,
+        partial=saved.partial,
+        warnings=saved.warnings,
+        calibration=calibration,
     )
+
+
+def record_of_old_report(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A bench report of schema allocffi-bench/1 or /2 as a results record, for the one check.
+
+    /1 lacks load, warnings, partial and the speedups (which are recomputed anyway); its cells
+    without per-repeat samples keep their median as the one sample.
+    """
+    cells = []
+    for entry in data.get("results") or []:
+        if not isinstance(entry, Mapping):
+            cells.append(entry)  # refused by the check, with its path
+            continue
+        samples = entry.get("samples") or [entry.get("ns_per_op")]
+        cells.append(
+            {
+                "subject": entry.get("workload"),
+                "allocator": entry.get("allocator"),
+                "metrics": {NS_PER_OP: {"unit": "ns/op", "better": record.LOWER, "samples": samples}},
+                "details": {BENCH: {k: v for k, v in entry.items() if k not in _NOT_DETAILS}},
+            }
+        )
+    command = data.get("command")
+    return {
+        "schema": record.SCHEMA,
+        "command": {
+            "name": BENCH,
+            "argv": shlex.split(command) if isinstance(command, str) else ["allocffi", "bench"],
+            "config": data.get("config") or {},
+        },
+        "date": data.get("date", "unknown"),
+        "machine": data.get("machine") or {},
+        "load": data.get("load"),
+        "baseline_allocator": data.get("baseline_allocator"),
+        "partial": data.get("partial", False),
+        "warnings": data.get("warnings") or [],
+        "details": {
+            BENCH: {
+                k: data[k]
+                for k in ("wall_time_s", "engine_overhead_ns_per_op", "checksum_mismatches", "comparison")
+                if data.get(k) is not None
+            }
+        },
+        "results": cells,
+    }
+
+
+def read_record(path: str | Path, what: str = "results") -> record.Record:
+    """Any command's saved results, validated; old bench reports converted first."""
+    data = record.load_json_text(path, what)
+    if isinstance(data, dict) and data.get("schema", OLD_SCHEMAS[0]) in OLD_SCHEMAS and "results" in data:
+        data = record_of_old_report(data)
+    try:
+        return record.from_json(data, str(path))
+    except UsageError as exc:
+        raise UsageError(f"{what} {path}: {exc}") from exc
 
 
 def read_json(
     path: str | Path, what: str = "report", baseline_allocator: str | None = None, speedups: bool = True
 ) -> BenchReport:
-    """Read a JSON report written by ``allocffi bench --json``; UsageError when that fails."""
+    """Read the results of ``allocffi bench --json``; UsageError (naming the field) when that fails."""
+    saved = read_record(path, what)
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{what} {path} is not valid JSON ({exc})") from exc
-    return from_json(data, str(path), baseline_allocator, speedups)
+        return from_record(saved, str(path), baseline_allocator, speedups)
+    except UsageError as exc:
+        raise UsageError(f"{what} {path}: {exc}") from exc
 
 
 def default_baseline(allocators: Sequence[str]) -> str:
@@ -437,13 +489,9 @@ def to_markdown(report: BenchReport) -> str:
         out += [f"- not measured here: {t}" for t in PYTHON_TARGETS] + [""]
 
     if report.calibration is not None:
-        from allocffi.harness.calibrate import markdown_lines
-
-        out += markdown_lines(report.calibration)
+        out += calibrate.markdown_lines(report.calibration.to_json())
 
     if report.changes is not None:
-        from allocffi.harness.compare import summary_line
-
         out += ["## Compared with the baseline run", "", summary_line(report.changes) + ".", ""]
         rows = [
             [c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()]

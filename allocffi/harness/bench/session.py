@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TextIO
 
-from allocffi.harness import compare
+from allocffi.harness import calibrate, compare
 from allocffi.harness.bench import catalog, targets, workload_file
 from allocffi.harness.bench import results as report
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import console, machine, stats, units
+from allocffi.harness.core import comparison, console, machine, record, render, stats
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_REGRESSION, BenchFailure, UsageError
+from allocffi.harness.core.plot import check_plot_path, write_plot
 
 
 @dataclass
@@ -198,8 +200,8 @@ def choose_ops(opts: BenchOptions, sel: Selection) -> dict[str, int]:
         for a in sel.allocators
         if sel.runs(a, w)
     ]
-    for spec, record in zip(specs, runner.execute(specs), strict=True):
-        ops[spec.workload] = min(ops.get(spec.workload, record.ops), max(1, record.ops))
+    for spec, done in zip(specs, runner.execute(specs), strict=True):
+        ops[spec.workload] = min(ops.get(spec.workload, done.ops), max(1, done.ops))
     return {w: ops[w] for w in sel.workloads}
 
 
@@ -249,8 +251,6 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         if path is not None:
             report.ensure_writable(path, what)
     if opts.plot_path is not None:
-        from allocffi.harness.core.plot import check_plot_path
-
         check_plot_path(opts.plot_path)
     baseline = compare.load_baseline(opts.baseline_path) if opts.baseline_path else None
 
@@ -366,11 +366,9 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
 
 def _short_calibration(
     opts: BenchOptions, sel: Selection, caps: runner.Capabilities, err: TextIO
-) -> dict[str, Any] | None:
+) -> calibrate.Calibration | None:
     """The wrapper's cost for the selected system libraries, measured in this run (libc joins as
     the reference); None when no system library is selected or the calibration failed."""
-    from allocffi.harness import calibrate
-
     libraries = [name for name in calibrate.LIBRARIES if name in sel.allocators]
     if not libraries:
         return None
@@ -395,7 +393,7 @@ def _short_calibration(
             f"allocffi bench: calibration of the wrapper failed (the run goes on without it): {exc}", file=err
         )
         return None
-    return result.to_json()
+    return result
 
 
 def _custom_config(opts: BenchOptions, sel: Selection, ops: Mapping[str, int]) -> dict[str, object]:
@@ -456,8 +454,6 @@ def _write_reports(bench_report: report.BenchReport, opts: BenchOptions) -> None
 
         write_scale_plot(bench_report, opts.plot_path)
     elif opts.plot_path:
-        from allocffi.harness.core.plot import write_plot
-
         write_plot(bench_report, opts.plot_path)
 
 
@@ -470,31 +466,44 @@ def run_compare(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """``allocffi compare OLD.json NEW.json``: verdicts for every cell in both, nothing run."""
+    """``allocffi compare OLD.json NEW.json``: verdicts for every (cell, metric) in both, nothing run.
+
+    The runs may come from any command (two ``run`` results of one program before and after a
+    change, two bench runs, ...)."""
     err = err or sys.stderr
     out = err if json_path == report.STDOUT else (out or sys.stdout)
-    if noise_floor < 0:
-        raise UsageError(f"--noise-threshold must not be negative (got {noise_floor})")
+    if not noise_floor >= 0 or not math.isfinite(noise_floor):
+        raise UsageError(f"--noise-threshold must be a finite number, not negative (got {noise_floor})")
     if json_path is not None:
         report.ensure_writable(json_path, "JSON comparison")
-    old = report.read_json(old_path, "run", speedups=False)
-    new = report.read_json(new_path, "run", speedups=False)
-    compare.require_common(old.results, new.results, old_path, new_path)
-    changes = compare.compare(old.results, new.results, noise_floor)
-    warnings = compare.warnings_between(old, new, changes)
-    only_old = sorted(compare.cells(old.results) - compare.cells(new.results))
-    only_new = sorted(compare.cells(new.results) - compare.cells(old.results))
+    old = report.read_record(old_path, "run")
+    new = report.read_record(new_path, "run")
+    comparison.require_common(old, new, old_path, new_path)
+    changes = comparison.compare(old, new, noise_floor)
+    warnings = comparison.warnings_between(old, new, changes)
+    only_old = sorted({c.key for c in old.cells} - {c.key for c in new.cells})
+    only_new = sorted({c.key for c in new.cells} - {c.key for c in old.cells})
 
     for name, path, run in (("old", old_path, old), ("new", new_path, new)):
-        print(f"{name}: {path} ({run.date}; {machine.load_line(run.load)})", file=out)
+        print(f"{name}: {path} ({run.command}, {run.date}; {machine.load_line(run.load)})", file=out)
     for warning in warnings:
         print(f"warning: {warning}", file=out)
-    rows = [[c.workload, c.allocator, units.ns(c.old_ns), units.ns(c.new_ns), c.describe()] for c in changes]
+    rows = [
+        [
+            c.cell.subject,
+            c.cell.allocator + (f" [{c.cell.variant}]" if c.cell.variant else ""),
+            c.metric,
+            render.value(c.old_median, c.unit),
+            render.value(c.new_median, c.unit),
+            c.describe(),
+        ]
+        for c in changes
+    ]
     print("", file=out)
-    header = ["workload", "allocator", "old ns/op", "new ns/op", "new vs old"]
-    print(console.plain_table(header, rows, text_last=True), file=out)
+    header = ["subject", "allocator", "metric", "old", "new", "new vs old"]
+    print(console.plain_table(header, rows, left=3, text_last=True), file=out)
     print("", file=out)
-    print(compare.summary_line(changes) + f" (noise floor {noise_floor:.0%}, confidence 95%)", file=out)
+    print(comparison.summary_line(changes) + f" (noise floor {noise_floor:.0%}, confidence 95%)", file=out)
     if only_old or only_new:
         print(
             f"not compared: {len(only_old)} cells only in the old run, {len(only_new)} only in the new",
@@ -502,23 +511,23 @@ def run_compare(
         )
 
     if json_path is not None:
-        record = {
-            "schema": "allocffi-compare/1",
+        saved = {
+            "schema": comparison.SCHEMA,
             "old": {"path": old_path, "date": old.date, "command": old.command},
             "new": {"path": new_path, "date": new.date, "command": new.command},
             "noise_floor": noise_floor,
             "confidence": compare.CONFIDENCE,
             "warnings": warnings,
-            "counts": compare.counts(changes),
-            "comparison": [c.to_dict() for c in changes],
+            "counts": comparison.counts(changes),
+            "comparison": [c.to_json() for c in changes],
             "only_in_old": [list(c) for c in only_old],
             "only_in_new": [list(c) for c in only_new],
         }
-        report.write_text(json_path, json.dumps(record, indent=2) + "\n")
-    slower = compare.regressions(changes)
-    if fail_on_regression and slower:
-        for c in slower:
-            print(f"allocffi compare: regression: {c.workload} {c.allocator}: {c.describe()}", file=err)
+        report.write_text(json_path, json.dumps(saved, indent=2) + "\n")
+    worse = [c for c in changes if c.regression]
+    if fail_on_regression and worse:
+        for c in worse:
+            print(f"allocffi compare: regression: {c.cell.label} {c.metric}: {c.describe()}", file=err)
         return EXIT_REGRESSION
     return EXIT_OK
 
@@ -553,10 +562,14 @@ def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | Non
         if path is not None:
             report.ensure_writable(path, what)
     if opts.plot_path is not None:
-        from allocffi.harness.core.plot import check_plot_path
-
         check_plot_path(opts.plot_path)
-    run = report.read_json(opts.path, "run", opts.baseline_allocator)
+    saved = report.read_record(opts.path, "run")
+    if saved.command != report.BENCH:
+        return _report_any(saved, opts, out or sys.stdout)
+    try:
+        run = report.from_record(saved, opts.path, opts.baseline_allocator)
+    except UsageError as exc:
+        raise UsageError(f"run {opts.path}: {exc}") from exc
     run.targets = targets.check_all(run.results, run.overhead) if opts.targets else []
     if not any(paths.values()):
         console.print_report(run, out or sys.stdout)
@@ -567,9 +580,32 @@ def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | Non
     if opts.json_path:
         report.write_json(run, opts.json_path)
     if opts.plot_path:
-        from allocffi.harness.core.plot import write_plot
-
         write_plot(run, opts.plot_path)
+    return EXIT_OK
+
+
+def _report_any(saved: record.Record, opts: ReportOptions, out: TextIO) -> int:
+    """The report of a command other than bench: one row per (cell, metric), verdicts recomputed."""
+    if opts.targets:
+        raise UsageError(
+            f"--targets checks bench results; {opts.path} holds `allocffi {saved.command}` results"
+        )
+    if opts.baseline_allocator is not None and opts.baseline_allocator not in saved.allocators:
+        raise UsageError(
+            f"--baseline-allocator {opts.baseline_allocator}: {opts.path} has no results for it "
+            f"(it has {', '.join(saved.allocators)})"
+        )
+    record.judge(saved, opts.baseline_allocator)
+    if not any((opts.markdown_path, opts.csv_path, opts.json_path, opts.plot_path)):
+        out.write(render.text(saved))
+    if opts.markdown_path:
+        record.write_text(opts.markdown_path, render.markdown(saved))
+    if opts.csv_path:
+        record.write_text(opts.csv_path, render.to_csv(saved))
+    if opts.json_path:
+        record.write(saved, opts.json_path)
+    if opts.plot_path:
+        render.write_plot(saved, opts.plot_path)
     return EXIT_OK
 
 

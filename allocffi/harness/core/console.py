@@ -228,7 +228,7 @@ def footer_lines(report: BenchReport) -> list[str]:
     if report.calibration is not None:
         from allocffi.harness.calibrate import text_lines
 
-        lines += text_lines(report.calibration)
+        lines += text_lines(report.calibration.to_json())
     if report.changes is not None:
         from allocffi.harness.compare import summary_line
 
