@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from support import run_cli
 
-from allocffi.harness import compare
+from allocffi.harness.bench import comparison, heatmap
 from allocffi.harness.bench import results as report
-from allocffi.harness.core import machine, plot, record, significance
+from allocffi.harness.core import machine, record, significance
 from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 
 MACHINE: dict[str, Any] = {
@@ -342,7 +342,7 @@ def test_slower_is_bold_only_when_significant(tmp_path: Path, mimalloc: list[flo
 def test_the_plot_keeps_references_out_of_the_colour_scale(tmp_path: Path) -> None:
     loaded = report.read_json(write(tmp_path, "run.json", run_record(BASE_CELLS)))
     # mmap is 1000x slower than libc; the widest competitor is bump at 5x faster.
-    assert plot.colour_limit(loaded) == pytest.approx(math.log2(5.0))
+    assert heatmap.colour_limit(loaded) == pytest.approx(math.log2(5.0))
 
 
 def test_report_refuses_a_plot_format_before_reading_anything(
@@ -356,8 +356,8 @@ def test_report_refuses_a_plot_format_before_reading_anything(
 
 def test_change_round_trips_through_json() -> None:
     verdict = significance.Verdict(2.0, 1.8, 2.2, 0.008, 0.95, significance.SLOWER)
-    change = compare.Change("bump", "fixed-48", 4.0, 8.0, verdict, ops_changed=False)
-    assert compare.Change.from_dict(json.loads(json.dumps(change.to_dict()))) == change
+    change = comparison.Change("bump", "fixed-48", 4.0, 8.0, verdict, ops_changed=False)
+    assert comparison.Change.from_dict(json.loads(json.dumps(change.to_dict()))) == change
 
 
 def test_a_field_only_one_run_records_is_not_a_difference() -> None:
@@ -394,7 +394,7 @@ def test_run_warnings_name_a_busy_machine_and_wide_cells(tmp_path: Path) -> None
     ],
 )
 def test_bench_options_for_reports_are_checked_before_running(opts: dict[str, Any], message: str) -> None:
-    from allocffi.harness.bench.session import BenchOptions, check_options
+    from allocffi.harness.bench.command import BenchOptions, check_options
     from allocffi.harness.core.errors import UsageError
 
     with pytest.raises(UsageError, match=message):

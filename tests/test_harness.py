@@ -15,11 +15,11 @@ import pytest
 
 from allocffi._startup import child_environment
 from allocffi.harness import compare
-from allocffi.harness.bench import catalog, targets
+from allocffi.harness.bench import catalog, comparison, targets
 from allocffi.harness.bench import results as report
-from allocffi.harness.bench.session import BenchOptions, Selection, check_options, select
+from allocffi.harness.bench.command import BenchOptions, Selection, check_options, select
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import machine, record, stats, units
+from allocffi.harness.core import machine, output, record, stats, units
 from allocffi.harness.core.children import RunRecord, RunSpec
 from allocffi.harness.core.errors import BenchFailure, UsageError
 from allocffi.harness.core.stats import Result
@@ -62,6 +62,15 @@ def fake_result(
 # --------------------------------------------------------------------------
 # Planning
 # --------------------------------------------------------------------------
+
+
+def test_the_catalog_names_are_the_c_registry_names() -> None:
+    """catalog.py writes the names out (a harness process does not load the library for them)."""
+    import allocffi
+    from allocffi._native import lib
+
+    assert catalog.ALLOCATORS == allocffi.ALLOCATOR_NAMES
+    assert (catalog.CAP_FREE, catalog.CAP_RESET) == (lib.AF_CAP_FREE, lib.AF_CAP_RESET)
 
 
 def test_plan_interleaves_allocators_and_rotates_their_order() -> None:
@@ -153,22 +162,22 @@ def test_one_repeat_disagreeing_with_the_others_is_a_mismatch() -> None:
 
 def test_a_change_is_judged_on_the_repeats() -> None:
     old = fake_result("a", "w", 10.0, 9.9, 10.1)
-    slower = compare.classify(old, fake_result("a", "w", 20.0, 19.8, 20.2))
-    assert slower.label == compare.TOO_FEW  # 3 vs 3 repeats can never reach 95%
+    slower = comparison.classify(old, fake_result("a", "w", 20.0, 19.8, 20.2))
+    assert slower.label == comparison.TOO_FEW  # 3 vs 3 repeats can never reach 95%
     assert slower.ratio == pytest.approx(2.0)
     five = Result(
         "a", "w", 10.0, 9.8, 10.2, repeats=5, ops=1000, checksum=1, samples=[9.8, 9.9, 10, 10.1, 10.2]
     )
     doubled = Result(**{**five.to_dict(), "samples": [2 * x for x in five.samples], "ns_per_op": 20.0})
-    change = compare.classify(five, doubled)
-    assert change.label == compare.SLOWER and change.describe().startswith("2.00x slower [")
-    assert compare.regressions([change, compare.classify(doubled, five)]) == [change]
+    change = comparison.classify(five, doubled)
+    assert change.label == comparison.SLOWER and change.describe().startswith("2.00x slower [")
+    assert comparison.regressions([change, comparison.classify(doubled, five)]) == [change]
 
 
 def test_compare_matches_pairs_and_flags_changed_ops() -> None:
     old = [fake_result("a", "w", 10, 10, 10, ops=100), fake_result("b", "w", 10, 10, 10)]
     new = [fake_result("a", "w", 10, 10, 10, ops=200), fake_result("c", "w", 1, 1, 1)]
-    changes = compare.compare(old, new)
+    changes = comparison.compare(old, new)
     assert [(c.allocator, c.ops_changed) for c in changes] == [("a", True)]
     assert "[ops differ]" in changes[0].describe()
 
@@ -181,7 +190,7 @@ def test_baseline_round_trips_through_the_json_report(tmp_path: Path) -> None:
     assert [(r.allocator, r.workload, r.ns_per_op) for r in loaded] == [
         (r.allocator, r.workload, r.ns_per_op) for r in rep.results
     ]
-    assert not any(c.significant for c in compare.compare(loaded, rep.results))
+    assert not any(c.significant for c in comparison.compare(loaded, rep.results))
 
 
 @pytest.mark.parametrize(
@@ -377,7 +386,7 @@ def test_markdown_reports_mismatches_and_baseline_changes() -> None:
         )
         for r in rep.results
     ]
-    rep.changes = compare.compare(rep.results, slower)
+    rep.changes = comparison.compare(rep.results, slower)
     text = report.to_markdown(rep)
     assert "CHECKSUM MISMATCH" in text and "w: 0x1: libc; 0x2: bump" in text
     assert "## Compared with the baseline run" in text and "6 cells compared: 0 faster, 0 slower" in text
@@ -387,10 +396,10 @@ def test_markdown_reports_mismatches_and_baseline_changes() -> None:
 def test_ensure_writable_leaves_existing_files_alone_and_makes_parents(tmp_path: Path) -> None:
     existing = tmp_path / "keep.md"
     existing.write_text("old")
-    report.ensure_writable(existing, "Markdown report")
+    output.ensure_writable(existing, "Markdown report")
     assert existing.read_text() == "old"
     fresh = tmp_path / "sub" / "dir" / "r.json"
-    report.ensure_writable(fresh, "JSON report")
+    output.ensure_writable(fresh, "JSON report")
     assert fresh.parent.is_dir() and not fresh.exists()
 
 
@@ -398,9 +407,9 @@ def test_ensure_writable_refuses_impossible_paths(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(UsageError, match=r"cannot write JSON report to .*file/r\.json"):
-        report.ensure_writable(blocker / "r.json", "JSON report")
+        output.ensure_writable(blocker / "r.json", "JSON report")
     with pytest.raises(UsageError, match="is a directory"):
-        report.ensure_writable(tmp_path, "CSV report")
+        output.ensure_writable(tmp_path, "CSV report")
 
 
 # --------------------------------------------------------------------------

@@ -23,11 +23,11 @@ import pytest
 from conftest import require_all
 from support import run_cli
 
-from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from allocffi.harness.core.measure import LAUNCHER, LaunchError, ProcessRun, run_measured
 from allocffi.harness.run import preload
 from allocffi.harness.run import results as run_report
-from allocffi.harness.run.command import EXIT_INTERRUPTED, Program, RunOptions, Sample
+from allocffi.harness.run.programs import Program, RunOptions, Sample
 
 KNOWN_ALLOC_SOURCE = Path(__file__).with_name("data") / "known_alloc.c"
 MiB = 1 << 20

@@ -10,8 +10,8 @@ import pytest
 from allocffi._native import ffi, lib
 from allocffi.harness.bench import catalog, targets
 from allocffi.harness.bench import results as report
+from allocffi.harness.bench.command import BenchOptions, check_options, select
 from allocffi.harness.bench.scaling import growth, parse_live_name, scale_series, write_scale_plot
-from allocffi.harness.bench.session import BenchOptions, check_options, select
 from allocffi.harness.core import stats
 from allocffi.harness.core.children import Capabilities, RunRecord, RunSpec
 from allocffi.harness.core.errors import UsageError

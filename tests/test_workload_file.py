@@ -14,7 +14,7 @@ from support import run_cli
 
 from allocffi.harness.bench import catalog, workload_file
 from allocffi.harness.bench import results as report
-from allocffi.harness.bench.session import BenchOptions, select
+from allocffi.harness.bench.command import BenchOptions, select
 from allocffi.harness.bench.workload_file import SizeEntry, WorkloadFileError, WorkloadSpec
 from allocffi.harness.core import children as runner
 from allocffi.harness.core.children import RunSpec

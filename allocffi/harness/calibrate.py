@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from allocffi.harness.bench import catalog
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import machine, record, units
+from allocffi.harness.core import machine, output, record, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 
 COMMAND = "calibrate"  # the name of its results record and of its details there
@@ -378,7 +378,7 @@ def check_options(opts: CalibrateOptions) -> None:
         if name not in WORKLOADS:
             raise UsageError(f"calibration runs {', '.join(WORKLOADS)}, not {name!r}")
     if opts.json_path is not None and opts.json_path != "-":
-        record.ensure_writable(opts.json_path, "JSON calibration")
+        output.ensure_writable(opts.json_path, "JSON calibration")
 
 
 def select_libraries(
@@ -415,7 +415,7 @@ def run_command(opts: CalibrateOptions, out: TextIO | None = None, err: TextIO |
         print(f"allocffi calibrate: FAILED: {exc}", file=err)
         return EXIT_FAILURE
     data = result.to_json()
-    table_stream = err if opts.json_path == record.STDOUT else out
+    table_stream = err if opts.json_path == output.STDOUT else out
     if not opts.quiet:
         print("\n".join(text_lines(data)), file=table_stream)
     if opts.json_path is not None:

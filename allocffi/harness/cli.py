@@ -28,9 +28,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from allocffi.harness.core.errors import EXIT_USAGE, UsageError
+from allocffi.harness.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
-EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
 
 
@@ -183,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _noise_option(parser: argparse.ArgumentParser) -> None:
-    from allocffi.harness.compare import DEFAULT_NOISE_THRESHOLD
+    from allocffi.harness.bench.comparison import DEFAULT_NOISE_THRESHOLD
 
     parser.add_argument(
         "--noise-threshold",
@@ -211,7 +210,7 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     from allocffi.harness.run.preload import BASELINE, RUN_ALLOCATORS
-    from allocffi.harness.run.suite import suite_names
+    from allocffi.harness.run.suite.registry import suite_names
 
     run = sub.add_parser(
         "run",
@@ -386,7 +385,7 @@ def _calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from allocffi.harness.bench.session import BenchOptions, run_bench
+    from allocffi.harness.bench.command import BenchOptions, run_bench
 
     opts = BenchOptions(
         allocators=args.allocators,
@@ -415,7 +414,7 @@ def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from allocffi.harness.bench.session import run_compare
+    from allocffi.harness.compare import run_compare
 
     return run_compare(
         args.old,
@@ -427,7 +426,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from allocffi.harness.bench.session import ReportOptions, run_report
+    from allocffi.harness.report import ReportOptions, run_report
 
     return run_report(
         ReportOptions(
@@ -459,7 +458,7 @@ def _dispatch(args: argparse.Namespace, arguments: list[str]) -> int:
         from allocffi.harness.trace.commands import run as run_trace
 
         return run_trace(args, arguments)
-    from allocffi.harness.bench.session import list_capabilities
+    from allocffi.harness.capabilities import list_capabilities
 
     return list_capabilities()
 

@@ -1,107 +1,33 @@
-"""Comparison of two runs: ``--baseline OLD.json`` and ``allocffi compare OLD.json NEW.json``.
+"""``allocffi compare OLD.json NEW.json``: the verdict of every (cell, metric) in both runs, nothing run.
 
-Each (allocator, workload) present in both runs gets the verdict of
-``significance.compare_samples`` on the two runs' per-repeat ns/op: "faster"
-or "slower" only when the Mann-Whitney U test is significant at the
-confidence level and the whole interval of the ratio of medians lies outside
-the noise floor; otherwise "no significant change" (or "too few repeats").
-
-Beside the verdicts, a comparison says what makes it doubtful: runs from
-different machines, library versions or engine builds, a run taken on a busy
-machine, cells run with different op counts. Two runs with no cell in common
-cannot be compared at all (a UsageError: exit 2).
-
-Invariant: the verdict never depends on the order of the runs in the files.
+The runs may come from any command (two ``run`` results of one program before and after a
+change, two bench runs, ...): the verdicts are ``core.comparison``'s, on the records' samples.
+``allocffi bench --baseline OLD.json`` reads its baseline here too (``load_baseline``), and its
+per-cell verdicts are ``bench.comparison``'s.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
-from allocffi.harness.bench.results import BenchReport, read_json
-from allocffi.harness.core import machine, significance
-from allocffi.harness.core.change import (
-    CONFIDENCE,
-    FASTER,
-    NO_CHANGE,
-    SLOWER,
-    TOO_FEW,
-    Change,
-    counts,
-    summary_line,
-)
-from allocffi.harness.core.errors import UsageError
-from allocffi.harness.core.stats import Result
-
-DEFAULT_NOISE_THRESHOLD = significance.DEFAULT_NOISE_FLOOR
-
-
-def _samples(result: Result) -> list[float]:
-    return list(result.samples) or [result.ns_per_op]
-
-
-def classify(old: Result, new: Result, floor: float = DEFAULT_NOISE_THRESHOLD, seed: int = 0) -> Change:
-    """The verdict for one (allocator, workload) measured in both runs."""
-    verdict = significance.compare_samples(
-        _samples(old), _samples(new), confidence=CONFIDENCE, noise_floor=floor, seed=seed
-    )
-    return Change(new.allocator, new.workload, old.ns_per_op, new.ns_per_op, verdict, old.ops != new.ops)
-
-
-def compare(
-    old: Sequence[Result], new: Sequence[Result], floor: float = DEFAULT_NOISE_THRESHOLD
-) -> list[Change]:
-    """Changes for every (allocator, workload) present in both runs, in the new run's order."""
-    previous = {(r.allocator, r.workload): r for r in old}
-    return [
-        classify(previous[(r.allocator, r.workload)], r, floor)
-        for r in new
-        if (r.allocator, r.workload) in previous
-    ]
-
-
-def regressions(changes: Sequence[Change]) -> list[Change]:
-    return [c for c in changes if c.label == SLOWER]
-
-
-def cells(results: Sequence[Result]) -> set[tuple[str, str]]:
-    return {(r.allocator, r.workload) for r in results}
-
-
-def require_common(old: Sequence[Result], new: Sequence[Result], old_name: str, new_name: str) -> None:
-    """UsageError when no (allocator, workload) is in both: such a comparison says nothing."""
-    if cells(old) & cells(new):
-        return
-    raise UsageError(
-        f"{old_name} and {new_name} have no (allocator, workload) in common: nothing to compare "
-        f"({_cell_summary(old)} vs {_cell_summary(new)})"
-    )
-
-
-def _cell_summary(results: Sequence[Result]) -> str:
-    allocators = sorted({r.allocator for r in results})
-    workloads = sorted({r.workload for r in results})
-    if not results:
-        return "no results"
-    return f"{', '.join(allocators)} on {', '.join(workloads[:4])}{' ...' if len(workloads) > 4 else ''}"
+from allocffi.harness.bench import comparison, console
+from allocffi.harness.bench.comparison import Change
+from allocffi.harness.bench.results import BenchReport, read_json, read_record
+from allocffi.harness.core import comparison as records
+from allocffi.harness.core import machine, output, render
+from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION, UsageError
 
 
 def warnings_between(old: BenchReport, new: BenchReport, changes: Sequence[Change]) -> list[str]:
-    """What makes the comparison of these two runs doubtful, one line each."""
-    found = [f"runs differ: {d}" for d in machine.differences(old.machine, new.machine)]
-    for name, run in (("old", old), ("new", new)):
-        reason = machine.busy_reason(run.load)
-        if reason:
-            found.append(f"{name} run: {reason}")
-        if run.partial:
-            found.append(f"{name} run was interrupted: only its completed runs are compared")
-    changed_ops = [f"{c.workload}/{c.allocator}" for c in changes if c.ops_changed]
-    if changed_ops:
-        found.append(f"different op counts on {len(changed_ops)} cells (e.g. {changed_ops[0]})")
-    if old.config.get("seed") != new.config.get("seed"):
-        found.append(f"different seeds: {old.config.get('seed')} vs {new.config.get('seed')}")
-    return found
+    """What makes the comparison of these two bench runs doubtful, one line each."""
+    return records.warnings_between(
+        old, new, [f"{c.workload}/{c.allocator}" for c in changes if c.ops_changed]
+    )
 
 
 def load_baseline(path: str | Path) -> BenchReport:
@@ -109,17 +35,76 @@ def load_baseline(path: str | Path) -> BenchReport:
     return read_json(path, "baseline", speedups=False)
 
 
-__all__ = [
-    "CONFIDENCE",
-    "FASTER",
-    "NO_CHANGE",
-    "SLOWER",
-    "TOO_FEW",
-    "Change",
-    "classify",
-    "compare",
-    "counts",
-    "load_baseline",
-    "regressions",
-    "summary_line",
-]
+def run_compare(
+    old_path: str,
+    new_path: str,
+    json_path: str | None = None,
+    noise_floor: float = comparison.DEFAULT_NOISE_THRESHOLD,
+    fail_on_regression: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """``allocffi compare OLD.json NEW.json``: verdicts for every (cell, metric) in both, nothing run."""
+    err = err or sys.stderr
+    out = err if json_path == output.STDOUT else (out or sys.stdout)
+    if not (math.isfinite(noise_floor) and noise_floor >= 0):
+        raise UsageError(f"--noise-threshold must be a finite number, not negative (got {noise_floor})")
+    if json_path is not None:
+        output.ensure_writable(json_path, "JSON comparison")
+    old = read_record(old_path, "run")
+    new = read_record(new_path, "run")
+    records.require_common(old, new, old_path, new_path)
+    changes = records.compare(old, new, noise_floor)
+    warnings = records.record_warnings(old, new, changes)
+    only_old = sorted({c.key for c in old.cells} - {c.key for c in new.cells})
+    only_new = sorted({c.key for c in new.cells} - {c.key for c in old.cells})
+
+    for name, path, run in (("old", old_path, old), ("new", new_path, new)):
+        print(f"{name}: {path} ({run.command}, {run.date}; {machine.load_line(run.load)})", file=out)
+    for warning in warnings:
+        print(f"warning: {warning}", file=out)
+    rows = [
+        [
+            c.cell.subject,
+            c.cell.allocator + (f" [{c.cell.variant}]" if c.cell.variant else ""),
+            c.metric,
+            render.value(c.old_median, c.unit),
+            render.value(c.new_median, c.unit),
+            c.describe(),
+        ]
+        for c in changes
+    ]
+    print("", file=out)
+    header = ["subject", "allocator", "metric", "old", "new", "new vs old"]
+    print(console.plain_table(header, rows, left=3, text_last=True), file=out)
+    print("", file=out)
+    print(records.summary_line(changes) + f" (noise floor {noise_floor:.0%}, confidence 95%)", file=out)
+    if only_old or only_new:
+        print(
+            f"not compared: {len(only_old)} cells only in the old run, {len(only_new)} only in the new",
+            file=out,
+        )
+
+    if json_path is not None:
+        saved = {
+            "schema": records.SCHEMA,
+            "old": {"path": old_path, "date": old.date, "command": old.command},
+            "new": {"path": new_path, "date": new.date, "command": new.command},
+            "noise_floor": noise_floor,
+            "confidence": records.CONFIDENCE,
+            "warnings": warnings,
+            "counts": records.counts(changes),
+            "comparison": [c.to_json() for c in changes],
+            "only_in_old": [list(c) for c in only_old],
+            "only_in_new": [list(c) for c in only_new],
+        }
+        output.write_text(json_path, json.dumps(saved, indent=2) + "\n")
+    worse = [c for c in changes if c.regression]
+    if fail_on_regression and worse:
+        for c in worse:
+            print(f"allocffi compare: regression: {c.cell.label} {c.metric}: {c.describe()}", file=err)
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+__all__ = ["load_baseline", "run_compare", "warnings_between"]

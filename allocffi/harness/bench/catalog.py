@@ -24,12 +24,25 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-from allocffi._native import lib as _lib
-from allocffi.allocators import ALLOCATOR_NAMES
 from allocffi.harness.core.errors import UsageError
 
-# Competitors, in column order: ours first, then the system allocators.
-ALLOCATORS: tuple[str, ...] = ALLOCATOR_NAMES
+# Competitors, in column order: ours first, then the system allocators. The names of the C
+# registry (csrc/registry.c, allocffi.ALLOCATOR_NAMES), written out so that a harness process
+# knows them without loading the library; tests/test_harness.py checks the two agree.
+ALLOCATORS: tuple[str, ...] = (
+    "bump",
+    "slab",
+    "large",
+    "libc",
+    "mimalloc",
+    "jemalloc",
+    "tcmalloc",
+    "mimalloc-heap",
+    "jemalloc-arena",
+)
+# The AF_CAP_* bits of allocffi.h that decide the run modes (checked by the same test).
+CAP_FREE = 1
+CAP_RESET = 2
 BASELINE = "libc"
 MMAP = "mmap"
 NULL = "null"
@@ -191,7 +204,7 @@ def runs_on(allocator: str, workload: str) -> bool:
 
 def modes(caps: int) -> list[str]:
     """The run modes of an allocator with these AF_CAP_* bits, its plain name's first."""
-    can_free, can_reset = bool(caps & _lib.AF_CAP_FREE), bool(caps & _lib.AF_CAP_RESET)
+    can_free, can_reset = bool(caps & CAP_FREE), bool(caps & CAP_RESET)
     if can_free:
         return [MODE_FREE, MODE_ARENA] if can_reset else [MODE_FREE]
     return [MODE_ARENA] if can_reset else []

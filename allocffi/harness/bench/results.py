@@ -29,18 +29,16 @@ from typing import Any
 
 from allocffi.harness import calibrate
 from allocffi.harness.bench.catalog import BASELINE, MMAP
+from allocffi.harness.bench.comparison import Change, summary_line
 from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
 from allocffi.harness.core import machine as machine_info
 from allocffi.harness.core import record, significance, stats, units
-from allocffi.harness.core.change import Change, summary_line
 from allocffi.harness.core.errors import UsageError
+from allocffi.harness.core.output import write_text
 from allocffi.harness.core.stats import ChecksumMismatch, Result
 
 # Bench reports written before the results record: still read, converted on load.
 OLD_SCHEMAS = ("allocffi-bench/1", "allocffi-bench/2")
-STDOUT = record.STDOUT
-ensure_writable = record.ensure_writable
-write_text = record.write_text
 
 # A cell whose repeats spread wider than this ((max - min) / median) is flagged:
 # at 20% a 1.2x difference can come from one noisy repeat.
@@ -77,11 +75,6 @@ class BenchReport:
 
     def cell(self) -> dict[tuple[str, str], Result]:
         return {(r.workload, r.allocator): r for r in self.results}
-
-
-# --------------------------------------------------------------------------
-# Paths
-# --------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------

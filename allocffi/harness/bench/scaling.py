@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from allocffi.harness.bench.catalog import SCALE_PREFIX
 from allocffi.harness.bench.results import BenchReport
+from allocffi.harness.core.plot import require_matplotlib
 from allocffi.harness.core.stats import Result
 
 
@@ -73,8 +74,6 @@ _ORDERS = {"random": "random free order", "inorder": "allocation-order frees"}
 def write_scale_plot(report: BenchReport, path: str | Path) -> None:
     """One log-log panel of ns/op over N per (sizes, order) with two or more N;
     the workloads of a single N share one bar panel at the end."""
-    from allocffi.harness.core.plot import require_matplotlib
-
     plt = require_matplotlib()
     series = scale_series(report.results)
     curves = [key for key, by in series.items() if max(len(points) for points in by.values()) >= 2]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from allocffi.harness.core import machine, significance
 from allocffi.harness.core.errors import UsageError
@@ -172,24 +172,36 @@ def summary_line(changes: Sequence[MetricChange]) -> str:
     return f"{len(changes)} comparisons: " + ", ".join(parts)
 
 
-def warnings_between(old: Record, new: Record, changes: Sequence[MetricChange]) -> list[str]:
-    """What makes the comparison of these two runs doubtful, one line each."""
-    found = []
-    if old.command != new.command:
-        found.append(f"different commands: {old.command} vs {new.command}")
-    found += [f"runs differ: {d}" for d in machine.differences(old.machine, new.machine)]
+class Run(Protocol):
+    """What the doubts about a comparison read from a run: a Record or a bench report."""
+
+    machine: dict[str, Any]
+    load: dict[str, Any] | None
+    partial: bool
+    config: dict[str, Any]
+
+
+def warnings_between(old: Run, new: Run, changed_ops: Sequence[str]) -> list[str]:
+    """What makes the comparison of two runs doubtful, one line each; ``changed_ops``: the cells
+    whose op counts differ between them."""
+    found = [f"runs differ: {d}" for d in machine.differences(old.machine, new.machine)]
     for name, run in (("old", old), ("new", new)):
         reason = machine.busy_reason(run.load)
         if reason:
             found.append(f"{name} run: {reason}")
         if run.partial:
             found.append(f"{name} run was interrupted: only its completed runs are compared")
-    changed_ops = sorted({c.cell.label for c in changes if c.ops_changed})
     if changed_ops:
         found.append(f"different op counts on {len(changed_ops)} cells (e.g. {changed_ops[0]})")
     if old.config.get("seed") != new.config.get("seed"):
         found.append(f"different seeds: {old.config.get('seed')} vs {new.config.get('seed')}")
     return found
+
+
+def record_warnings(old: Record, new: Record, changes: Sequence[MetricChange]) -> list[str]:
+    """warnings_between for two records, and whether they come from different commands."""
+    found = [f"different commands: {old.command} vs {new.command}"] if old.command != new.command else []
+    return found + warnings_between(old, new, sorted({c.cell.label for c in changes if c.ops_changed}))
 
 
 __all__ = [

@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # a worker crashed or allocators disagree on a checksum
 EXIT_USAGE = 2  # bad name, unwritable path, unavailable allocator, missing dependency
 EXIT_REGRESSION = 3  # --fail-on-regression and something got slower beyond noise
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it; partial reports were written
 
 
 class UsageError(Exception):

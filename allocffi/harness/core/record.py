@@ -20,10 +20,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import stat
 import statistics
-import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -31,13 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from allocffi.harness.core import significance
+from allocffi.harness.core import output, significance
 from allocffi.harness.core.errors import UsageError
 
 T = TypeVar("T")
 
 SCHEMA = "allocffi-results/1"
-STDOUT = "-"  # as a path: standard output
 
 LOWER = "lower"  # is better: time, memory, faults
 HIGHER = "higher"  # is better: a program's own score, throughput
@@ -431,46 +428,9 @@ def read(path: str | Path, what: str = "results") -> Record:
         raise UsageError(f"{what} {path}: {exc}") from exc
 
 
-def ensure_writable(path: str | Path, what: str) -> Path:
-    """Create the parent directory if needed and prove the file can be written.
-
-    An existing file is left untouched; a new one is created and removed.
-    """
-    target = Path(path)
-    if str(path) == STDOUT:
-        return target
-    if target.is_dir():
-        raise UsageError(f"{what} path {target} is a directory, not a file")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        existed = target.exists()
-        with open(target, "a"):
-            pass
-        if not existed:
-            target.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write {what} to {target}: {exc.strerror or exc}") from exc
-    return target
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write atomically: a crash never leaves half a file behind ("-": standard output)."""
-    if str(path) == STDOUT:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
-
-
 def write(record: Record, path: str | Path) -> None:
-    write_text(path, json.dumps(record.to_json(), indent=1) + "\n")
+    """The record as JSON, through the one atomic writer ("-": standard output)."""
+    output.write_text(path, json.dumps(record.to_json(), indent=1) + "\n")
 
 
 def cells_by_key(cells: Sequence[Cell]) -> dict[tuple[str, str, str], Cell]:

@@ -16,101 +16,24 @@ marked partial and exits 130.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, UsageError
+from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from allocffi.harness.core.measure import ProcessRun, resolve_program, run_measured
+from allocffi.harness.core.plot import require_matplotlib
 from allocffi.harness.run import preload
-from allocffi.harness.run.suite import SuiteProgram, get_suite
+from allocffi.harness.run import results as run_report
+from allocffi.harness.run.programs import Program, RunOptions, Sample
+from allocffi.harness.run.suite.registry import get_suite
 
-EXIT_INTERRUPTED = 130
 SAMPLE_INTERVAL_S = 0.01
 _STDERR_TAIL_LINES = 5
-
-
-@dataclass
-class RunOptions:
-    """The ``allocffi run`` command line, parsed."""
-
-    command: list[str] = field(default_factory=list)  # CMD ARGS after --; empty with --suite
-    suite: str | None = None
-    programs: list[str] | None = None  # a subset of the suite's programs
-    allocators: list[str] | None = None  # names or NAME=PATH; None: every installed one
-    repeat: int = 5
-    baseline: str | None = None  # None: libc when it runs, else the first allocator
-    env: list[str] = field(default_factory=list)  # KEY=VALUE
-    cwd: str | None = None
-    timeout_s: float | None = None
-    python_malloc: bool = False
-    sample: bool = True  # RSS curve every 10 ms (--no-sample: rusage only)
-    count_check: bool = True  # suites: count each program's allocations once
-    json_path: str | None = None
-    csv_path: str | None = None
-    markdown_path: str | None = None
-    plot_path: str | None = None
-    quiet: bool = False
-    invocation: str = "allocffi run"
-
-
-@dataclass
-class Program:
-    """One command to compare allocators on, ready to run."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]  # added to the caller's environment
-    cwd: str | None
-    description: str = ""
-    suite_program: SuiteProgram | None = None
-    allocations_counted: int | None = None
-    problems: list[str] = field(default_factory=list)  # failed checks before the measured runs
-
-    @property
-    def command(self) -> str:
-        return shlex.join(self.argv)
-
-    @property
-    def python_malloc(self) -> bool:
-        return self.env.get("PYTHONMALLOC") == "malloc"
-
-
-@dataclass
-class Sample:
-    """One measured run of one program under one allocator."""
-
-    allocator: str
-    program: str
-    repeat: int
-    run: ProcessRun
-    verification: preload.Verification
-    stderr_tail: str = ""
-
-    @property
-    def problems(self) -> list[str]:
-        problems = list(self.verification.problems)
-        if self.run.timed_out:
-            problems.append("timed out: killed (its process group) at --timeout")
-        elif self.run.exit_code != 0:
-            how = (
-                f"killed by signal {-self.run.exit_code}"
-                if self.run.exit_code < 0
-                else f"exit status {self.run.exit_code}"
-            )
-            tail = f": {self.stderr_tail}" if self.stderr_tail else ""
-            problems.append(f"{how}{tail}")
-        return problems
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
@@ -142,8 +65,6 @@ def check_options(opts: RunOptions) -> None:
             if not os.path.isdir(parent):
                 raise UsageError(f"cannot write {path!r}: directory {parent!r} does not exist")
     if opts.plot_path is not None:
-        from allocffi.harness.core.plot import require_matplotlib
-
         require_matplotlib()
 
 
@@ -242,8 +163,6 @@ def _tail(path: str) -> str:
 
 def run_programs(opts: RunOptions, out: TextIO | None = None, log: TextIO | None = None) -> int:
     """``allocffi run``: returns the exit status (module doc). Writes to stdout/stderr by default."""
-    from allocffi.harness.run import results as run_report
-
     out = out or sys.stdout
     log = log or sys.stderr
 

@@ -18,14 +18,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from allocffi.harness.core import machine, significance, units
 from allocffi.harness.core.measure import LAUNCHER, MEASURED_BY_LAUNCHER, MEASURED_BY_WAIT4
+from allocffi.harness.core.plot import require_matplotlib
 from allocffi.harness.run import preload
-
-if TYPE_CHECKING:
-    from allocffi.harness.run.command import Program, RunOptions, Sample
+from allocffi.harness.run.programs import Program, RunOptions, Sample
 
 SCHEMA = "allocffi-run/1"
 
@@ -422,8 +421,6 @@ def _median_curve(row: Row) -> list[list[float]]:
 
 def write_plot(report: RunReport, path: str) -> None:
     """One chart per program: the RSS curve (median-time repeat) of every allocator over time."""
-    from allocffi.harness.core.plot import require_matplotlib
-
     plt = require_matplotlib()
     programs = [p.name for p in report.programs]
     cols = min(2, len(programs))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from allocffi.harness.bench import catalog
+from allocffi.harness.bench.worker import cdata_to_python
 from allocffi.harness.core.errors import UsageError
 
 # Call types in the order of af_trace_summary.calls (csrc/trace/format.h is the source;
@@ -96,8 +97,6 @@ def summarize(path: str | Path) -> dict[str, Any]:
 
 def replay_once(path: str | Path, allocator: str, touch: str, mode: str) -> dict[str, Any]:
     """One replay in this process (a worker's job); the af_trace_replay_result fields."""
-    from allocffi.harness.bench.worker import cdata_to_python
-
     ffi, lib = _load()
     path_c = ffi.new("char[]", str(path).encode())
     allocator_c = ffi.new("char[]", allocator.encode())

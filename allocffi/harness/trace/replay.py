@@ -25,7 +25,7 @@ from allocffi.harness.bench import catalog
 from allocffi.harness.core import children as runner
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.significance import compare_samples
-from allocffi.harness.trace import files
+from allocffi.harness.trace import files, native
 
 AF_ERR_THREAD = 9  # af_status: the allocator is bound to its creating thread
 REPLAY_TIMEOUT_S = 900.0
@@ -184,8 +184,6 @@ def replay(
     on_done: Progress | None = None,
 ) -> ReplayOutcome:
     """Validate the traces, then run every (trace, allocator, repeat) in a fresh worker."""
-    from allocffi.harness.trace import native
-
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1 (got {repeat})")
     traces = [str(p) for p in files.resolve(path)]

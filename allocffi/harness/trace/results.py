@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from allocffi.harness.bench.results import ensure_writable
 from allocffi.harness.core import units
+from allocffi.harness.core.output import ensure_writable
+from allocffi.harness.core.plot import require_matplotlib
 from allocffi.harness.trace.replay import ReplayOutcome, ReplayResult
 
 SCHEMA = "allocffi-trace-replay/1"
@@ -116,8 +117,6 @@ def to_markdown(outcome: ReplayOutcome, config: Mapping[str, Any]) -> str:
 
 
 def write_plot(outcome: ReplayOutcome, path: str | Path) -> None:
-    from allocffi.harness.core.plot import require_matplotlib
-
     plt = require_matplotlib()
     traces = list(dict.fromkeys(r.trace for r in outcome.results))
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 3 * len(traces)), squeeze=False)

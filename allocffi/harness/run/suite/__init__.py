@@ -5,6 +5,9 @@ sqlite3) with an input generated deterministically on the spot (nothing is downl
 states what it does and how many allocation calls it makes; the suite counts them once per run of
 the suite (``allocffi.harness.run.preload``'s counter, under glibc) and fails a program whose count fell
 below ``min_allocations``: a program that stopped allocating would otherwise compare nothing.
+
+This module is the contract every program fills in (``SuiteProgram``); ``registry`` names the
+suites and their programs.
 """
 
 from __future__ import annotations
@@ -55,30 +58,3 @@ class SuiteProgram:
         workdir.mkdir(parents=True, exist_ok=True)
         self.write_inputs(workdir)
         return self.argv(workdir)
-
-
-def _suites() -> dict[str, tuple[SuiteProgram, ...]]:
-    from allocffi.harness.run.suite import cc1, perl_hash, python_stdlib, sqlite_queries
-
-    return {"real": (cc1.PROGRAM, python_stdlib.PROGRAM, perl_hash.PROGRAM, sqlite_queries.PROGRAM)}
-
-
-def suite_names() -> list[str]:
-    return list(_suites())
-
-
-def get_suite(name: str, programs: Sequence[str] | None = None) -> list[SuiteProgram]:
-    """The programs of suite ``name`` (all, or those named in ``programs``); UsageError if unknown."""
-    suites = _suites()
-    if name not in suites:
-        raise UsageError(f"unknown suite {name!r}; choose from {', '.join(suites)}")
-    members = suites[name]
-    if programs is None:
-        return list(members)
-    by_name = {p.name: p for p in members}
-    unknown = [p for p in programs if p not in by_name]
-    if unknown:
-        raise UsageError(
-            f"suite {name!r} has no program {', '.join(map(repr, unknown))}; choose from {', '.join(by_name)}"
-        )
-    return [by_name[p] for p in programs]

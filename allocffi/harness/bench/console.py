@@ -13,8 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
+from allocffi.harness.bench.comparison import summary_line
 from allocffi.harness.bench.results import BenchReport, overhead_line
 from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS
+from allocffi.harness.calibrate import text_lines
 from allocffi.harness.core import machine, units
 from allocffi.harness.core.children import RunRecord, RunSpec
 from allocffi.harness.core.stats import Result
@@ -226,12 +228,8 @@ def footer_lines(report: BenchReport) -> list[str]:
             lines.append(f"  n/a    {skipped} targets need allocators or workloads that did not run")
         lines += [f"  (pytest) {t}" for t in PYTHON_TARGETS]
     if report.calibration is not None:
-        from allocffi.harness.calibrate import text_lines
-
         lines += text_lines(report.calibration.to_json())
     if report.changes is not None:
-        from allocffi.harness.compare import summary_line
-
         lines.append(f"Against the baseline run (new vs old): {summary_line(report.changes)}.")
         rows = [[c.workload, c.allocator, c.describe()] for c in report.changes]
         if rows:

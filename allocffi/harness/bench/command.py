@@ -1,6 +1,4 @@
-"""``allocffi bench``, ``compare`` and ``report`` end to end.
-
-``bench``: validate, plan, run, check, report. Order matters: every user error
+"""``allocffi bench`` end to end: validate, plan, run, check, report. Order matters: every user error
 (names, paths, a plot format, a missing optional package, an unreadable
 baseline or one with nothing in common with this run, an allocator that
 cannot load) is found before the first measured run, so a long benchmark
@@ -9,15 +7,11 @@ are written from them, marked partial, and KeyboardInterrupt goes on to the
 caller (exit 130). The exit status says what happened (see errors.py): 0
 fine, 1 a worker failed or checksums disagree, 2 usage, 3 a regression
 beyond noise with --fail-on-regression.
-
-``compare`` and ``report`` read saved JSON runs and never run anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -26,12 +20,14 @@ from datetime import datetime
 from typing import TextIO
 
 from allocffi.harness import calibrate, compare
-from allocffi.harness.bench import catalog, targets, workload_file
+from allocffi.harness.bench import catalog, comparison, console, targets, workload_file
 from allocffi.harness.bench import results as report
+from allocffi.harness.bench.heatmap import write_plot
+from allocffi.harness.bench.scaling import write_scale_plot
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import comparison, console, machine, record, render, stats
+from allocffi.harness.core import machine, output, stats
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_REGRESSION, BenchFailure, UsageError
-from allocffi.harness.core.plot import check_plot_path, write_plot
+from allocffi.harness.core.plot import check_plot_path
 
 
 @dataclass
@@ -53,7 +49,7 @@ class BenchOptions:
     plot_path: str | None = None
     baseline_path: str | None = None
     fail_on_regression: bool = False
-    noise_threshold: float = compare.DEFAULT_NOISE_THRESHOLD
+    noise_threshold: float = comparison.DEFAULT_NOISE_THRESHOLD
     overhead: bool = True  # run the null allocator once per workload
     calibrate: bool = True  # run the short calibration (calibrate.py) first
     quiet: bool = False
@@ -115,10 +111,10 @@ def check_options(opts: BenchOptions) -> None:
         raise UsageError(
             f"--baseline-allocator {base} is not among --allocators {','.join(opts.allocators)}: add it"
         )
-    stdout_paths = [p for p in (opts.json_path, opts.csv_path, opts.markdown_path) if p == report.STDOUT]
+    stdout_paths = [p for p in (opts.json_path, opts.csv_path, opts.markdown_path) if p == output.STDOUT]
     if len(stdout_paths) > 1:
         raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
-    if opts.plot_path == report.STDOUT:
+    if opts.plot_path == output.STDOUT:
         raise UsageError("--plot needs a file name: an image does not go to standard output")
 
 
@@ -237,7 +233,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     KeyboardInterrupt is raised again for the caller.
     """
     err = err or sys.stderr
-    writes_stdout = report.STDOUT in (opts.json_path, opts.csv_path, opts.markdown_path)
+    writes_stdout = output.STDOUT in (opts.json_path, opts.csv_path, opts.markdown_path)
     out = err if writes_stdout else (out or sys.stdout)  # standard output carries the file alone
     started = time.monotonic()
     check_options(opts)
@@ -249,7 +245,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     }
     for what, path in paths.items():
         if path is not None:
-            report.ensure_writable(path, what)
+            output.ensure_writable(path, what)
     if opts.plot_path is not None:
         check_plot_path(opts.plot_path)
     baseline = compare.load_baseline(opts.baseline_path) if opts.baseline_path else None
@@ -262,7 +258,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     if opts.baseline_allocator is not None and opts.baseline_allocator not in sel.allocators:
         reason = sel.skipped.get(opts.baseline_allocator) or "it is not selected"
         raise UsageError(f"--baseline-allocator {opts.baseline_allocator} cannot run here: {reason}")
-    if baseline is not None and not planned_cells(sel) & compare.cells(baseline.results):
+    if baseline is not None and not planned_cells(sel) & comparison.cells(baseline.results):
         raise UsageError(
             f"baseline {opts.baseline_path} has no (allocator, workload) in common with this run: "
             "nothing to compare (choose --allocators and --workloads that it measured)"
@@ -298,7 +294,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     results = stats.aggregate(measured, base_name)
     mismatches = stats.checksum_mismatches(measured)
     changes = (
-        compare.compare(baseline.results, results, opts.noise_threshold) if baseline is not None else None
+        comparison.compare(baseline.results, results, opts.noise_threshold) if baseline is not None else None
     )
 
     bench_report = report.BenchReport(
@@ -356,7 +352,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     if failures or mismatches:
         return EXIT_FAILURE
     if changes is not None and opts.fail_on_regression:
-        slower = compare.regressions(changes)
+        slower = comparison.regressions(changes)
         if slower:
             for c in slower:
                 print(f"allocffi bench: regression: {c.workload} {c.allocator}: {c.describe()}", file=err)
@@ -450,201 +446,9 @@ def _write_reports(bench_report: report.BenchReport, opts: BenchOptions) -> None
     if opts.markdown_path:
         report.write_markdown(bench_report, opts.markdown_path)
     if opts.plot_path and opts.scale:
-        from allocffi.harness.bench.scaling import write_scale_plot
-
         write_scale_plot(bench_report, opts.plot_path)
     elif opts.plot_path:
         write_plot(bench_report, opts.plot_path)
 
 
-def run_compare(
-    old_path: str,
-    new_path: str,
-    json_path: str | None = None,
-    noise_floor: float = compare.DEFAULT_NOISE_THRESHOLD,
-    fail_on_regression: bool = False,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """``allocffi compare OLD.json NEW.json``: verdicts for every (cell, metric) in both, nothing run.
-
-    The runs may come from any command (two ``run`` results of one program before and after a
-    change, two bench runs, ...)."""
-    err = err or sys.stderr
-    out = err if json_path == report.STDOUT else (out or sys.stdout)
-    if not noise_floor >= 0 or not math.isfinite(noise_floor):
-        raise UsageError(f"--noise-threshold must be a finite number, not negative (got {noise_floor})")
-    if json_path is not None:
-        report.ensure_writable(json_path, "JSON comparison")
-    old = report.read_record(old_path, "run")
-    new = report.read_record(new_path, "run")
-    comparison.require_common(old, new, old_path, new_path)
-    changes = comparison.compare(old, new, noise_floor)
-    warnings = comparison.warnings_between(old, new, changes)
-    only_old = sorted({c.key for c in old.cells} - {c.key for c in new.cells})
-    only_new = sorted({c.key for c in new.cells} - {c.key for c in old.cells})
-
-    for name, path, run in (("old", old_path, old), ("new", new_path, new)):
-        print(f"{name}: {path} ({run.command}, {run.date}; {machine.load_line(run.load)})", file=out)
-    for warning in warnings:
-        print(f"warning: {warning}", file=out)
-    rows = [
-        [
-            c.cell.subject,
-            c.cell.allocator + (f" [{c.cell.variant}]" if c.cell.variant else ""),
-            c.metric,
-            render.value(c.old_median, c.unit),
-            render.value(c.new_median, c.unit),
-            c.describe(),
-        ]
-        for c in changes
-    ]
-    print("", file=out)
-    header = ["subject", "allocator", "metric", "old", "new", "new vs old"]
-    print(console.plain_table(header, rows, left=3, text_last=True), file=out)
-    print("", file=out)
-    print(comparison.summary_line(changes) + f" (noise floor {noise_floor:.0%}, confidence 95%)", file=out)
-    if only_old or only_new:
-        print(
-            f"not compared: {len(only_old)} cells only in the old run, {len(only_new)} only in the new",
-            file=out,
-        )
-
-    if json_path is not None:
-        saved = {
-            "schema": comparison.SCHEMA,
-            "old": {"path": old_path, "date": old.date, "command": old.command},
-            "new": {"path": new_path, "date": new.date, "command": new.command},
-            "noise_floor": noise_floor,
-            "confidence": compare.CONFIDENCE,
-            "warnings": warnings,
-            "counts": comparison.counts(changes),
-            "comparison": [c.to_json() for c in changes],
-            "only_in_old": [list(c) for c in only_old],
-            "only_in_new": [list(c) for c in only_new],
-        }
-        report.write_text(json_path, json.dumps(saved, indent=2) + "\n")
-    worse = [c for c in changes if c.regression]
-    if fail_on_regression and worse:
-        for c in worse:
-            print(f"allocffi compare: regression: {c.cell.label} {c.metric}: {c.describe()}", file=err)
-        return EXIT_REGRESSION
-    return EXIT_OK
-
-
-@dataclass
-class ReportOptions:
-    """The ``allocffi report`` command line, parsed."""
-
-    path: str
-    markdown_path: str | None = None
-    csv_path: str | None = None
-    plot_path: str | None = None
-    json_path: str | None = None
-    targets: bool = False
-    baseline_allocator: str | None = None
-
-
-def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """``allocffi report RUN.json``: the tables and files of a saved run, without running it."""
-    err = err or sys.stderr
-    paths = {
-        "Markdown report": opts.markdown_path,
-        "CSV report": opts.csv_path,
-        "JSON report": opts.json_path,
-        "plot": opts.plot_path,
-    }
-    if sum(p == report.STDOUT for p in paths.values()) > 1:
-        raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
-    if opts.plot_path == report.STDOUT:
-        raise UsageError("--plot needs a file name: an image does not go to standard output")
-    for what, path in paths.items():
-        if path is not None:
-            report.ensure_writable(path, what)
-    if opts.plot_path is not None:
-        check_plot_path(opts.plot_path)
-    saved = report.read_record(opts.path, "run")
-    if saved.command != report.BENCH:
-        return _report_any(saved, opts, out or sys.stdout)
-    try:
-        run = report.from_record(saved, opts.path, opts.baseline_allocator)
-    except UsageError as exc:
-        raise UsageError(f"run {opts.path}: {exc}") from exc
-    run.targets = targets.check_all(run.results, run.overhead) if opts.targets else []
-    if not any(paths.values()):
-        console.print_report(run, out or sys.stdout)
-    if opts.markdown_path:
-        report.write_markdown(run, opts.markdown_path)
-    if opts.csv_path:
-        report.write_csv(run, opts.csv_path)
-    if opts.json_path:
-        report.write_json(run, opts.json_path)
-    if opts.plot_path:
-        write_plot(run, opts.plot_path)
-    return EXIT_OK
-
-
-def _report_any(saved: record.Record, opts: ReportOptions, out: TextIO) -> int:
-    """The report of a command other than bench: one row per (cell, metric), verdicts recomputed."""
-    if opts.targets:
-        raise UsageError(
-            f"--targets checks bench results; {opts.path} holds `allocffi {saved.command}` results"
-        )
-    if opts.baseline_allocator is not None and opts.baseline_allocator not in saved.allocators:
-        raise UsageError(
-            f"--baseline-allocator {opts.baseline_allocator}: {opts.path} has no results for it "
-            f"(it has {', '.join(saved.allocators)})"
-        )
-    record.judge(saved, opts.baseline_allocator)
-    if not any((opts.markdown_path, opts.csv_path, opts.json_path, opts.plot_path)):
-        out.write(render.text(saved))
-    if opts.markdown_path:
-        record.write_text(opts.markdown_path, render.markdown(saved))
-    if opts.csv_path:
-        record.write_text(opts.csv_path, render.to_csv(saved))
-    if opts.json_path:
-        record.write(saved, opts.json_path)
-    if opts.plot_path:
-        render.write_plot(saved, opts.plot_path)
-    return EXIT_OK
-
-
-def list_capabilities(out: TextIO | None = None) -> int:
-    """``allocffi list``: allocators with availability, workloads with descriptions."""
-    out = out or sys.stdout
-    caps = runner.probe()
-    print("Allocators:", file=out)
-    notes: Mapping[str, str] = {
-        catalog.MMAP: f"baseline, runs only on {', '.join(sorted(catalog.MMAP_WORKLOADS))}",
-        catalog.NULL: "engine overhead, runs once per workload",
-        catalog.BASELINE: "the reference for speedups",
-    }
-    names = [*catalog.SELECTABLE, catalog.NULL]
-    for competitor in caps.competitors:  # each NAME+reset right after NAME
-        base, mode = catalog.split_competitor(competitor)
-        if mode is not None:
-            names.insert(names.index(base) + 1, competitor)
-            notes = {
-                **notes,
-                base: "free mode: frees every block",
-                competitor: "arena mode: no frees, one reset per phase",
-            }
-    width = max(len(n) for n in names)
-    for name in names:
-        ok = caps.available.get(name, False)
-        state = "available" if ok else f"UNAVAILABLE: {caps.reasons.get(name, '')}"
-        note = f" ({notes[name]})" if name in notes else ""
-        print(f"  {name.ljust(width)}  {state}{note}", file=out)
-    print("Workloads:", file=out)
-    width = max((len(n) for n in caps.workloads), default=0)
-    for name, description in caps.workloads.items():
-        print(f"  {name.ljust(width)}  {description}", file=out)
-    print(
-        f"  threads-N and shared-threads-N run for any 1 <= N <= {catalog.MAX_THREADS}; "
-        "your own workloads: allocffi bench --workload-file FILE.toml",
-        file=out,
-    )
-    return EXIT_OK
-
-
-__all__ = ["BenchOptions", "ReportOptions", "list_capabilities", "run_bench", "run_compare", "run_report"]
+__all__ = ["BenchOptions", "run_bench"]
