@@ -243,10 +243,13 @@ def test_numpy_bench_runs_and_reports(capsys: pytest.CaptureFixture[str], tmp_pa
         "--repeat", "1", "--scale", "0.01", "--json", str(report), "--quiet",
     )  # fmt: skip
     assert code == EXIT_OK, err
-    rows = json.loads(report.read_text())
-    assert {(r["handler"], r["workload"]) for r in rows} == {
+    saved = record.read(report)  # validated
+    assert saved.command == "numpy-bench" and saved.baseline_allocator == "numpy"
+    assert {(c.allocator, c.subject) for c in saved.cells} == {
         (h, w) for h in ("numpy", "slab", "bump") for w in ("create-1", "temporaries")
     }
-    for row in rows:
-        assert row["median_ns_per_op"] > 0 and row["peak_rss_bytes"] > 0
-        assert row["speedup_vs_numpy"] > 0 and row["peak_rss_vs_numpy"] > 0
+    for cell in saved.cells:
+        assert cell.metrics["ns_per_op"].median > 0 and cell.metrics["peak_rss"].median > 0
+        assert cell.metrics["ns_per_op"].unit == "ns/op" and cell.metrics["peak_rss"].unit == "B"
+        if cell.allocator != "numpy":  # against NumPy's default handler, from the samples
+            assert cell.verdicts["ns_per_op"].ratio > 0 and cell.verdicts["peak_rss"].ratio > 0

@@ -322,11 +322,18 @@ def _add_numpy_bench(sub: Any) -> None:
     add("--quiet", "-q", action="store_true", help="only errors")
 
 
-def _numpy_bench(args: argparse.Namespace) -> int:
+def _numpy_bench(args: argparse.Namespace, argv: list[str]) -> int:
     from allocffi.harness.numpy_bench.command import run_numpy_bench
 
     return run_numpy_bench(
-        args.allocators, args.workloads, args.repeat, args.scale, args.json, args.markdown, args.quiet
+        args.allocators,
+        args.workloads,
+        args.repeat,
+        args.scale,
+        args.json,
+        args.markdown,
+        args.quiet,
+        argv=["allocffi", *argv],
     )
 
 
@@ -451,7 +458,7 @@ def _dispatch(args: argparse.Namespace, arguments: list[str]) -> int:
     if args.command == "run":
         return _run(args, arguments)
     if args.command == "numpy-bench":
-        return _numpy_bench(args)
+        return _numpy_bench(args, arguments)
     if args.command == "calibrate":
         return _calibrate(args, arguments)
     if args.command == "trace":
