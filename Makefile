@@ -97,21 +97,25 @@ valgrind: system-libs $(CTESTS)
 	  --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
 	    --errors-for-leak-kinds=definite,indirect $$t; done
 
+# Where the suites write their results (the commands refuse to create directories themselves).
+bench/results:
+	mkdir -p $@
+
 ## bench: the comparison of every available allocator over every workload
-bench: build
+bench: build | bench/results
 	$(PY) -m allocffi bench --repeat 5 --targets --markdown bench/results/report.md --json bench/results/report.json \
 	  --csv bench/results/report.csv --plot bench/results/report.png
 	@echo "note: the scale suite (live sets of up to 1e6 blocks, random free order) is 'make bench-scale'"
 
 ## bench-scale: the scale suite (live-*: live sets of 1e2-1e6 blocks freed in a random or in
 ## allocation order), every available allocator; the plot draws ns/op over N (a few minutes)
-bench-scale: build
+bench-scale: build | bench/results
 	$(PY) -m allocffi bench --scale --repeat 3 --markdown bench/results/scale.md --json bench/results/scale.json \
 	  --plot bench/results/scale.png
 
 ## bench-noise: how often unchanged code gets a false verdict: two full runs, then allocffi compare
 .PHONY: bench-noise
-bench-noise: build
+bench-noise: build | bench/results
 	$(PY) -m allocffi bench --repeat 5 --quiet --json bench/results/self-a.json
 	$(PY) -m allocffi bench --repeat 5 --quiet --json bench/results/self-b.json
 	$(PY) -m allocffi compare bench/results/self-a.json bench/results/self-b.json \

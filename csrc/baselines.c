@@ -10,8 +10,11 @@
  * aligned pieces of it, starting over at the beginning when the end is
  * reached; free does nothing. Blocks therefore stay intact until 8 MiB more
  * have been handed out, which covers the live sets of the benchmark's
- * small-block workloads. Requests above NULL_MAX_REQUEST fail with
- * AF_ERR_NOMEM; smaller ones never fail.
+ * small-block workloads. A request too large for that buffer comes from a
+ * second one, NULL_LARGE_SIZE bytes (1 GiB and a page), mapped at the first
+ * such request and used the same way, so that every size a workload may name
+ * (up to AF_SPEC_MAX_SIZE, 1 GiB) runs on null as on every other allocator.
+ * Only requests above NULL_LARGE_MAX_REQUEST fail, with AF_ERR_NOMEM.
  *
  * Its alloc is the floor the engine measures, so it does only what a correct
  * answer needs (wrap, bump; align only beyond 16). null keeps NO alloc, free,
@@ -133,13 +136,23 @@ af_allocator *af_mmap_new(af_error *err) {
  * ------------------------------------------------------------------------- */
 
 #define NULL_BUFFER_SIZE ((size_t)8 << 20)
-/* Largest request: any alignment up to AF_MAX_ALIGN fits from offset 0. */
+/* Largest request of the small buffer: any alignment up to AF_MAX_ALIGN fits from offset 0. */
 #define NULL_MAX_REQUEST (NULL_BUFFER_SIZE - AF_MAX_ALIGN)
+/* The large buffer holds the engine's largest size (AF_SPEC_MAX_SIZE) at any alignment. */
+#define NULL_LARGE_SIZE (((size_t)1 << 30) + AF_MAX_ALIGN)
+#define NULL_LARGE_MAX_REQUEST (NULL_LARGE_SIZE - AF_MAX_ALIGN)
+
+/* One buffer handed out front to back, starting over when the end is reached. */
+typedef struct null_region {
+  char *buffer;                   /* `size` bytes, page-aligned; NULL until first needed */
+  size_t size;
+  size_t cursor;                  /* next free offset, a multiple of 16, <= size */
+} null_region;
 
 typedef struct null_allocator {
   af_allocator base;              /* first: vtable and last_error */
-  size_t cursor;                  /* next free offset, a multiple of 16, <= NULL_BUFFER_SIZE */
-  char *buffer;                   /* NULL_BUFFER_SIZE bytes, page-aligned */
+  null_region small;              /* NULL_BUFFER_SIZE, mapped at creation: every request up to NULL_MAX_REQUEST */
+  null_region large;              /* NULL_LARGE_SIZE, mapped at the first larger request */
   af_counters counters;           /* failures, reallocs, resets only (see the banner) */
 } null_allocator;
 
@@ -147,17 +160,30 @@ typedef struct null_allocator {
    rounded up to 16 so that the cursor stays 16-aligned. */
 static inline size_t null_step(size_t size) { return af_align_up(size + (size == 0), AF_DEFAULT_ALIGN); }
 
-/* size <= NULL_MAX_REQUEST, any alignment. */
-static void *null_take(null_allocator *n, size_t size, size_t align) {
-  size_t at = af_align_up(n->cursor, align);
-  if (at + null_step(size) > NULL_BUFFER_SIZE) at = 0; /* start over */
-  n->cursor = at + null_step(size);
-  return n->buffer + at;
+/* size at most r->size - AF_MAX_ALIGN, any alignment up to AF_MAX_ALIGN. */
+static void *null_take(null_region *r, size_t size, size_t align) {
+  size_t at = af_align_up(r->cursor, align);
+  if (at + null_step(size) > r->size) at = 0; /* start over */
+  r->cursor = at + null_step(size);
+  return r->buffer + at;
+}
+
+/* The region that serves `size`, the large one mapped if needed; NULL: out of memory. */
+static null_region *null_region_for(null_allocator *n, size_t size) {
+  if (size <= NULL_MAX_REQUEST) return &n->small;
+  if (size > NULL_LARGE_MAX_REQUEST) return NULL;
+  if (n->large.buffer == NULL) {
+    void *buffer = NULL;
+    if (_af_os_map(NULL_LARGE_SIZE, _af_os_page_size(), &buffer) != AF_OK) return NULL;
+    n->large = (null_region){.buffer = buffer, .size = NULL_LARGE_SIZE, .cursor = 0};
+  }
+  return &n->large;
 }
 
 static __attribute__((noinline)) void *null_alloc_slow(null_allocator *n, size_t size, size_t align) {
-  if (size > NULL_MAX_REQUEST) return af_fail(&n->base, &n->counters, AF_ERR_NOMEM);
-  return null_take(n, size, align);
+  null_region *r = null_region_for(n, size);
+  if (r == NULL) return af_fail(&n->base, &n->counters, AF_ERR_NOMEM);
+  return null_take(r, size, align);
 }
 
 /* The fast path: the cursor is already aligned enough, so the only chain
@@ -165,10 +191,10 @@ static __attribute__((noinline)) void *null_alloc_slow(null_allocator *n, size_t
 static void *null_alloc(af_allocator *self, size_t size, size_t align) {
   null_allocator *n = (null_allocator *)self;
   if (af_unlikely(size > NULL_MAX_REQUEST || align > AF_DEFAULT_ALIGN)) return null_alloc_slow(n, size, align);
-  size_t at = n->cursor, end = at + null_step(size);
+  size_t at = n->small.cursor, end = at + null_step(size);
   if (af_unlikely(end > NULL_BUFFER_SIZE)) at = 0, end = null_step(size); /* start over */
-  n->cursor = end;
-  return n->buffer + at;
+  n->small.cursor = end;
+  return n->small.buffer + at;
 }
 
 static void *null_calloc(af_allocator *self, size_t size, size_t align) {
@@ -184,8 +210,9 @@ static int null_free(af_allocator *self, void *ptr, size_t size, size_t align) {
 
 static void *null_realloc(af_allocator *self, void *ptr, size_t old_size, size_t new_size, size_t align) {
   null_allocator *n = (null_allocator *)self;
-  if (af_unlikely(new_size > NULL_MAX_REQUEST)) return af_fail(self, &n->counters, AF_ERR_NOMEM);
-  void *p = null_take(n, new_size, align);
+  null_region *r = null_region_for(n, new_size);
+  if (af_unlikely(r == NULL)) return af_fail(self, &n->counters, AF_ERR_NOMEM);
+  void *p = null_take(r, new_size, align);
   memmove(p, ptr, old_size < new_size ? old_size : new_size); /* after a wrap they may overlap */
   n->counters.reallocs++;
   return p;
@@ -198,12 +225,14 @@ static size_t null_usable_size(af_allocator *self, const void *ptr, size_t size,
 
 static int null_owns(af_allocator *self, const void *ptr) {
   const null_allocator *n = (null_allocator *)self;
-  return (uintptr_t)ptr - (uintptr_t)n->buffer < NULL_BUFFER_SIZE;
+  return (uintptr_t)ptr - (uintptr_t)n->small.buffer < n->small.size ||
+         (n->large.buffer != NULL && (uintptr_t)ptr - (uintptr_t)n->large.buffer < n->large.size);
 }
 
 static int null_reset(af_allocator *self) {
   null_allocator *n = (null_allocator *)self;
-  n->cursor = 0;
+  n->small.cursor = 0;
+  n->large.cursor = 0;
   n->counters.resets++;
   return AF_OK;
 }
@@ -213,13 +242,14 @@ static void null_trim(af_allocator *self) { (void)self; }
 static void null_get_stats(af_allocator *self, af_stats *out) {
   const null_allocator *n = (const null_allocator *)self;
   af_counters_fill(&n->counters, out); /* alloc, free, byte and live counts: all 0 */
-  out->os_bytes = NULL_BUFFER_SIZE;
-  out->os_maps = 1;
+  out->os_bytes = n->small.size + n->large.size;
+  out->os_maps = 1 + (n->large.buffer != NULL);
 }
 
 static void null_destroy(af_allocator *self) {
   null_allocator *n = (null_allocator *)self;
-  (void)_af_os_unmap(n->buffer, NULL_BUFFER_SIZE);
+  (void)_af_os_unmap(n->small.buffer, n->small.size);
+  if (n->large.buffer != NULL) (void)_af_os_unmap(n->large.buffer, n->large.size);
   free(n);
 }
 
@@ -237,6 +267,6 @@ af_allocator *af_null_new(af_error *err) {
     return NULL;
   }
   n->base.vt = &null_vtable;
-  n->buffer = buffer;
+  n->small = (null_region){.buffer = buffer, .size = NULL_BUFFER_SIZE, .cursor = 0};
   return &n->base;
 }

@@ -20,13 +20,13 @@ from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["--repeat", "0"], "--repeat must be at least 1"),
-        (["--ops", "0"], "--ops must be at least 1"),
+        (["--repeat", "0"], "argument --repeat: expected an integer from 1 to 10000 (got '0')"),
+        (["--ops", "0"], "argument --ops: expected an integer from 1"),
         (["--libraries", "libc,dlmalloc"], "unknown library 'dlmalloc'"),
         (["--libraries", "bump"], "unknown library 'bump'"),
         (["--workloads", "mixed"], "calibration runs fixed-48, fixed-256, fixed-4096, not 'mixed'"),
-        (["--seed", "-1"], "--seed must be in"),
-        (["--repeat", "x"], "invalid int value"),
+        (["--seed", "-1"], "argument --seed: expected an integer from 0 to 18446744073709551615"),
+        (["--repeat", "x"], "(got 'x')"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
@@ -41,7 +41,7 @@ def test_unwritable_json_fails_before_running(capsys: pytest.CaptureFixture[str]
     blocker = tmp_path / "file"
     blocker.write_text("")
     code, out, err = run_cli(capsys, "calibrate", "--json", str(blocker / "c.json"))
-    assert code == EXIT_USAGE and out == "" and "cannot write JSON calibration" in err
+    assert code == EXIT_USAGE and out == "" and "--json" in err and "is a file, not a directory" in err
 
 
 def test_plan_interleaves_libraries_and_loops_and_rotates() -> None:

@@ -42,8 +42,8 @@ def test_an_unwritable_plot_format_fails_before_anything_runs(tmp_path: Path) ->
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_USAGE and out == ""
     assert err.strip().splitlines() == [
-        f"allocffi bench: error: --plot {tmp_path / 'out.txt'}: the image format comes from the extension "
-        "and '.txt' is not one matplotlib writes; use .png, .svg or .pdf"
+        f"allocffi bench: error: --plot {tmp_path / 'out.txt'}: the format comes from the extension "
+        "and '.txt' is not one it writes; use .png, .svg or .pdf"
     ]
     assert not json_path.exists()
 

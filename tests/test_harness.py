@@ -19,7 +19,7 @@ from allocffi.harness.bench import catalog, comparison, targets
 from allocffi.harness.bench import results as report
 from allocffi.harness.bench.command import BenchOptions, Selection, check_options, select
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import machine, output, record, stats, units
+from allocffi.harness.core import machine, outputs, record, stats, units
 from allocffi.harness.core.children import RunRecord, RunSpec
 from allocffi.harness.core.errors import BenchFailure, UsageError
 from allocffi.harness.core.stats import Result
@@ -393,23 +393,24 @@ def test_markdown_reports_mismatches_and_baseline_changes() -> None:
     assert "too few repeats (3.00x" in text
 
 
-def test_ensure_writable_leaves_existing_files_alone_and_makes_parents(tmp_path: Path) -> None:
+def test_check_output_leaves_existing_files_alone_and_creates_nothing(tmp_path: Path) -> None:
     existing = tmp_path / "keep.md"
     existing.write_text("old")
-    output.ensure_writable(existing, "Markdown report")
+    outputs.check_output(existing, "--markdown")
     assert existing.read_text() == "old"
-    fresh = tmp_path / "sub" / "dir" / "r.json"
-    output.ensure_writable(fresh, "JSON report")
-    assert fresh.parent.is_dir() and not fresh.exists()
+    outputs.check_output(tmp_path / "r.json", "--json")
+    assert sorted(tmp_path.iterdir()) == [existing]
 
 
-def test_ensure_writable_refuses_impossible_paths(tmp_path: Path) -> None:
+def test_check_output_refuses_impossible_paths(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(UsageError, match=r"cannot write JSON report to .*file/r\.json"):
-        output.ensure_writable(blocker / "r.json", "JSON report")
-    with pytest.raises(UsageError, match="is a directory"):
-        output.ensure_writable(tmp_path, "CSV report")
+    with pytest.raises(UsageError, match=r"--json .*file/r\.json: .*file is a file, not a directory"):
+        outputs.check_output(blocker / "r.json", "--json")
+    with pytest.raises(UsageError, match="is a directory: give a file name inside it"):
+        outputs.check_output(tmp_path, "--csv")
+    with pytest.raises(UsageError, match="sub does not exist; create it first"):
+        outputs.check_output(tmp_path / "sub" / "r.json", "--json")
 
 
 # --------------------------------------------------------------------------

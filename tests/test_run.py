@@ -179,10 +179,30 @@ def test_preload_check_passes_with_the_right_allocator(
     assert all(s["probed_processes"] >= 1 for s in row["samples"])
 
 
-def test_preload_check_fails_loudly_with_a_wrong_library(
+def test_a_library_that_does_not_define_malloc_is_refused_before_anything_runs(
     known_alloc: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A real library that does not define malloc: the program runs, but on glibc's malloc.
+    libm = preload.find_library("libm.so.6")
+    assert libm is not None
+    seen = tmp_path / "seen"
+    code, _, err = run_cli(
+        capsys, "run", "--allocators", f"mimalloc={libm}", "--repeat", "1", "-q",
+        "--", known_alloc, str(seen), "alloc", "100",
+    )  # fmt: skip
+    assert code == EXIT_USAGE and not seen.exists()
+    assert err.strip().splitlines() == [
+        f"allocffi run: error: --allocators mimalloc: {libm} is a shared library that does not define "
+        "malloc (it would not replace the allocator): give the path of an allocator's shared library "
+        "(one that defines malloc)"
+    ]
+
+
+def test_preload_check_fails_loudly_with_a_wrong_library(
+    known_alloc: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real library that does not define malloc, let past the up-front check (as one whose
+    # malloc does not win would be): the program runs, but on glibc's malloc.
+    monkeypatch.setattr(preload.elf, "check_malloc_library", lambda path: None)
     libm = preload.find_library("libm.so.6")
     assert libm is not None
     seen = tmp_path / "seen"
@@ -199,7 +219,7 @@ def test_a_library_path_that_does_not_exist_is_a_usage_error(
     known_alloc: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run_cli(capsys, "run", "--allocators", "mimalloc=/no/such/lib.so", "--", known_alloc, "x")
-    assert code == EXIT_USAGE and "does not exist" in err and "Traceback" not in err
+    assert code == EXIT_USAGE and "No such file or directory" in err and "Traceback" not in err
 
 
 def test_a_child_with_a_cleared_environment_is_an_error(

@@ -265,7 +265,7 @@ def test_every_malformed_file_is_one_line_exit_2_with_file_table_and_key(
 @pytest.mark.parametrize(
     ("name", "text", "needle"),
     [
-        ("missing.toml", None, "cannot read the workload file: No such file or directory"),
+        ("missing.toml", None, "No such file or directory; check the path"),
         ("run.json", '{"config": {}}', "config.workload_specs is missing"),
         ("broken.json", '{"config": ', "not valid JSON"),
         ("bad-spec.json", '{"config": {"workload_specs": [{"name": "a"}]}}', "workload[0]"),

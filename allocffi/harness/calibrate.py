@@ -26,8 +26,8 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from allocffi.harness.bench import catalog
+from allocffi.harness.core import arguments, machine, outputs, record, units
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import machine, output, record, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 
 COMMAND = "calibrate"  # the name of its results record and of its details there
@@ -365,20 +365,17 @@ def markdown_lines(data: Mapping[str, Any]) -> list[str]:
 
 
 def check_options(opts: CalibrateOptions) -> None:
-    if opts.repeat < 1:
-        raise UsageError(f"--repeat must be at least 1 (got {opts.repeat})")
-    if opts.ops is not None and opts.ops < 1:
-        raise UsageError(f"--ops must be at least 1 (got {opts.ops})")
-    if opts.seed < 0 or opts.seed >= 2**64:
-        raise UsageError(f"--seed must be in [0, 2**64) (got {opts.seed})")
+    arguments.REPEAT.check("--repeat", opts.repeat)
+    if opts.ops is not None:
+        arguments.OPS.check("--ops", opts.ops)
+    arguments.SEED.check("--seed", opts.seed)
     for name in opts.libraries or []:
         if name not in LIBRARIES:
             raise UsageError(f"unknown library {name!r}; choose from {', '.join(LIBRARIES)}")
     for name in opts.workloads or []:
         if name not in WORKLOADS:
             raise UsageError(f"calibration runs {', '.join(WORKLOADS)}, not {name!r}")
-    if opts.json_path is not None and opts.json_path != "-":
-        output.ensure_writable(opts.json_path, "JSON calibration")
+    outputs.check_outputs({"--json": opts.json_path})
 
 
 def select_libraries(
@@ -415,7 +412,7 @@ def run_command(opts: CalibrateOptions, out: TextIO | None = None, err: TextIO |
         print(f"allocffi calibrate: FAILED: {exc}", file=err)
         return EXIT_FAILURE
     data = result.to_json()
-    table_stream = err if opts.json_path == output.STDOUT else out
+    table_stream = err if opts.json_path == outputs.STDOUT else out
     if not opts.quiet:
         print("\n".join(text_lines(data)), file=table_stream)
     if opts.json_path is not None:

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from allocffi.harness.core import arguments
 from allocffi.harness.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
@@ -38,13 +39,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
-    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--allocators",
-        type=_names,
+        type=arguments.names,
         metavar="A,B",
         help=f"comma list from {', '.join(SELECTABLE)}, and NAME+reset for an allocator that can "
         "both free and reset, in arena mode (default: every available one, both modes; "
@@ -75,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--workloads",
-        type=_names,
+        type=arguments.names,
         metavar="W,X",
         help="comma list (default: all but the scale suite; see `allocffi list`)",
     )
@@ -92,18 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
         "(runs only these unless --workloads is given; see README)",
     )
     bench.add_argument(
-        "--repeat", type=int, default=5, metavar="N", help="independent runs of each pair (default 5)"
+        "--repeat",
+        type=arguments.REPEAT,
+        default=5,
+        metavar="N",
+        help="independent runs of each pair (default 5)",
     )
     size = bench.add_mutually_exclusive_group()
-    size.add_argument("--ops", type=int, metavar="N", help="allocations per run, for every workload")
+    size.add_argument(
+        "--ops", type=arguments.OPS, metavar="N", help="allocations per run, for every workload"
+    )
     size.add_argument(
         "--time-budget",
-        type=float,
+        type=arguments.SECONDS,
         metavar="SECONDS",
         help="size each workload so its slowest allocator runs this long (default: a per-workload table)",
     )
     bench.add_argument(
-        "--seed", type=int, default=0, help="seed of the operation streams (default 0: the engine's)"
+        "--seed",
+        type=arguments.SEED,
+        default=0,
+        help="seed of the operation streams (default 0: the engine's)",
     )
     bench.add_argument(
         "--json",
@@ -177,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calibrate(sub)
     from allocffi.harness.trace.commands import add_parser as add_trace_parser
 
-    add_trace_parser(sub, _names)
+    add_trace_parser(sub)
     return parser
 
 
@@ -186,7 +189,7 @@ def _noise_option(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--noise-threshold",
-        type=float,
+        type=arguments.NOISE_THRESHOLD,
         default=DEFAULT_NOISE_THRESHOLD,
         metavar="FRACTION",
         help="the noise floor: a change whose interval reaches within this fraction of 1.0 is no change "
@@ -229,25 +232,32 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--allocators",
-        type=_names,
+        type=arguments.names,
         metavar="A,B",
         help=f"comma list from {', '.join(RUN_ALLOCATORS)}, or NAME=/path/to/lib.so for another build "
         "(default: every installed one)",
     )
-    run.add_argument("--repeat", type=int, default=5, metavar="N", help="runs per allocator (default 5)")
+    run.add_argument(
+        "--repeat", type=arguments.REPEAT, default=5, metavar="N", help="runs per allocator (default 5)"
+    )
     run.add_argument(
         "--baseline-allocator",
         metavar="NAME",
         help=f"the allocator speedups are measured against (default {BASELINE}, or the first one without it)",
     )
     run.add_argument("--suite", choices=None, metavar="NAME", help=f"run a suite: {', '.join(suite_names())}")
-    run.add_argument("--programs", type=_names, metavar="P,Q", help="only these programs of the suite")
+    run.add_argument(
+        "--programs", type=arguments.names, metavar="P,Q", help="only these programs of the suite"
+    )
     run.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="set in the program's environment"
     )
     run.add_argument("--cwd", metavar="DIR", help="run the program in DIR")
     run.add_argument(
-        "--timeout", type=float, metavar="S", help="kill a run (its whole process group) after S seconds"
+        "--timeout",
+        type=arguments.SECONDS,
+        metavar="S",
+        help="kill a run (its whole process group) after S seconds",
     )
     run.add_argument(
         "--python-malloc",
@@ -313,10 +323,10 @@ def _add_numpy_bench(sub: Any) -> None:
         epilog="workloads: " + "; ".join(f"{w.name}: {w.description}" for w in WORKLOADS.values()),
     )
     add = numpy_bench.add_argument
-    add("--allocators", type=_names, metavar="A,B", help="default: every available one")
-    add("--workloads", type=_names, metavar="W,X", help=f"default: {', '.join(WORKLOADS)}")
-    add("--repeat", type=int, default=3, metavar="N", help="runs of each pair (default 3)")
-    add("--scale", type=float, default=1.0, metavar="F", help="multiply each workload's iterations")
+    add("--allocators", type=arguments.names, metavar="A,B", help="default: every available one")
+    add("--workloads", type=arguments.names, metavar="W,X", help=f"default: {', '.join(WORKLOADS)}")
+    add("--repeat", type=arguments.REPEAT, default=3, metavar="N", help="runs of each pair (default 3)")
+    add("--scale", type=arguments.SCALE, default=1.0, metavar="F", help="multiply each workload's iterations")
     add("--json", metavar="PATH", help="write the results as JSON")
     add("--markdown", metavar="PATH", help="write the Markdown tables")
     add("--quiet", "-q", action="store_true", help="only errors")
@@ -353,23 +363,31 @@ def _add_calibrate(sub: Any) -> None:
     )
     cal.add_argument(
         "--libraries",
-        type=_names,
+        type=arguments.names,
         metavar="A,B",
         help=f"comma list from {', '.join(calibrate.LIBRARIES)} (default: all available; libc always runs)",
     )
     cal.add_argument(
-        "--workloads", type=_names, metavar="W,X", help=f"comma list from {', '.join(calibrate.WORKLOADS)}"
+        "--workloads",
+        type=arguments.names,
+        metavar="W,X",
+        help=f"comma list from {', '.join(calibrate.WORKLOADS)}",
     )
     cal.add_argument(
         "--repeat",
-        type=int,
+        type=arguments.REPEAT,
         default=calibrate.DEFAULT_REPEAT,
         metavar="N",
         help=f"runs of each loop (default {calibrate.DEFAULT_REPEAT})",
     )
-    cal.add_argument("--ops", type=int, metavar="N", help="pairs per run (default: 2 M, 1 M, 500 k by size)")
     cal.add_argument(
-        "--seed", type=int, default=0, help="seed of the operation stream (default 0: the engine's)"
+        "--ops", type=arguments.OPS, metavar="N", help="pairs per run (default: 2 M, 1 M, 500 k by size)"
+    )
+    cal.add_argument(
+        "--seed",
+        type=arguments.SEED,
+        default=0,
+        help="seed of the operation stream (default 0: the engine's)",
     )
     cal.add_argument("--json", metavar="PATH", help="write the calibration as JSON ('-': stdout)")
     cal.add_argument("--quiet", "-q", action="store_true", help="no table, only errors")

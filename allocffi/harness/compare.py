@@ -9,7 +9,6 @@ per-cell verdicts are ``bench.comparison``'s.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import TextIO
 from allocffi.harness.bench import comparison, console
 from allocffi.harness.bench.comparison import Change
 from allocffi.harness.bench.results import BenchReport, read_json, read_record
+from allocffi.harness.core import arguments, machine, outputs, render
 from allocffi.harness.core import comparison as records
-from allocffi.harness.core import machine, output, render
-from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION, UsageError
+from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION
 
 
 def warnings_between(old: BenchReport, new: BenchReport, changes: Sequence[Change]) -> list[str]:
@@ -46,11 +45,9 @@ def run_compare(
 ) -> int:
     """``allocffi compare OLD.json NEW.json``: verdicts for every (cell, metric) in both, nothing run."""
     err = err or sys.stderr
-    out = err if json_path == output.STDOUT else (out or sys.stdout)
-    if not (math.isfinite(noise_floor) and noise_floor >= 0):
-        raise UsageError(f"--noise-threshold must be a finite number, not negative (got {noise_floor})")
-    if json_path is not None:
-        output.ensure_writable(json_path, "JSON comparison")
+    out = err if json_path == outputs.STDOUT else (out or sys.stdout)
+    arguments.NOISE_THRESHOLD.check("--noise-threshold", noise_floor)
+    outputs.check_outputs({"--json": json_path})
     old = read_record(old_path, "run")
     new = read_record(new_path, "run")
     records.require_common(old, new, old_path, new_path)
@@ -98,7 +95,7 @@ def run_compare(
             "only_in_old": [list(c) for c in only_old],
             "only_in_new": [list(c) for c in only_new],
         }
-        output.write_text(json_path, json.dumps(saved, indent=2) + "\n")
+        outputs.write_atomically(json_path, json.dumps(saved, indent=2) + "\n", "--json")
     worse = [c for c in changes if c.regression]
     if fail_on_regression and worse:
         for c in worse:

@@ -12,9 +12,8 @@ from typing import TextIO
 
 from allocffi.harness.bench import console, results, targets
 from allocffi.harness.bench.heatmap import write_plot
-from allocffi.harness.core import output, record, render
+from allocffi.harness.core import outputs, record, render
 from allocffi.harness.core.errors import EXIT_OK, UsageError
-from allocffi.harness.core.plot import check_plot_path
 
 
 @dataclass
@@ -33,21 +32,8 @@ class ReportOptions:
 def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``allocffi report RUN.json``: the tables and files of a saved run, without running it."""
     err = err or sys.stderr
-    paths = {
-        "Markdown report": opts.markdown_path,
-        "CSV report": opts.csv_path,
-        "JSON report": opts.json_path,
-        "plot": opts.plot_path,
-    }
-    if sum(p == output.STDOUT for p in paths.values()) > 1:
-        raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
-    if opts.plot_path == output.STDOUT:
-        raise UsageError("--plot needs a file name: an image does not go to standard output")
-    for what, path in paths.items():
-        if path is not None:
-            output.ensure_writable(path, what)
-    if opts.plot_path is not None:
-        check_plot_path(opts.plot_path)
+    paths = {"--markdown": opts.markdown_path, "--csv": opts.csv_path, "--json": opts.json_path}
+    outputs.check_outputs(paths, opts.plot_path)
     saved = results.read_record(opts.path, "run")
     if saved.command != results.BENCH:
         return _report_any(saved, opts, out or sys.stdout)
@@ -56,7 +42,7 @@ def run_report(opts: ReportOptions, out: TextIO | None = None, err: TextIO | Non
     except UsageError as exc:
         raise UsageError(f"run {opts.path}: {exc}") from exc
     run.targets = targets.check_all(run.results, run.overhead) if opts.targets else []
-    if not any(paths.values()):
+    if not any(paths.values()) and opts.plot_path is None:
         console.print_report(run, out or sys.stdout)
     if opts.markdown_path:
         results.write_markdown(run, opts.markdown_path)
@@ -84,9 +70,9 @@ def _report_any(saved: record.Record, opts: ReportOptions, out: TextIO) -> int:
     if not any((opts.markdown_path, opts.csv_path, opts.json_path, opts.plot_path)):
         out.write(render.text(saved))
     if opts.markdown_path:
-        output.write_text(opts.markdown_path, render.markdown(saved))
+        outputs.write_atomically(opts.markdown_path, render.markdown(saved), "--markdown")
     if opts.csv_path:
-        output.write_text(opts.csv_path, render.to_csv(saved))
+        outputs.write_atomically(opts.csv_path, render.to_csv(saved), "--csv")
     if opts.json_path:
         record.write(saved, opts.json_path)
     if opts.plot_path:

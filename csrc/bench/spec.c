@@ -42,6 +42,10 @@ static int check_name(const af_workload_spec *spec, af_error *err) {
     if (!name_char(name[i]))
       return _af_error_set(err, AF_ERR_INVALID,
                            "workload spec '%s': name may only hold letters, digits, '.', '_' and '-'", name);
+  /* A name goes on command lines and into file names: never one read as an option or a hidden file. */
+  if (name[0] == '-' || name[0] == '.')
+    return _af_error_set(err, AF_ERR_INVALID, "workload spec '%s': name must start with a letter or a digit",
+                         name);
   return AF_OK;
 }
 
@@ -101,8 +105,8 @@ int _af_bench_spec_check(const af_workload_spec *spec, af_error *err) {
     total += spec->sizes[i].weight;
   }
   if (!(total > 0.0) || !isfinite(total))
-    return _af_error_set(err, AF_ERR_INVALID, "workload spec '%s': the weights of sizes must add up to more than 0",
-                         name);
+    return _af_error_set(err, AF_ERR_INVALID,
+                         "workload spec '%s': the weights of sizes must add up to a finite number more than 0", name);
   return AF_OK;
 }
 

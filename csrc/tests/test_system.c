@@ -616,7 +616,15 @@ static void test_null_baseline(void) {
   void *p = af_alloc(a, max, 4096);
   CHECK(p != NULL && (uintptr_t)p % 4096 == 0, "largest request");
   if (p != NULL) memset(p, 7, max);
-  CHECK(af_alloc(a, max + 1, 16) == NULL && af_last_error(a) == AF_ERR_NOMEM, "larger request fails with NOMEM");
+  /* Larger requests come from a second buffer, up to the engine's largest size (1 GiB). */
+  const size_t large_max = (size_t)1 << 30;
+  void *big = af_alloc(a, max + 1, 16);
+  CHECK(big != NULL && af_owns(a, big) == 1 && af_owns(a, (char *)big + max) == 1, "a request above 8 MiB");
+  char *huge = af_alloc(a, large_max, 4096);
+  CHECK(huge != NULL && (uintptr_t)huge % 4096 == 0 && af_owns(a, huge + large_max - 1) == 1, "the largest request");
+  if (huge != NULL) huge[0] = 1, huge[large_max - 1] = 2;
+  CHECK(af_alloc(a, large_max + 1, 16) == NULL && af_last_error(a) == AF_ERR_NOMEM,
+        "a request above 1 GiB fails with NOMEM");
   void *q = af_alloc(b, 100, 16);
   CHECK(q != NULL && af_owns(b, q) == 1 && af_owns(a, q) == 0, "instances have separate buffers");
   /* never fails, whatever the volume, and every block is aligned as asked */
@@ -634,18 +642,21 @@ static void test_null_baseline(void) {
   pattern_write(c, 5000, 3);
   void *r = af_realloc(a, c, 5000, 9000, 64);
   CHECK(r != NULL && pattern_check(r, 5000, 3) == SIZE_MAX, "realloc keeps contents");
-  af_free(a, r, 9000, 64);
+  void *grown = af_realloc(a, r, 9000, max + 100, 64);
+  CHECK(grown != NULL && pattern_check(grown, 5000, 3) == SIZE_MAX, "realloc into the large buffer keeps contents");
+  af_free(a, grown, max + 100, 64);
   af_free(a, p, max, 4096);
   af_stats st;
   af_get_stats(a, &st);
   /* null counts no allocs, frees, bytes or live blocks (its alloc is the engine's floor) */
   CHECK(st.allocs == 0 && st.frees == 0 && st.bytes_in_use == 0 && st.blocks_in_use == 0 &&
-            st.peak_bytes_in_use == 0 && st.failures == 1 && st.reallocs == 1,
+            st.peak_bytes_in_use == 0 && st.failures == 1 && st.reallocs == 2,
         "stats allocs %llu frees %llu failures %llu", (unsigned long long)st.allocs, (unsigned long long)st.frees,
         (unsigned long long)st.failures);
   CHECK(af_reset(a) == AF_OK, "reset");
   af_get_stats(a, &st);
-  CHECK(st.resets == 1, "reset counted");
+  CHECK(st.resets == 1 && st.os_bytes == ((size_t)8 << 20) + large_max + 4096 && st.os_maps == 2,
+        "reset counted; both buffers mapped");
   /* Contents survive until 8 MiB more have been handed out: 1000 blocks of
      at most 1 KiB, even with 4 KiB alignment padding, stay below that. */
   workout(b, 1000, 1024, 9);

@@ -24,10 +24,9 @@ from allocffi.harness.bench import catalog, comparison, console, targets, worklo
 from allocffi.harness.bench import results as report
 from allocffi.harness.bench.heatmap import write_plot
 from allocffi.harness.bench.scaling import write_scale_plot
+from allocffi.harness.core import arguments, machine, outputs, stats
 from allocffi.harness.core import children as runner
-from allocffi.harness.core import machine, output, stats
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_REGRESSION, BenchFailure, UsageError
-from allocffi.harness.core.plot import check_plot_path
 
 
 @dataclass
@@ -78,20 +77,17 @@ class Selection:
 
 
 def check_options(opts: BenchOptions) -> None:
-    if opts.repeat < 1:
-        raise UsageError(f"--repeat must be at least 1 (got {opts.repeat})")
-    if opts.ops is not None and opts.ops < 1:
-        raise UsageError(f"--ops must be at least 1 (got {opts.ops})")
-    if opts.time_budget_s is not None and not opts.time_budget_s > 0:
-        raise UsageError(f"--time-budget must be a positive number of seconds (got {opts.time_budget_s})")
+    arguments.REPEAT.check("--repeat", opts.repeat)
+    if opts.ops is not None:
+        arguments.OPS.check("--ops", opts.ops)
+    if opts.time_budget_s is not None:
+        arguments.SECONDS.check("--time-budget", opts.time_budget_s)
     if opts.ops is not None and opts.time_budget_s is not None:
         raise UsageError("--ops and --time-budget exclude each other: give one")
-    if opts.seed < 0 or opts.seed >= 2**64:
-        raise UsageError(f"--seed must be in [0, 2**64) (got {opts.seed})")
+    arguments.SEED.check("--seed", opts.seed)
     if opts.scale and opts.workloads:
         raise UsageError("--scale and --workloads exclude each other: --scale runs every live-* workload")
-    if opts.noise_threshold < 0:
-        raise UsageError(f"--noise-threshold must not be negative (got {opts.noise_threshold})")
+    arguments.NOISE_THRESHOLD.check("--noise-threshold", opts.noise_threshold)
     for name in opts.allocators or []:
         if name == catalog.NULL:
             raise UsageError(
@@ -111,11 +107,9 @@ def check_options(opts: BenchOptions) -> None:
         raise UsageError(
             f"--baseline-allocator {base} is not among --allocators {','.join(opts.allocators)}: add it"
         )
-    stdout_paths = [p for p in (opts.json_path, opts.csv_path, opts.markdown_path) if p == output.STDOUT]
-    if len(stdout_paths) > 1:
-        raise UsageError("only one of --json, --csv and --markdown can be '-' (standard output)")
-    if opts.plot_path == output.STDOUT:
-        raise UsageError("--plot needs a file name: an image does not go to standard output")
+    outputs.check_outputs(
+        {"--json": opts.json_path, "--csv": opts.csv_path, "--markdown": opts.markdown_path}, opts.plot_path
+    )
 
 
 def select(
@@ -233,21 +227,10 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     KeyboardInterrupt is raised again for the caller.
     """
     err = err or sys.stderr
-    writes_stdout = output.STDOUT in (opts.json_path, opts.csv_path, opts.markdown_path)
+    writes_stdout = outputs.STDOUT in (opts.json_path, opts.csv_path, opts.markdown_path)
     out = err if writes_stdout else (out or sys.stdout)  # standard output carries the file alone
     started = time.monotonic()
     check_options(opts)
-    paths = {
-        "JSON report": opts.json_path,
-        "CSV report": opts.csv_path,
-        "Markdown report": opts.markdown_path,
-        "plot": opts.plot_path,
-    }
-    for what, path in paths.items():
-        if path is not None:
-            output.ensure_writable(path, what)
-    if opts.plot_path is not None:
-        check_plot_path(opts.plot_path)
     baseline = compare.load_baseline(opts.baseline_path) if opts.baseline_path else None
 
     custom = workload_file.load(opts.workload_file) if opts.workload_file else []

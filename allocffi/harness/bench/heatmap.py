@@ -9,7 +9,7 @@ Reference baselines (``mmap``, a fresh mapping per request, often 1000x
 slower) are drawn grey and kept out of the colour scale, so they do not wash
 out every other cell.
 
-matplotlib is optional (the ``bench`` extra): see core/plot.py.
+matplotlib is optional (the ``bench`` extra): see core/outputs.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from allocffi.harness.bench.catalog import MMAP
 from allocffi.harness.bench.results import BenchReport
 from allocffi.harness.core import significance, units
-from allocffi.harness.core.plot import require_matplotlib
+from allocffi.harness.core.outputs import require_matplotlib, save_figure
 
 REFERENCES: frozenset[str] = frozenset({MMAP})  # drawn, but outside the colour scale
 REFERENCE_GREY = "#d9d9d9"
@@ -110,5 +110,5 @@ def write_plot(report: BenchReport, path: str | Path) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    fig.savefig(str(path), dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

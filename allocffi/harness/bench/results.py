@@ -12,9 +12,10 @@ engine overhead and, when asked for, the project's targets.
 Speedups are never trusted from a file: ``read_json`` recomputes them from the
 samples, so files written before the speedup fields existed still load.
 
-Invariant: every path is checked with ``ensure_writable`` before the
-benchmark starts, so a long run never ends in an unwritable file. The path
-"-" means standard output.
+Invariant: every path is checked (``outputs.check_outputs``) before the
+benchmark starts, so a long run never ends in an unwritable file, and every
+file is written by ``outputs.write_atomically``. The path "-" means
+standard output.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
 from allocffi.harness.core import machine as machine_info
 from allocffi.harness.core import record, significance, stats, units
 from allocffi.harness.core.errors import UsageError
-from allocffi.harness.core.output import write_text
+from allocffi.harness.core.outputs import write_atomically
 from allocffi.harness.core.stats import ChecksumMismatch, Result
 
 # Bench reports written before the results record: still read, converted on load.
@@ -348,7 +349,7 @@ def to_csv(results: Sequence[Result]) -> str:
 
 
 def write_csv(report: BenchReport, path: str | Path) -> None:
-    write_text(path, to_csv(report.results))
+    write_atomically(path, to_csv(report.results), "--csv")
 
 
 # --------------------------------------------------------------------------
@@ -537,4 +538,4 @@ def to_markdown(report: BenchReport) -> str:
 
 
 def write_markdown(report: BenchReport, path: str | Path) -> None:
-    write_text(path, to_markdown(report))
+    write_atomically(path, to_markdown(report), "--markdown")

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from allocffi.harness.bench.catalog import SCALE_PREFIX
 from allocffi.harness.bench.results import BenchReport
-from allocffi.harness.core.plot import require_matplotlib
+from allocffi.harness.core.outputs import require_matplotlib, save_figure
 from allocffi.harness.core.stats import Result
 
 
@@ -127,5 +127,5 @@ def write_scale_plot(report: BenchReport, path: str | Path) -> None:
         ax.set_visible(False)
     fig.suptitle(f"allocffi bench --scale, {report.date}")
     fig.tight_layout()
-    fig.savefig(str(path), dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

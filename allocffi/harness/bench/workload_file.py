@@ -32,19 +32,15 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from allocffi.harness.bench import catalog
+from allocffi.harness.core import inputs
+from allocffi.harness.core.arguments import MAX_OPS
 from allocffi.harness.core.errors import UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 # The engine's limits (allocffi.h AF_SPEC_*, AF_KERNEL_*, AF_TOUCH_*).
 KERNELS: tuple[str, ...] = ("pairs", "replace", "burst", "pressure")  # index = AF_KERNEL_*
@@ -56,12 +52,13 @@ MAX_LIVE = 1 << 24
 MAX_PHASE = 1 << 24
 MAX_THREADS = 256
 MAX_NAME = 64
-MAX_OPS = 1 << 62
 MAX_SIGMA = 10.0
 DEFAULT_PHASE = 1000
 DEFAULT_TOUCH = "ends"
 
-_NAME = re.compile(r"[A-Za-z0-9._-]+")
+# The name goes on worker command lines and into reports: never one read as an option (--help)
+# or a hidden file (.x), hence a letter or digit first.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _WORKLOAD_KEYS = frozenset({"name", "kernel", "sizes", "live", "phase", "touch", "threads", "ops"})
 _SIZE_KEYS = frozenset({"size", "min", "max", "lognormal", "weight"})
 _LOGNORMAL_KEYS = frozenset({"median", "sigma"})
@@ -219,7 +216,11 @@ def check_table(source: str, index: int, table: Any) -> WorkloadSpec:
     if not isinstance(name, str):
         raise where.error("name", f"must be a string (got {type(name).__name__})")
     if not 1 <= len(name) <= MAX_NAME or not _NAME.fullmatch(name):
-        raise where.error("name", f"must be 1 to {MAX_NAME} letters, digits, '.', '_' or '-' (got {name!r})")
+        raise where.error(
+            "name",
+            f"must be 1 to {MAX_NAME} letters, digits, '.', '_' or '-', starting with a letter or digit "
+            f"(got {name!r})",
+        )
     kernel = table["kernel"]
     if kernel not in KERNELS:
         raise where.error("kernel", f"unknown kernel {kernel!r}; choose from {', '.join(KERNELS)}")
@@ -230,7 +231,10 @@ def check_table(source: str, index: int, table: Any) -> WorkloadSpec:
     if not isinstance(sizes, list) or not 1 <= len(sizes) <= MAX_ENTRIES:
         raise where.error("sizes", f"must be a list of 1 to {MAX_ENTRIES} entries such as [{{size = 64}}]")
     entries = tuple(_size_entry(where, i, entry) for i, entry in enumerate(sizes))
-    if not sum(e.weight for e in entries) > 0:
+    total = sum(e.weight for e in entries)  # summed in order, as the engine does
+    if not math.isfinite(total):
+        raise where.error("sizes", f"the weights add up to {total}: weights are relative, use smaller ones")
+    if not total > 0:
         raise where.error("sizes", "the weights add up to 0: at least one entry needs a weight > 0")
     live = None
     if kernel == "replace":
@@ -290,22 +294,11 @@ def _tables_of_report(source: str, data: Any) -> list[Any]:
 
 def load(path: str | Path, reserved: Collection[str] = ()) -> list[WorkloadSpec]:
     """The specs of a TOML workload file or of a saved JSON report."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise WorkloadFileError(f"{source}: cannot read the workload file: {reason}") from exc
-    if source.endswith(".json") or text.lstrip().startswith("{"):
-        try:
-            tables = _tables_of_report(source, json.loads(text))
-        except ValueError as exc:
-            raise WorkloadFileError(f"{source}: not valid JSON: {exc}") from exc
-        return check_tables(source, tables, reserved)
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise WorkloadFileError(f"{source}: not valid TOML: {exc}") from exc
+    source = inputs.shown(path)
+    text = inputs.read_user_text(path, "workload file", inputs.MAX_TEXT_BYTES)
+    if str(path).endswith(".json") or text.lstrip().startswith("{"):
+        return check_tables(source, _tables_of_report(source, inputs.parse_json(text, source)), reserved)
+    document = inputs.parse_toml(text, source)
     unknown = sorted(set(document) - {"workload"})
     if unknown:
         raise WorkloadFileError(f"{source}: {unknown[0]}: unknown top-level key (only [[workload]] tables)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import stat
 import statistics
 import types
 import typing
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from allocffi.harness.core import output, significance
+from allocffi.harness.core import inputs, outputs, significance
 from allocffi.harness.core.errors import UsageError
 
 T = TypeVar("T")
@@ -393,30 +392,11 @@ def from_json(data: Any, source: str) -> Record:
 # --------------------------------------------------------------------------
 
 
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def load_json_text(path: str | Path, what: str) -> Any:
-    """The JSON value of a file a user names; UsageError (one line) for anything unreadable."""
-    target = Path(path)
-    try:
-        info = target.stat()
-        if not stat.S_ISREG(info.st_mode):  # a FIFO would hang, /dev/zero never end
-            raise UsageError(f"{what} {path} is not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise UsageError(f"{what} {path} is larger than {MAX_FILE_BYTES >> 20} MiB: not a results file")
-        raw = target.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except RecursionError as exc:
-        raise UsageError(f"{what} {path} is nested too deeply to be a results file") from exc
-    except ValueError as exc:
-        raise UsageError(f"{what} {path} is not valid JSON ({exc})") from exc
+    """The JSON value of a file a user names: a regular file, bounded, UTF-8, bounded nesting
+    (core/inputs.py); UsageError (one line) for anything else."""
+    text = inputs.read_user_text(path, what, MAX_FILE_BYTES)
+    return inputs.parse_json(text, f"{what} {inputs.shown(path)}")
 
 
 def read(path: str | Path, what: str = "results") -> Record:
@@ -430,7 +410,7 @@ def read(path: str | Path, what: str = "results") -> Record:
 
 def write(record: Record, path: str | Path) -> None:
     """The record as JSON, through the one atomic writer ("-": standard output)."""
-    output.write_text(path, json.dumps(record.to_json(), indent=1) + "\n")
+    outputs.write_atomically(path, json.dumps(record.to_json(), indent=1) + "\n", "--json")
 
 
 def cells_by_key(cells: Sequence[Cell]) -> dict[tuple[str, str, str], Cell]:

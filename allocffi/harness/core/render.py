@@ -13,8 +13,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from allocffi.harness.core import machine, significance, units
-from allocffi.harness.core.plot import require_matplotlib
+from allocffi.harness.core import machine, outputs, significance, units
 from allocffi.harness.core.record import Cell, Metric, Record
 
 HEADER = ("subject", "allocator", "metric", "median", "range", "spread", "n", "vs baseline")
@@ -142,7 +141,7 @@ def to_csv(record: Record) -> str:
 
 def write_plot(record: Record, path: str | Path, metrics: Sequence[str] | None = None) -> None:
     """One panel per metric: per subject, each allocator's median with its [min, max] as a bar."""
-    plt = require_matplotlib()
+    plt = outputs.require_matplotlib()
     names = list(metrics or record.metric_names)
     subjects = list(dict.fromkeys(c.subject for c in record.cells))
     allocators = record.allocators
@@ -174,5 +173,5 @@ def write_plot(record: Record, path: str | Path, metrics: Sequence[str] | None =
         ax.legend(fontsize="small")
     fig.suptitle(f"allocffi {record.command}: medians, bars [min, max]")
     fig.tight_layout()
-    fig.savefig(path)
+    outputs.save_figure(fig, path)
     plt.close(fig)

@@ -16,10 +16,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from allocffi._startup import child_environment
-from allocffi.harness.core import machine, output, record, units
+from allocffi.harness.core import arguments, machine, outputs, record, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 from allocffi.harness.numpy_bench.workloads import WORKLOADS
 
@@ -104,9 +104,6 @@ def run_numpy_bench(
     quiet: bool,
     argv: Sequence[str] = ("allocffi", "numpy-bench"),
 ) -> int:
-    for path, what in ((json_path, "JSON results"), (markdown_path, "Markdown report")):
-        if path is not None:
-            output.ensure_writable(path, what)
     try:
         import numpy  # noqa: F401
     except ModuleNotFoundError as missing:
@@ -131,11 +128,13 @@ def run_numpy_bench(
     for w in names:
         if w not in WORKLOADS:
             raise UsageError(f"unknown NumPy workload {w!r}; choose from {', '.join(WORKLOADS)}")
-    if repeat < 1 or scale <= 0:
-        raise UsageError("--repeat must be >= 1 and --scale > 0")
+    arguments.REPEAT.check("--repeat", repeat)
+    arguments.SCALE.check("--scale", scale)
+    outputs.check_outputs({"--json": json_path, "--markdown": markdown_path})
 
     try:
-        results = _measure(chosen, names, repeat, scale, quiet)
+        progress = sys.stderr if outputs.STDOUT in (json_path, markdown_path) else sys.stdout
+        results = _measure(chosen, names, repeat, scale, quiet, progress)
     except BenchFailure as failure:
         print(f"allocffi numpy-bench: {failure}", file=sys.stderr)
         return EXIT_FAILURE
@@ -146,7 +145,7 @@ def run_numpy_bench(
 
 
 def _measure(
-    chosen: Sequence[str], names: Sequence[str], repeat: int, scale: float, quiet: bool
+    chosen: Sequence[str], names: Sequence[str], repeat: int, scale: float, quiet: bool, progress: TextIO
 ) -> list[NumpyResult]:
     """Every (handler, workload, repeat) in a fresh process; BenchFailure when one fails."""
     results: list[NumpyResult] = []
@@ -162,7 +161,9 @@ def _measure(
         results.extend(row.values())
         if not quiet:
             for handler, result in row.items():
-                print(f"{w:12} {handler:15} {units.ns(result.median_ns):>10} ns/op", flush=True)
+                print(
+                    f"{w:12} {handler:15} {units.ns(result.median_ns):>10} ns/op", file=progress, flush=True
+                )
     return results
 
 
@@ -180,9 +181,9 @@ def _finish(
     if json_path:
         record.write(saved, json_path)
     if markdown_path:
-        output.write_text(markdown_path, report + "\n")
+        outputs.write_atomically(markdown_path, report + "\n", "--markdown")
     if not quiet:
-        print(report)
+        print(report, file=sys.stderr if outputs.STDOUT in (json_path, markdown_path) else sys.stdout)
     if mismatched:
         print(f"allocffi numpy-bench: checksums differ on {', '.join(mismatched)}", file=sys.stderr)
         return EXIT_FAILURE

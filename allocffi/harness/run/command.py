@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from allocffi.harness.core import arguments, outputs
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from allocffi.harness.core.measure import ProcessRun, resolve_program, run_measured
-from allocffi.harness.core.plot import require_matplotlib
 from allocffi.harness.run import preload
 from allocffi.harness.run import results as run_report
 from allocffi.harness.run.programs import Program, RunOptions, Sample
@@ -53,19 +53,16 @@ def check_options(opts: RunOptions) -> None:
         raise UsageError("no command given: allocffi run [options] -- CMD ARGS... (or --suite real)")
     if opts.programs is not None and not opts.suite:
         raise UsageError("--programs selects programs of a --suite")
-    if opts.repeat < 1:
-        raise UsageError(f"--repeat must be at least 1 (got {opts.repeat})")
-    if opts.timeout_s is not None and not opts.timeout_s > 0:
-        raise UsageError(f"--timeout must be a positive number of seconds (got {opts.timeout_s})")
+    arguments.REPEAT.check("--repeat", opts.repeat)
+    if opts.timeout_s is not None:
+        arguments.SECONDS.check("--timeout", opts.timeout_s)
     if opts.cwd is not None and not os.path.isdir(opts.cwd):
         raise UsageError(f"--cwd {opts.cwd!r} is not a directory")
-    for path in (opts.json_path, opts.csv_path, opts.markdown_path, opts.plot_path):
-        if path is not None:
-            parent = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(parent):
-                raise UsageError(f"cannot write {path!r}: directory {parent!r} does not exist")
-    if opts.plot_path is not None:
-        require_matplotlib()
+    outputs.check_outputs(
+        {"--json": opts.json_path, "--csv": opts.csv_path, "--markdown": opts.markdown_path},
+        opts.plot_path,
+    )
+    preload.check_user_preload(parse_env(opts.env))
 
 
 def prepare_programs(opts: RunOptions, workdir: Path) -> list[Program]:
@@ -168,6 +165,8 @@ def run_programs(opts: RunOptions, out: TextIO | None = None, log: TextIO | None
 
     check_options(opts)
     allocators, skipped = preload.resolve_allocators(opts.allocators)
+    if outputs.STDOUT in (opts.json_path, opts.csv_path, opts.markdown_path):
+        out = log  # standard output carries the file alone
     names = [a.name for a in allocators]
     if opts.baseline is None:
         opts.baseline = preload.BASELINE if preload.BASELINE in names else names[0]
@@ -182,6 +181,9 @@ def run_programs(opts: RunOptions, out: TextIO | None = None, log: TextIO | None
         report = run_report.RunReport.start(opts, allocators, skipped, programs)
         for name, why in skipped.items():
             print(f"note: {name} skipped: {why}", file=log)
+        preload_note = preload.check_user_preload(parse_env(opts.env))
+        if preload_note and not opts.quiet:
+            print(preload_note, file=log)
         harness = Harness(opts, workdir)
         try:
             if opts.suite and opts.count_check:

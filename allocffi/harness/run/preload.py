@@ -29,9 +29,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from allocffi.harness.core import inputs
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.machine import PACKAGES
 from allocffi.harness.core.measure import ProcessRun
+from allocffi.harness.run import elf
 
 BASELINE = "libc"
 # Allocators a whole program can run under, in report order, with the soname of each library.
@@ -129,9 +131,7 @@ def resolve_allocators(specs: list[str] | None) -> tuple[list[AllocatorChoice], 
         if path is not None:
             if name == BASELINE:
                 raise UsageError("libc is glibc's own malloc: it takes no library path")
-            if not os.path.isfile(path):
-                raise UsageError(f"{name}: library {path!r} does not exist")
-            chosen.append(AllocatorChoice(name, os.path.abspath(path)))
+            chosen.append(AllocatorChoice(name, os.path.abspath(check_library(path, f"--allocators {name}"))))
             continue
         found = find_library(SONAMES[name], ldconfig)
         if found is None:
@@ -144,6 +144,57 @@ def resolve_allocators(specs: list[str] | None) -> tuple[list[AllocatorChoice], 
     if not chosen:
         raise UsageError("no allocator to run: " + "; ".join(f"{n}: {w}" for n, w in skipped.items()))
     return chosen, skipped
+
+
+def check_library(path: str, option: str) -> str:
+    """``path`` when it is a readable shared library that defines malloc; else a UsageError."""
+    inputs.check_input(path, f"the {option} library")
+    try:
+        elf.check_malloc_library(path)
+    except elf.NotALibrary as exc:
+        raise UsageError(
+            f"{option}: {inputs.shown(path)} is {exc}: give the path of an allocator's shared library "
+            "(one that defines malloc)"
+        ) from exc
+    except OSError as exc:
+        raise inputs.os_error(f"the {option} library", path, exc) from exc
+    return path
+
+
+def check_user_preload(env: Mapping[str, str]) -> str | None:
+    """Check the user's own ``--env`` against what a run sets; a note to print, or None.
+
+    A user's LD_PRELOAD is kept in every run, after the probe and the allocator under test (see
+    ``run_environment``), so a tool such as a fault injector still loads. One that defines
+    malloc is refused: it would serve the libc runs and the comparison would be void.
+    """
+    for key in (PROBE_FILE_VARIABLE, COUNT_FILE_VARIABLE):
+        if key in env:
+            raise UsageError(
+                f"--env {key}: allocffi run sets this variable itself in every run; leave it out"
+            )
+    value = env.get("LD_PRELOAD")
+    if not value:
+        return None
+    for entry in value.replace(":", " ").split():
+        path = entry if "/" in entry else find_library(entry)
+        if path is None or not os.path.isfile(path):
+            raise UsageError(
+                f"--env LD_PRELOAD: {entry!r} is not a library file on this machine; check the path"
+            )
+        try:
+            elf.check_malloc_library(path)
+        except (elf.NotALibrary, OSError):
+            continue  # not an allocator: it may stay
+        raise UsageError(
+            f"--env LD_PRELOAD: {entry} defines malloc, so it would replace the allocator under test "
+            "(glibc's included); compare it as one of the allocators instead "
+            f"(e.g. --allocators mimalloc={entry})"
+        )
+    return (
+        f"note: --env LD_PRELOAD={value} is kept in every run, loaded after the probe and the allocator "
+        "under test"
+    )
 
 
 def helper_library(stem: str) -> str:

@@ -11,6 +11,7 @@ allocation count below the program's bound.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import statistics
@@ -20,9 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from allocffi.harness.core import machine, significance, units
+from allocffi.harness.core import machine, outputs, significance, units
 from allocffi.harness.core.measure import LAUNCHER, MEASURED_BY_LAUNCHER, MEASURED_BY_WAIT4
-from allocffi.harness.core.plot import require_matplotlib
 from allocffi.harness.run import preload
 from allocffi.harness.run.programs import Program, RunOptions, Sample
 
@@ -389,23 +389,21 @@ def write_csv(report: RunReport, path: str) -> None:
         "involuntary_switches", "exit_code", "timed_out", "preload_verified", "python_malloc",
         "speedup_vs_baseline", "failed",
     ]  # fmt: skip
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(fields)
-        for row in report.rows:
-            writer.writerow([getattr(row, name) for name in fields])
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(fields)
+    for row in report.rows:
+        writer.writerow([getattr(row, name) for name in fields])
+    outputs.write_atomically(path, text.getvalue(), "--csv")
 
 
 def write_outputs(report: RunReport, opts: RunOptions) -> None:
     if opts.json_path:
-        with open(opts.json_path, "w") as f:
-            json.dump(report.to_dict(), f, indent=1)
-            f.write("\n")
+        outputs.write_atomically(opts.json_path, json.dumps(report.to_dict(), indent=1) + "\n", "--json")
     if opts.csv_path:
         write_csv(report, opts.csv_path)
     if opts.markdown_path:
-        with open(opts.markdown_path, "w") as f:
-            f.write(markdown(report))
+        outputs.write_atomically(opts.markdown_path, markdown(report), "--markdown")
     if opts.plot_path:
         write_plot(report, opts.plot_path)
 
@@ -421,7 +419,7 @@ def _median_curve(row: Row) -> list[list[float]]:
 
 def write_plot(report: RunReport, path: str) -> None:
     """One chart per program: the RSS curve (median-time repeat) of every allocator over time."""
-    plt = require_matplotlib()
+    plt = outputs.require_matplotlib()
     programs = [p.name for p in report.programs]
     cols = min(2, len(programs))
     nrows = (len(programs) + cols - 1) // cols
@@ -449,5 +447,5 @@ def write_plot(report: RunReport, path: str) -> None:
         axes[k // cols][k % cols].axis("off")
     fig.suptitle(f"allocffi run: RSS every 10 ms, median-time repeat, {report.date}")
     fig.tight_layout()
-    fig.savefig(str(path), dpi=110)
+    outputs.save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -13,10 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from allocffi.harness.core import outputs
 from allocffi.harness.core.measure import ProcessRun, run_measured
 from allocffi.harness.trace import files, native
 
 OUTPUT_VARIABLE = "AF_TRACE_OUTPUT"  # read by capture.c: the FILE prefix
+# The longest suffix capture.c puts after the prefix: .PID-GENERATION.raw
+TRACE_NAME_ROOM = ".4294967295-4294967295" + files.RAW_SUFFIX
 # Sanitizer runtimes must come first in LD_PRELOAD and would then serve malloc themselves, ahead
 # of the capture library; the traced program is not instrumented and does not need them.
 SANITIZER_RUNTIMES = ("libasan", "libubsan", "libtsan", "liblsan", "libhwasan")
@@ -50,20 +53,16 @@ def capture_environment(
 
 def record(output: str | Path, argv: Sequence[str], *, python_malloc: bool = False) -> Recording:
     """Run ``argv`` traced; returns the run and the trace files, one per process."""
+    outputs.check_output(output, "-o", stdout_ok=False, name_room=len(TRACE_NAME_ROOM))
     prefix = Path(output).absolute()
-    if prefix.is_dir():
-        raise native.TraceError(f"{output}: is a directory; -o takes a file name (traces go to FILE.PID)")
-    if not prefix.parent.is_dir():
-        raise native.TraceError(f"{prefix.parent}: no such directory for the traces")
-    if not os.access(prefix.parent, os.W_OK):
-        raise native.TraceError(f"{prefix.parent}: not writable")
     for stale in files.process_files(prefix, files.RAW_SUFFIX):
         stale.unlink()
     run = run_measured(list(argv), env=capture_environment(prefix, python_malloc), sample_interval=None)
     recording = Recording(run)
     for raw in files.process_files(prefix, files.RAW_SUFFIX):
         trace = raw.with_name(raw.name[: -len(files.RAW_SUFFIX)])
-        native.convert(raw, trace)
+        with outputs.atomic_path(trace, "-o") as temp:
+            native.convert(raw, temp)
         raw.unlink()
         recording.traces.append(trace)
     if not recording.traces:

@@ -17,16 +17,18 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from allocffi.harness.core import outputs
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 
 
-def add_parser(sub: Any, names: Callable[[str], list[str]]) -> None:
+def add_parser(sub: Any) -> None:
     """The ``trace`` parser and its subcommands, under ``sub`` (cli.py's subparsers)."""
     from allocffi.harness.bench.catalog import TOUCH_POLICIES
+    from allocffi.harness.core import arguments
     from allocffi.harness.trace.native import MODES
 
     trace = sub.add_parser(
@@ -65,10 +67,10 @@ def add_parser(sub: Any, names: Callable[[str], list[str]]) -> None:
     )
     replay.add_argument("file", metavar="FILE")
     replay.add_argument(
-        "--allocators", type=names, metavar="A,B", help="comma list (default: every available one)"
+        "--allocators", type=arguments.names, metavar="A,B", help="comma list (default: every available one)"
     )
     replay.add_argument(
-        "--repeat", type=int, default=3, metavar="N", help="fresh-process runs per allocator (3)"
+        "--repeat", type=arguments.REPEAT, default=3, metavar="N", help="fresh-process runs per allocator (3)"
     )
     replay.add_argument(
         "--touch", choices=TOUCH_POLICIES, default="ends", help="memory touched per block (ends)"
@@ -124,14 +126,8 @@ def _replay(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from allocffi.harness.trace import replay
     from allocffi.harness.trace import results as report
 
-    report.check_paths(
-        [(args.json, "--json"), (args.csv, "--csv"), (args.markdown, "--markdown"), (args.plot, "--plot")]
-    )
-    if args.plot:
-        from allocffi.harness.core.plot import require_matplotlib
-
-        require_matplotlib()
-    allocators, missing = replay.choose_allocators(args.allocators)
+    outputs.check_outputs({"--json": args.json, "--csv": args.csv, "--markdown": args.markdown}, args.plot)
+    allocators, missing = replay.choose_allocators(args.allocators, args.threads)
     if not args.quiet:
         for name, why in missing.items():
             print(f"note: {name} unavailable ({why})", file=sys.stderr)

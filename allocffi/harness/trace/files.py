@@ -7,9 +7,12 @@ accepts either a trace file or that FILE prefix.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
+from allocffi.harness.core import inputs
 from allocffi.harness.trace.native import TraceError
 
 _PROCESS_SUFFIX = re.compile(r"^\.\d+(-\d+)?$")
@@ -19,10 +22,12 @@ RAW_SUFFIX = ".raw"
 def process_files(prefix: Path, suffix: str = "") -> list[Path]:
     """FILE.PID[-N]<suffix> files next to ``prefix``, in pid order."""
     directory = prefix.parent if str(prefix.parent) else Path(".")
-    if not directory.is_dir():
+    try:
+        entries = list(directory.iterdir())
+    except OSError:  # no such directory, or not one we may list: no FILE.PID files there
         return []
     found = []
-    for entry in directory.iterdir():
+    for entry in entries:
         name = entry.name
         if not name.startswith(prefix.name) or not name.endswith(suffix) or not entry.is_file():
             continue
@@ -41,10 +46,18 @@ def process_files(prefix: Path, suffix: str = "") -> list[Path]:
 def resolve(path: str | Path) -> list[Path]:
     """The trace files ``path`` names: itself when it is a file, else its FILE.PID files."""
     target = Path(path)
-    if target.is_file():
-        return [target]
-    if target.is_dir():
-        raise TraceError(f"{target}: is a directory, not a trace file")
+    try:
+        mode: int | None = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # perhaps the FILE prefix of FILE.PID files
+    except OSError as exc:  # too long a name, no permission
+        raise inputs.os_error("trace", path, exc) from exc
+    except ValueError as exc:
+        raise TraceError(f"{inputs.shown(target)}: the path holds a NUL byte") from exc
+    if mode is not None and stat.S_ISDIR(mode):
+        raise TraceError(f"{inputs.shown(target)}: is a directory, not a trace file")
+    if mode is not None:
+        return [inputs.check_input(target, "trace")]  # a FIFO or a device is refused, unread
     found = process_files(target)
     if not found:
         raise TraceError(

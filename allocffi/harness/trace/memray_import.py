@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from allocffi.harness.core import inputs, outputs
 from allocffi.harness.core.errors import UsageError
-from allocffi.harness.trace import native
+from allocffi.harness.trace import files, native
 
 RAW_MAGIC = b"AFRAWTR\n"
 RAW_VERSION = 1
@@ -133,10 +134,9 @@ def write_raw(path: Path, events: list[tuple[int, bytes]], pid: int, start_ns: i
 
 def import_capture(capture: str | Path, output: str | Path) -> ImportStats:
     """Convert a memray capture file into the trace ``output``."""
+    source = inputs.check_input(capture, "memray capture")
+    outputs.check_output(output, "-o", stdout_ok=False)
     memray = _require_memray()
-    source = Path(capture)
-    if not source.is_file():
-        raise native.TraceError(f"{source}: no such memray capture file")
     try:
         reader = memray.FileReader(str(source))
     except Exception as exc:  # memray raises plain OSError/ValueError/IOError variants
@@ -151,12 +151,12 @@ def import_capture(capture: str | Path, output: str | Path) -> ImportStats:
         events = raw_events(reader.get_allocation_records(), stats, memray.AllocatorType)
     except Exception as exc:
         raise native.TraceError(f"{source}: memray could not read its records ({exc})") from exc
-    target = Path(output)
-    raw = target.with_name(target.name + ".raw")
     command = meta.command_line.encode("utf-8", "replace").replace(b" ", b"\0")
-    write_raw(raw, events, int(meta.pid), int(meta.start_time.timestamp() * 1e9), command)
-    try:
-        native.convert(raw, target)
-    finally:
-        raw.unlink(missing_ok=True)
+    with outputs.atomic_path(output, "-o") as temp:
+        raw = temp.with_name(temp.name + files.RAW_SUFFIX)
+        write_raw(raw, events, int(meta.pid), int(meta.start_time.timestamp() * 1e9), command)
+        try:
+            native.convert(raw, temp)
+        finally:
+            raw.unlink(missing_ok=True)
     return stats

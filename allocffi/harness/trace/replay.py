@@ -22,13 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from allocffi.harness.bench import catalog
+from allocffi.harness.core import arguments
 from allocffi.harness.core import children as runner
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.significance import compare_samples
 from allocffi.harness.trace import files, native
+from allocffi.interface import Capability
 
 AF_ERR_THREAD = 9  # af_status: the allocator is bound to its creating thread
 REPLAY_TIMEOUT_S = 900.0
+# Threads mode starts one thread per recorded thread, at most this many (REPLAY_MAX_THREADS of
+# csrc/bench/replay.c, which refuses more on its own; checked here so nothing runs first).
+REPLAY_MAX_THREADS = 1024
 
 
 @dataclass(frozen=True)
@@ -190,11 +195,15 @@ def replay(
     on_done: Progress | None = None,
 ) -> ReplayOutcome:
     """Validate the traces, then run every (trace, allocator, repeat) in a fresh worker."""
-    if repeat < 1:
-        raise UsageError(f"--repeat must be at least 1 (got {repeat})")
+    arguments.REPEAT.check("--repeat", repeat)
     traces = [str(p) for p in files.resolve(path)]
     for trace in traces:
-        native.summarize(trace)  # a bad file is a usage error before anything runs
+        summary = native.summarize(trace)  # a bad file is a usage error before anything runs
+        if mode == "threads" and summary["threads"] > REPLAY_MAX_THREADS:
+            raise UsageError(
+                f"{trace}: {summary['threads']} recorded threads; --threads threads replays at most "
+                f"{REPLAY_MAX_THREADS} (one thread each): use --threads serial"
+            )
     env = runner.worker_environment()
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     skipped: dict[str, str] = {}
@@ -221,8 +230,14 @@ def selectable() -> tuple[str, ...]:
     return (*catalog.ALLOCATORS, catalog.MMAP, catalog.NULL)
 
 
-def choose_allocators(requested: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
-    """The allocators to run (requested, or every available one) and the unavailable ones with why."""
+def choose_allocators(
+    requested: Sequence[str] | None, mode: str = "serial"
+) -> tuple[list[str], dict[str, str]]:
+    """The allocators to run (requested, or every available one) and the ones left out with why.
+
+    A requested allocator that cannot run here is a UsageError, and so is a thread-bound one
+    (mimalloc-heap) in threads mode: it can only allocate on the thread that created it.
+    """
     names = selectable()
     if requested:
         unknown = [a for a in requested if a not in names]
@@ -234,4 +249,18 @@ def choose_allocators(requested: Sequence[str] | None) -> tuple[list[str], dict[
     if requested and missing:
         name, why = next(iter(missing.items()))
         raise UsageError(f"allocator {name} is not available here: {why}")
-    return [a for a in wanted if a not in missing], missing
+    if mode == "threads":
+        for name in wanted:
+            if name not in missing and caps.caps.get(name, 0) & Capability.THREAD_BOUND.value:
+                if requested:
+                    raise UsageError(
+                        f"allocator {name} is bound to the thread that created it, so it cannot replay "
+                        "--threads threads: use --threads serial, or leave it out"
+                    )
+                missing[name] = "bound to the thread that created it: replays only with --threads serial"
+    chosen = [a for a in wanted if a not in missing]
+    if not chosen:
+        raise UsageError(
+            "no allocator can run this replay: " + "; ".join(f"{a}: {w}" for a, w in missing.items())
+        )
+    return chosen, missing

@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from allocffi.harness.bench import catalog
-from allocffi.harness.core import output, record, units
-from allocffi.harness.core.output import ensure_writable
-from allocffi.harness.core.plot import require_matplotlib
+from allocffi.harness.core import outputs, record, units
 from allocffi.harness.trace.replay import ReplayOutcome, ReplayResult
 
 HEADER = (
@@ -140,7 +138,7 @@ def to_markdown(outcome: ReplayOutcome, config: Mapping[str, Any]) -> str:
 
 
 def write_plot(outcome: ReplayOutcome, path: str | Path) -> None:
-    plt = require_matplotlib()
+    plt = outputs.require_matplotlib()
     traces = list(dict.fromkeys(r.trace for r in outcome.results))
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 3 * len(traces)), squeeze=False)
     for ax, trace in zip(axes[:, 0], traces, strict=True):
@@ -150,7 +148,7 @@ def write_plot(outcome: ReplayOutcome, path: str | Path) -> None:
         ax.set_ylabel("ns per replayed call")
         ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
-    fig.savefig(path)
+    outputs.save_figure(fig, path)
     plt.close(fig)
 
 
@@ -166,14 +164,8 @@ def write_files(
     if json_path:
         record.write(saved, json_path)
     if csv_path:
-        output.write_text(csv_path, to_csv(outcome))
+        outputs.write_atomically(csv_path, to_csv(outcome), "--csv")
     if markdown_path:
-        output.write_text(markdown_path, to_markdown(outcome, config))
+        outputs.write_atomically(markdown_path, to_markdown(outcome, config), "--markdown")
     if plot_path:
         write_plot(outcome, plot_path)
-
-
-def check_paths(paths: Sequence[tuple[str | None, str]]) -> None:
-    for path, what in paths:
-        if path:
-            ensure_writable(path, what)
