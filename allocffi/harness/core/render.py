@@ -94,8 +94,10 @@ def legend(record: Record) -> str:
 def text(record: Record) -> str:
     body = rows(record)
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(HEADER)]
-    table = ["  ".join(c.ljust(w) for c, w in zip(HEADER, widths, strict=True))]
-    table += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+    table = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [list(HEADER), *body]
+    ]
     return "\n".join([*header_lines(record), "", *table, "", legend(record)]) + "\n"
 
 
