@@ -221,13 +221,14 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run a program under each allocator (LD_PRELOAD of its library; libc: none), repeats "
             "interleaved, checking in every run that the allocator really served every process; report "
-            "wall/user/sys time, max RSS, faults, context switches and the RSS curve of the process tree."
+            "wall/user/sys time, max RSS, faults, context switches and the RSS curve of the process tree, "
+            "and the program's own score (--score) for programs that stop on time rather than on work."
         ),
         epilog=(
             "examples: allocffi run --repeat 3 -- gcc -O2 -c big.c; allocffi run --suite real --json r.json. "
             "exit status: 0 done; 1 a run failed (non-zero exit, timeout, preload not effective, "
-            "allocation count too low); 2 usage error (nothing was run); 130 interrupted (partial reports "
-            "written)"
+            "score missing, allocation count too low); 2 usage error (nothing was run); 130 interrupted "
+            "(partial reports written)"
         ),
     )
     run.add_argument(
@@ -253,6 +254,27 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         "--env", action="append", default=[], metavar="KEY=VALUE", help="set in the program's environment"
     )
     run.add_argument("--cwd", metavar="DIR", help="run the program in DIR")
+    run.add_argument(
+        "--stdin", metavar="FILE", help="the program's stdin, from its start each run (default /dev/null)"
+    )
+    run.add_argument("--name", metavar="NAME", help="the program's name in the report (e.g. for sh -c '...')")
+    run.add_argument(
+        "--score",
+        metavar="REGEX",
+        help="read the program's own figure of merit from its output: a regular expression with a named "
+        "group (?P<score>...); the last match counts; needs --higher-is-better or --lower-is-better",
+    )
+    direction = run.add_mutually_exclusive_group()
+    direction.add_argument(
+        "--higher-is-better", dest="score_higher", action="store_const", const=True, help="a rate: ops/s"
+    )
+    direction.add_argument(
+        "--lower-is-better", dest="score_higher", action="store_const", const=False, help="a cost: seconds"
+    )
+    run.add_argument("--score-unit", default="", metavar="UNIT", help="what the score counts, e.g. ops/s")
+    run.add_argument(
+        "--score-stream", choices=("stdout", "stderr"), default="stdout", help="where the score is printed"
+    )
     run.add_argument(
         "--timeout",
         type=arguments.SECONDS,
@@ -305,6 +327,12 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         plot_path=args.plot,
         quiet=args.quiet,
         invocation=shlex.join(["allocffi", *argv]),
+        name=args.name,
+        stdin_path=args.stdin,
+        score_pattern=args.score,
+        score_higher_is_better=args.score_higher,
+        score_unit=args.score_unit,
+        score_stream=args.score_stream,
     )
     return run_programs(opts)
 

@@ -16,6 +16,9 @@
  * where PID is the command's process id and STATUS its raw wait status. The
  * launcher exits 0 after writing (1 on a usage error, 3 if fork fails).
  *
+ * A SIGTERM to the launcher is passed on to the command (how a server measured
+ * under it is asked to stop); the command starts with the default action.
+ *
  * Invariants: FD is close-on-exec in the command; the launcher is a child
  * subreaper, so orphaned descendants are reparented to it and reaped (and
  * counted) instead of escaping to init.
@@ -23,6 +26,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,12 @@ static void write_all(int fd, const char *text, size_t len) {
   }
 }
 
+static volatile pid_t command_pid; /* 0 until forked */
+
+static void pass_sigterm_on(int sig) {
+  if (command_pid > 0) kill(command_pid, sig);
+}
+
 static long long micros(struct timeval tv) { return (long long)tv.tv_sec * 1000000LL + tv.tv_usec; }
 
 int main(int argc, char **argv) {
@@ -56,7 +66,14 @@ int main(int argc, char **argv) {
   }
   (void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
+  struct sigaction forward;
+  memset(&forward, 0, sizeof forward);
+  forward.sa_handler = pass_sigterm_on; /* exec resets a handled signal to its default action */
+  sigemptyset(&forward.sa_mask);
+  (void)sigaction(SIGTERM, &forward, NULL);
+
   pid_t child = fork();
+  if (child > 0) command_pid = child;
   if (child < 0) {
     perror("allocffi launcher: fork");
     return 3;

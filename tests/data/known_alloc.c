@@ -16,12 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *allocator_seen(void) {
-  if (dlsym(RTLD_DEFAULT, "mi_version") != NULL) return "mimalloc";
-  if (dlsym(RTLD_DEFAULT, "mallctl") != NULL) return "jemalloc";
-  if (dlsym(RTLD_DEFAULT, "tc_version") != NULL) return "tcmalloc";
-  return "libc";
-}
+#include "allocator_seen.h"
 
 static void churn(long n) {
   void *keep[64] = {0};

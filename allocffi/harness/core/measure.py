@@ -36,7 +36,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from allocffi.harness.core.errors import UsageError
 
@@ -48,6 +48,16 @@ _IDLE_POLL_S = 0.05  # how often the timeout is checked when nothing is sampled
 _DISCOVER_EVERY = 5  # samples between two looks for new processes in /proc
 
 Output = int | IO[bytes] | None  # as subprocess.Popen takes it: None inherits ours
+
+
+class Companion(Protocol):
+    """Work done beside a running command (a server's client): see ``run_measured``'s companion."""
+
+    def start(self, pid: int) -> None:
+        """The command was started; ``pid`` receives a SIGTERM that stops it (the launcher passes it on)."""
+
+    def stop(self) -> None:
+        """The command has ended or is being killed: end whatever was started, then return."""
 
 
 class LaunchError(UsageError):
@@ -120,10 +130,16 @@ def run_measured(
     cwd: str | None = None,
     timeout: float | None = None,
     sample_interval: float | None = 0.01,
+    stdin: Output = subprocess.DEVNULL,
     stdout: Output = None,
     stderr: Output = None,
+    companion: Companion | None = None,
 ) -> ProcessRun:
-    """Run ``argv`` to completion (or until ``timeout`` seconds) and measure it; see the module doc."""
+    """Run ``argv`` to completion (or until ``timeout`` seconds) and measure it; see the module doc.
+
+    ``companion`` (a server's driver) is started once the command runs and stopped after it ended,
+    on every path: it runs outside the measured process tree and must stop the command itself.
+    """
     argv = list(argv)
     if not argv:
         raise LaunchError("no command given: put the program and its arguments after --")
@@ -143,7 +159,7 @@ def run_measured(
             command,
             env=dict(env),
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=stdout,
             stderr=stderr,
             pass_fds=(report_w,) if use_launcher else (),
@@ -157,6 +173,8 @@ def run_measured(
     try:  # from here on, whatever happens (a Ctrl-C included), the group dies and the child is reaped
         _close(report_w)
         watcher.start()
+        if companion is not None:
+            companion.start(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         reaped = True
         wall = time.perf_counter() - start
@@ -169,6 +187,8 @@ def run_measured(
         if watcher.ident is not None:
             watcher.stop()
         _kill_group(proc.pid)  # leftovers (daemons, orphans) of a finished command
+        if companion is not None:
+            companion.stop()
         proc.returncode = 0  # reaped by us: stop Popen from waiting again
         report = _read_all(report_r) if use_launcher else ""
         _close(report_r)

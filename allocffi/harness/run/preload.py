@@ -1,7 +1,9 @@
 """How ``allocffi run`` puts an allocator under a whole program, and how it proves it did.
 
-Each allocator comes in with ``LD_PRELOAD`` of its Debian library; ``libc`` means no allocator
-library (glibc's malloc serves). The library is found through ``ldconfig -p``, then in the Debian
+Each allocator comes in with ``LD_PRELOAD`` of its Debian library; ``libc`` preloads glibc's own
+libc.so.6, so that glibc's malloc serves even a program linked against another allocator (Debian's
+redis-server needs libjemalloc.so.2): a preloaded library comes before the program's own in the
+search for ``malloc``. The library is found through ``ldconfig -p``, then in the Debian
 library directories; ``NAME=PATH`` on the command line names another build.
 
 The proof, for every run (``verify``):
@@ -46,6 +48,8 @@ SONAMES: dict[str, str] = {
 RUN_ALLOCATORS: tuple[str, ...] = tuple(SONAMES)
 PROBE_FILE_VARIABLE = "ALLOCFFI_PROBE_FILE"
 COUNT_FILE_VARIABLE = "ALLOCFFI_COUNT_FILE"
+# What run_environment adds: a process started without these (a server's driver) is outside the proof.
+RUN_VARIABLES = ("LD_PRELOAD", PROBE_FILE_VARIABLE, COUNT_FILE_VARIABLE)
 CHECK_METHOD = (
     "probe preloaded first: dlsym(RTLD_DEFAULT/RTLD_NEXT, 'malloc') + dladdr in every process "
     "that started with the preload; execs that drop the preload reported by the probe; "
@@ -59,11 +63,11 @@ class AllocatorChoice:
     """An allocator to run programs under: its name and the library that provides malloc."""
 
     name: str
-    library: str  # the preloaded library; for libc the libc that serves (not preloaded)
+    library: str  # the preloaded library (for libc, libc.so.6 itself: see the module doc)
 
     @property
     def preloads(self) -> list[str]:
-        return [] if self.name == BASELINE else [self.library]
+        return [self.library]
 
 
 def _ldconfig_paths() -> dict[str, str]:
@@ -217,7 +221,10 @@ def run_environment(
     LD_PRELOAD already in ``base`` is kept, after ours.
     """
     env = dict(base)
-    extra = [helper_library("_runcount")] if count_file is not None else allocator.preloads
+    # The counter defines malloc, calloc and realloc only: the allocator's library (libc.so.6 for the
+    # counting run) comes after it, so that free and the rest are glibc's too.
+    extra = [helper_library("_runcount")] if count_file is not None else []
+    extra += allocator.preloads
     preloads = [helper_library("_runprobe"), *extra]
     if env.get("LD_PRELOAD"):
         preloads.append(env["LD_PRELOAD"])

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from allocffi.harness.core.measure import ProcessRun
 from allocffi.harness.run import preload
+from allocffi.harness.run.score import Score
+from allocffi.harness.run.server import Driver
 from allocffi.harness.run.suite import SuiteProgram
 
 
@@ -35,6 +37,12 @@ class RunOptions:
     plot_path: str | None = None
     quiet: bool = False
     invocation: str = "allocffi run"
+    name: str | None = None  # the program's name in the rows (default: the command's base name)
+    stdin_path: str | None = None  # None: /dev/null
+    score_pattern: str | None = None  # --score REGEX, with a named group "score"
+    score_higher_is_better: bool | None = None  # required with --score
+    score_unit: str = ""
+    score_stream: str = "stdout"
 
 
 @dataclass
@@ -49,6 +57,9 @@ class Program:
     suite_program: SuiteProgram | None = None
     allocations_counted: int | None = None
     problems: list[str] = field(default_factory=list)  # failed checks before the measured runs
+    score: Score | None = None
+    stdin: str | None = None  # a file to give as stdin; None: /dev/null
+    driver: Driver | None = None  # a server program's client (server.py)
 
     @property
     def command(self) -> str:
@@ -69,10 +80,13 @@ class Sample:
     run: ProcessRun
     verification: preload.Verification
     stderr_tail: str = ""
+    score: float | None = None
+    other_problems: list[str] = field(default_factory=list)  # a missing score, a failed driver
+    warnings: list[str] = field(default_factory=list)  # likely misuse (misuse.py): not failures
 
     @property
     def problems(self) -> list[str]:
-        problems = list(self.verification.problems)
+        problems = list(self.verification.problems) + self.other_problems
         if self.run.timed_out:
             problems.append("timed out: killed (its process group) at --timeout")
         elif self.run.exit_code != 0:

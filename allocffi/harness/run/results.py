@@ -3,17 +3,21 @@
 A row summarises the repeats of one program under one allocator: medians (robust to one noisy
 repeat) with the min and max of the wall time, the ratio to the baseline allocator with its
 significance (``significance.compare_samples``, the statistics of ``allocffi compare``), and every
-repeat's own figures and RSS curve in ``samples``. A row fails when any of its runs failed: a
-non-zero exit, a timeout, an allocator that did not serve every process, or (suites) an
-allocation count below the program's bound.
+repeat's own figures and RSS curve in ``samples``. A program with a score (its own figure of merit,
+score.py) gets the same: median, min, max, the ratio to the baseline (> 1 is better, whichever
+direction the score runs) and a verdict. A row fails when any of its runs failed: a non-zero exit,
+a timeout, an allocator that did not serve every process, a missing score, a failed driver, or
+(suites) an allocation count below the program's bound. Likely misuse (misuse.py) is a warning.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
+import shlex
 import statistics
 import time
 from collections.abc import Sequence
@@ -23,7 +27,8 @@ from typing import Any
 
 from allocffi.harness.core import machine, outputs, significance, units
 from allocffi.harness.core.measure import LAUNCHER, MEASURED_BY_LAUNCHER, MEASURED_BY_WAIT4
-from allocffi.harness.run import preload
+from allocffi.harness.core.output_tail import DEFAULT_LIMIT as OUTPUT_KEPT
+from allocffi.harness.run import misuse, preload
 from allocffi.harness.run.programs import Program, RunOptions, Sample
 
 SCHEMA = "allocffi-run/1"
@@ -70,6 +75,14 @@ class Row:
     cpu_verdict: dict[str, Any] | None = None
     allocations_counted: int | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
+    score: float | None = None  # median of the repeats' scores (programs with a score only)
+    score_min: float | None = None
+    score_max: float | None = None
+    score_unit: str = ""
+    score_higher_is_better: bool | None = None
+    score_vs_baseline: float | None = None  # how many times better than the baseline (> 1: better)
+    score_verdict: dict[str, Any] | None = None  # labels "better" / "worse" / no change / too few
+    warnings: list[str] = field(default_factory=list)  # likely misuse: not failures
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -96,6 +109,8 @@ def _sample_dict(sample: Sample) -> dict[str, Any]:
         "probed_processes": sample.verification.processes,
         "problems": sample.problems,
         "sampler_cpu_s": round(run.sampler_cpu_s, 6),
+        "score": sample.score,
+        "warnings": sample.warnings,
         "rss_curve": [[round(t, 3), rss] for t, rss in run.rss_curve],
     }
 
@@ -107,7 +122,14 @@ def summarize(program: Program, allocator: preload.AllocatorChoice, samples: Seq
     for s in samples:
         problems.extend(f"repeat {s.repeat + 1}: {p}" for p in s.problems)
     exit_code = next((r.exit_code for r in runs if r.exit_code != 0), 0)
-    return Row(
+    warnings = [f"repeat {s.repeat + 1}: {w}" for s in samples for w in s.warnings]
+    for i in misuse.outlier_repeats(walls):
+        warnings.append(
+            f"repeat {samples[i].repeat + 1}: likely misuse: {walls[i]:.3f} s, under 1/{misuse.FAR_FASTER:g} "
+            "of the other repeats' median"
+        )
+    scores = [s.score for s in samples if s.score is not None]
+    row = Row(
         program=program.name,
         allocator=allocator.name,
         library=allocator.library,
@@ -133,7 +155,14 @@ def summarize(program: Program, allocator: preload.AllocatorChoice, samples: Seq
         problems=problems,
         allocations_counted=program.allocations_counted,
         samples=[_sample_dict(s) for s in samples],
+        warnings=warnings,
     )
+    if program.score is not None:
+        row.score_unit = program.score.unit
+        row.score_higher_is_better = program.score.higher_is_better
+        if scores:
+            row.score, row.score_min, row.score_max = _median(scores), min(scores), max(scores)
+    return row
 
 
 def _verdict(baseline: str, old: Sequence[float], new: Sequence[float]) -> dict[str, Any]:
@@ -151,6 +180,45 @@ def _verdict(baseline: str, old: Sequence[float], new: Sequence[float]) -> dict[
     }
 
 
+BETTER, WORSE = "better", "worse"
+
+
+def _score_verdict(
+    baseline: str, old: Sequence[float], new: Sequence[float], higher_is_better: bool
+) -> dict[str, Any]:
+    """The verdict on a score, turned so that "better" follows the score's direction.
+
+    compare_samples judges a lower-is-better quantity; a higher-is-better score is judged with the
+    samples swapped (its documented symmetry). ``ratio`` is then how many times better (> 1).
+    """
+    v = significance.compare_samples(new, old) if higher_is_better else significance.compare_samples(old, new)
+    label = {significance.FASTER: BETTER, significance.SLOWER: WORSE}.get(v.label, v.label)
+    factor, low, high = _inverse(v.ratio), _inverse(v.high), _inverse(v.low)
+    interval = f"[{low:.2f}-{high:.2f}]"
+    p = f"p={v.p_value:.3f}" if v.p_value >= 0.001 else "p<0.001"
+    if label in (BETTER, WORSE):
+        times = factor if label == BETTER else _inverse(factor)
+        describe = f"{times:.2f}x {label} ({factor:.2f}x {interval}), {p}"
+    else:
+        describe = f"{label} ({factor:.2f}x {interval}, {p})"
+    return {
+        "baseline": baseline,
+        "ratio": factor,
+        "low": low,
+        "high": high,
+        "p_value": v.p_value,
+        "confidence": v.confidence,
+        "label": label,
+        "significant": v.significant,
+        "higher_is_better": higher_is_better,
+        "describe": describe,
+    }
+
+
+def _inverse(x: float) -> float:
+    return float("inf") if x == 0 else 1 / x
+
+
 def _cpu(sample: dict[str, Any]) -> float:
     return float(sample["user_s"]) + float(sample["sys_s"])
 
@@ -164,12 +232,27 @@ def fill_baseline(rows: Sequence[Row], baseline: str) -> None:
             continue
         row.speedup_vs_baseline = ref.wall_s / row.wall_s if row.wall_s > 0 else None
         row.cpu_speedup_vs_baseline = ref.cpu_s / row.cpu_s if row.cpu_s > 0 else None
+        _fill_score(row, ref, baseline)
         if row is ref:
             continue
         row.verdict = _verdict(
             baseline, [s["wall_s"] for s in ref.samples], [s["wall_s"] for s in row.samples]
         )
         row.cpu_verdict = _verdict(baseline, [_cpu(s) for s in ref.samples], [_cpu(s) for s in row.samples])
+
+
+def _fill_score(row: Row, ref: Row, baseline: str) -> None:
+    """The score's ratio (> 1 is better) and verdict against the baseline row."""
+    old = [s["score"] for s in ref.samples if s["score"] is not None]
+    new = [s["score"] for s in row.samples if s["score"] is not None]
+    if row.score_higher_is_better is None or not old or not new or ref.score is None or row.score is None:
+        return
+    if row.score_higher_is_better:
+        row.score_vs_baseline = row.score / ref.score if ref.score > 0 else None
+    else:
+        row.score_vs_baseline = ref.score / row.score if row.score > 0 else None
+    if row is not ref:
+        row.score_verdict = _score_verdict(baseline, old, new, row.score_higher_is_better)
 
 
 @dataclass
@@ -254,9 +337,13 @@ class RunReport:
                     "allocations_counted": p.allocations_counted,
                     "allocations_stated": p.suite_program.allocations if p.suite_program else None,
                     "min_allocations": p.suite_program.min_allocations if p.suite_program else None,
+                    "score": dataclasses.asdict(p.score) if p.score else None,
+                    "stdin": p.stdin or "/dev/null",
+                    "driver": [shlex.join(c) for c in p.driver.commands] if p.driver else None,
                 }
                 for p in self.programs
             ],
+            "output_kept_bytes": OUTPUT_KEPT,
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -269,10 +356,17 @@ class RunReport:
 def progress_line(sample: Sample, repeats: int) -> str:
     run = sample.run
     status = "ok" if sample.ok else "FAILED: " + "; ".join(sample.problems)
+    score = f", score {_number(sample.score)}" if sample.score is not None else ""
+    warned = "".join(f" (warning: {w})" for w in sample.warnings)
     return (
         f"repeat {sample.repeat + 1}/{repeats}  {sample.program}  {sample.allocator}: "
-        f"{run.wall_s:.2f} s, max RSS {units.size(run.max_rss_bytes)}, {status}"
+        f"{run.wall_s:.2f} s, max RSS {units.size(run.max_rss_bytes)}{score}, {status}{warned}"
     )
+
+
+def _number(x: float) -> str:
+    """A score as its program would print it: 3 significant digits at least, no exponent."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 def _speedup(value: float | None, verdict: dict[str, Any] | None) -> str:
@@ -290,18 +384,44 @@ HEADER = [
 ]  # fmt: skip
 
 
+SCORE_HEADER = ["score (min-max)", "score vs base"]
+
+
+def _has_scores(report: RunReport) -> bool:
+    return any(p.score is not None for p in report.programs)
+
+
+def header(report: RunReport) -> list[str]:
+    """The table's columns: the score's two after the wall time's when a program has a score."""
+    return [*HEADER[:4], *SCORE_HEADER, *HEADER[4:]] if _has_scores(report) else list(HEADER)
+
+
+def _score_cells(r: Row) -> list[str]:
+    if r.score is None or r.score_min is None or r.score_max is None:
+        return ["-", "-"]
+    unit = f" {r.score_unit}" if r.score_unit else ""
+    return [
+        f"{_number(r.score)}{unit} ({_number(r.score_min)}-{_number(r.score_max)})",
+        _speedup(r.score_vs_baseline, r.score_verdict),
+    ]
+
+
 def table_rows(report: RunReport) -> list[list[str]]:
     lines = []
+    scored = _has_scores(report)
     for r in report.rows:
         status = "ok" if not r.failed else "FAILED"
         if not r.samples:
             status = "not run"
+        elif r.warnings:
+            status += ", warned"
         lines.append(
             [
                 r.program,
                 r.allocator,
                 f"{r.wall_s:.2f} ({r.wall_s_min:.2f}-{r.wall_s_max:.2f})",
                 _speedup(r.speedup_vs_baseline, r.verdict),
+                *(_score_cells(r) if scored else []),
                 f"{r.user_s:.2f}",
                 f"{r.sys_s:.2f}",
                 _speedup(r.cpu_speedup_vs_baseline, r.cpu_verdict),
@@ -343,6 +463,21 @@ def _footer(report: RunReport) -> list[str]:
             f"RSS sampler: {1000 * cpu / walls:.1f} ms of CPU per second of run, in allocffi's own "
             "process (a core the program shares on a busy machine)."
         )
+    scored = [p for p in report.programs if p.score is not None]
+    if scored:
+        lines.append(
+            "score: the program's own figure, read from its output: "
+            + "; ".join(
+                f"{p.name} {p.score.unit or 'score'} "
+                f"({'higher' if p.score.higher_is_better else 'lower'} is better, {p.score.where})"
+                for p in scored
+                if p.score is not None
+            )
+            + "; 'score vs base' = how many times better than the baseline's median (> 1 is better), "
+            "with the same test and noise floor as time."
+        )
+    for r in report.rows:
+        lines += [f"WARNING {r.program} under {r.allocator}: {w}" for w in r.warnings]
     if report.partial:
         lines.append("PARTIAL: interrupted; only the completed runs are reported.")
     return lines
@@ -350,9 +485,10 @@ def _footer(report: RunReport) -> list[str]:
 
 def text_tables(report: RunReport) -> str:
     rows = table_rows(report)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(HEADER)]
+    columns = header(report)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(columns)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*HEADER), fmt.format(*("-" * w for w in widths))]
+    lines = [fmt.format(*columns), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*r) for r in rows]
     return "\n".join([*lines, "", *_footer(report)]) + "\n"
 
@@ -366,14 +502,19 @@ def markdown(report: RunReport) -> str:
         "",
         f"Machine: {machine.one_line(data['machine'])}; {machine.libraries_line(data['machine'])}.",
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "|".join(["---"] * 2 + ["---:"] * (len(HEADER) - 3) + ["---"]) + "|",
+        "| " + " | ".join(header(report)) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(header(report)) - 3) + ["---"]) + "|",
     ]
     out += ["| " + " | ".join(r) + " |" for r in table_rows(report)]
     out += ["", *_footer(report), ""]
     out += ["## Programs", ""]
     for p in report.programs:
-        out.append(f"- **{p.name}**: {p.description or 'the given command'} (`{p.command}`)")
+        extra = f"; stdin {p.stdin}" if p.stdin else ""
+        if p.driver is not None:
+            extra += "; driven by " + "; ".join(f"`{shlex.join(c)}`" for c in p.driver.commands)
+        if p.score is not None:
+            extra += f"; score `{p.score.pattern}` in {p.score.where}"
+        out.append(f"- **{p.name}**: {p.description or 'the given command'} (`{p.command}`{extra})")
     failed = report.failed_rows()
     if failed:
         out += ["", "## Failures", ""]
@@ -387,13 +528,16 @@ def write_csv(report: RunReport, path: str) -> None:
         "program", "allocator", "repeats", "wall_s", "wall_s_min", "wall_s_max", "user_s", "sys_s",
         "max_rss_bytes", "peak_tree_rss_bytes", "minor_faults", "major_faults", "voluntary_switches",
         "involuntary_switches", "exit_code", "timed_out", "preload_verified", "python_malloc",
-        "speedup_vs_baseline", "failed",
+        "speedup_vs_baseline", "score", "score_min", "score_max", "score_unit", "score_higher_is_better",
+        "score_vs_baseline", "score_verdict", "failed", "warnings",
     ]  # fmt: skip
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(fields)
     for row in report.rows:
-        writer.writerow([getattr(row, name) for name in fields])
+        values = {**row.__dict__, "warnings": "; ".join(row.warnings)}
+        values["score_verdict"] = row.score_verdict["label"] if row.score_verdict else None
+        writer.writerow([values[name] for name in fields])
     outputs.write_atomically(path, text.getvalue(), "--csv")
 
 
@@ -417,6 +561,17 @@ def _median_curve(row: Row) -> list[list[float]]:
     return list(good[len(good) // 2]["rss_curve"])
 
 
+def _legend(allocator: str, row: Row | None) -> str:
+    if row is None:
+        return allocator
+    score = ""
+    if row.score is not None:
+        score = f", {_number(row.score)} {row.score_unit}".rstrip()
+        if row.score_vs_baseline is not None and row.score_verdict is not None:
+            score += f" {row.score_verdict['label']}" if row.score_verdict["significant"] else " (noise)"
+    return f"{allocator} ({row.wall_s:.2f} s{score})"
+
+
 def write_plot(report: RunReport, path: str) -> None:
     """One chart per program: the RSS curve (median-time repeat) of every allocator over time."""
     plt = outputs.require_matplotlib()
@@ -434,7 +589,7 @@ def write_plot(report: RunReport, path: str) -> None:
                 ax.plot(
                     [t for t, _ in curve],
                     [rss / 2**20 for _, rss in curve],
-                    label=f"{allocator} ({row.wall_s:.2f} s)" if row else allocator,
+                    label=_legend(allocator, row),
                     color=cmap(j % 10),
                     linewidth=1.2,
                 )

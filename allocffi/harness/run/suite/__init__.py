@@ -8,6 +8,9 @@ below ``min_allocations``: a program that stopped allocating would otherwise com
 
 This module is the contract every program fills in (``SuiteProgram``); ``registry`` names the
 suites and their programs.
+A program may also declare its own score (``score.Score``: for programs that stop on time rather
+than on work), a stdin file among its inputs, and a ``server.Driver``: then the program is a server
+and the driver, run outside the preload, gives it its work (``allocffi/harness/run/server.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.run.score import Score
+from allocffi.harness.run.server import Driver
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class SuiteProgram:
     env: Mapping[str, str] = field(default_factory=dict)
     # The program's own figure of merit, for programs that stop on time rather than on work.
     score: Score | None = None
+    stdin: str | None = None  # a file of the inputs directory to give as stdin (default /dev/null)
+    # A server program: its driver runs outside the preload once the server accepts connections.
+    driver: Driver | None = None
 
     def prepare(self, workdir: Path) -> list[str]:
         """Check the tools, write the inputs into ``workdir`` and return the command."""

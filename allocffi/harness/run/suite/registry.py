@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from allocffi.harness.core.errors import UsageError
-from allocffi.harness.run.suite import SuiteProgram, cc1, perl_hash, python_stdlib, sqlite_queries
+from allocffi.harness.run.suite import SuiteProgram, cc1, perl_hash, python_stdlib, redis, sqlite_queries
 
 
 def _suites() -> dict[str, tuple[SuiteProgram, ...]]:
-    return {"real": (cc1.PROGRAM, python_stdlib.PROGRAM, perl_hash.PROGRAM, sqlite_queries.PROGRAM)}
+    return {
+        "real": (cc1.PROGRAM, python_stdlib.PROGRAM, perl_hash.PROGRAM, sqlite_queries.PROGRAM, redis.PROGRAM)
+    }
 
 
 def suite_names() -> list[str]:
