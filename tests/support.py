@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of an `allocffi run` results record: each cell's row as that command shows it."""
+    return [cell["details"]["run"] for cell in data["results"]]
+
+
+def run_programs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The programs of an `allocffi run` results record, as they were run."""
+    programs: list[dict[str, Any]] = data["details"]["run"]["programs"]
+    return programs

@@ -38,6 +38,7 @@ TINY_COMMANDS: dict[str, list[str]] = {
     "trace replay": [
         "trace", "replay", str(SHIPPED / "cc1.trace"), "--allocators", "libc,slab", "--repeat", "2", "-q",
     ],
+    "run": ["run", "--allocators", "libc,mimalloc", "--repeat", "2", "-q", "--", "/bin/ls", "/"],
     "numpy-bench": [
         "numpy-bench", "--allocators", "slab", "--workloads", "create-1", "--repeat", "2", "--scale", "0.01",
         "--quiet",
@@ -62,7 +63,8 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         if name == "numpy-bench" and not _have("numpy"):
             continue
         path = out / f"{name.replace(' ', '-')}.json"
-        code = cli.main([*argv, "--json", str(path)])
+        end = argv.index("--") if "--" in argv else len(argv)  # options go before a program's own
+        code = cli.main([*argv[:end], "--json", str(path), *argv[end:]])
         assert code == EXIT_OK, (name, code)
         paths[name] = path
     return paths
