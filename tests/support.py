@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,3 +54,10 @@ def run_programs(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The programs of an `allocffi run` results record, as they were run."""
     programs: list[dict[str, Any]] = data["details"]["run"]["programs"]
     return programs
+
+
+def write_json(tmp_path: Path, name: str, data: Any) -> str:
+    """``data`` as the JSON file ``tmp_path/name``; its path."""
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from support import run_cli
+from support import write_json as write
 
 from allocffi.harness.bench import comparison, heatmap
 from allocffi.harness.bench import results as report
@@ -100,12 +101,6 @@ BASE_CELLS = {
     ("mmap", "large-cycle"): jitter(100000.0),
     ("bump", "large-cycle"): jitter(50.0),
 }
-
-
-def write(tmp_path: Path, name: str, data: dict[str, Any]) -> str:
-    path = tmp_path / name
-    path.write_text(json.dumps(data))
-    return str(path)
 
 
 # --------------------------------------------------------------------------

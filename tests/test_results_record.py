@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from support import run_cli
+from support import write_json as write
 
 from allocffi.harness import cli
 from allocffi.harness.core import record
@@ -166,12 +167,6 @@ def run_record(**extra: Any) -> dict[str, Any]:
     }
     data.update(extra)
     return data
-
-
-def write(tmp_path: Path, name: str, data: Any) -> str:
-    path = tmp_path / name
-    path.write_text(json.dumps(data))
-    return str(path)
 
 
 def test_two_runs_of_one_program_are_compared_metric_by_metric(
