@@ -273,6 +273,22 @@ def test_a_bad_field_is_one_line_naming_it_and_exit_2(
         record.read(bad)
 
 
+def test_a_bad_field_of_the_bench_details_is_named_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, saved: dict[str, Path]
+) -> None:
+    """Bench reads its own details back (the overhead line, each cell's ops): they are checked too."""
+    data = json.loads(saved["bench"].read_text())
+    data["details"]["bench"]["engine_overhead_ns_per_op"]["fixed-48"] = "cheap"
+    data["results"][1]["details"]["bench"]["ops"] = 2.5
+    code, out, err = run_cli(capsys, "report", write(tmp_path, "bad.json", data))
+    assert code == EXIT_USAGE and out == "" and err.count("\n") == 1, err
+    assert "results[1].details.bench.ops: expected an integer, got 2.5" in err
+    del data["results"][1]["details"]["bench"]["ops"]
+    code, out, err = run_cli(capsys, "report", write(tmp_path, "bad.json", data))
+    assert code == EXIT_USAGE and err.count("\n") == 1, err
+    assert 'details.bench.engine_overhead_ns_per_op.fixed-48: expected a finite number, got "cheap"' in err
+
+
 def test_two_cells_with_one_key_are_refused(tmp_path: Path) -> None:
     data = run_record()
     data["results"].append(copy.deepcopy(data["results"][0]))

@@ -1,16 +1,18 @@
-"""The report of one benchmark session and its files: JSON, CSV, Markdown.
+"""The report of one benchmark session and its files: the results record (JSON), CSV, Markdown.
 
 ``BenchReport`` holds everything a session produced; the writers only format
-it. JSON is the machine-readable record, and ``read_json`` reads it back for
-``--baseline``, ``allocffi compare`` and ``allocffi report``: metadata (the
-machine, its load around the run, warnings, whether the run was interrupted)
-plus one entry per (allocator, workload) in ``results``. CSV has the same
-entries, flat. Markdown is for people: the numbers, speedups against the
-baseline allocator with significantly slower cells in bold, memory, the
-engine overhead and, when asked for, the project's targets.
+it. JSON is the results record (core/record.py, docs/results-format.md): one
+cell per (workload, allocator) with its ns/op samples, the bench's own figures
+under ``details.bench``. ``read_json`` reads it back, validated, for
+``--baseline`` and ``allocffi report``; ``read_record`` reads any command's
+record, converting bench reports of the older schemas allocffi-bench/1 and /2
+on load. CSV has one flat row per (workload, allocator). Markdown is for
+people: the numbers, speedups against the baseline allocator with
+significantly slower cells in bold, memory, the engine overhead and, when
+asked for, the project's targets.
 
 Speedups are never trusted from a file: ``read_json`` recomputes them from the
-samples, so files written before the speedup fields existed still load.
+samples.
 
 Invariant: every path is checked (``outputs.check_outputs``) before the
 benchmark starts, so a long run never ends in an unwritable file, and every

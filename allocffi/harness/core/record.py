@@ -427,6 +427,8 @@ def _typed(hint: Any, value: Any, path: str) -> Any:
         return _typed(inner, value, path)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return dataclass_from(hint, _obj(value, path), path)
+    if typing.get_origin(hint) is dict:
+        return {_text(k, path): _typed(args[1], v, f"{path}.{k}") for k, v in _obj(value, path).items()}
     if typing.get_origin(hint) is list:
         return [_typed(args[0], v, f"{path}[{i}]") for i, v in enumerate(_list(value, path, MAX_SAMPLES))]
     if hint is bool:
