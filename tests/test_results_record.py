@@ -318,3 +318,22 @@ def test_every_leaf_replaced_by_a_bad_value_ends_in_exit_0_or_2(
                     value,
                     err,
                 )
+
+
+def test_every_leaf_of_a_bench_record_replaced_ends_in_exit_0_or_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, saved: dict[str, Path]
+) -> None:
+    """The same for what bench reads back from its own details (each cell's, the record's)."""
+    original = json.loads(saved["bench"].read_text())
+    paths = [
+        p
+        for p in leaves(original)
+        if p.startswith(("results[1]", "details.bench", "load", "baseline_allocator"))
+    ]
+    for path in paths:
+        for value in BAD_VALUES:
+            mutated = tmp_path / "m.json"
+            mutated.write_text(json.dumps(replaced(original, path, value)).replace("1e+309", "1e309"))
+            code, _, err = run_cli(capsys, "report", str(mutated))
+            assert code in (EXIT_OK, EXIT_USAGE), (path, value, err)
+            assert "Traceback" not in err and (code == EXIT_OK or err.count("\n") == 1), (path, value, err)
