@@ -11,15 +11,24 @@ export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 # The programs of `allocffi run --suite real` (make bench-real).
 SYSTEM_PACKAGES += gcc perl sqlite3 python3 redis-server redis-tools
-LIB_SRCS   := $(wildcard csrc/*.c csrc/bench/*.c) $(filter-out csrc/trace/capture.c,$(wildcard csrc/trace/*.c))
-LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/bench/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
+# The C sources of the library and of the engine: csrc/sources.txt, which the cffi build reads too.
+# The C tests and tools link both.
+sources_of = $(wildcard $(shell awk '$$1 == "$(1)" {print $$2}' csrc/sources.txt))
+LIBRARY_SRCS := $(call sources_of,library)
+ENGINE_SRCS  := $(call sources_of,engine)
+LIB_SRCS   := $(LIBRARY_SRCS) $(ENGINE_SRCS)
+LIB_HDRS   := $(wildcard csrc/include/*.h csrc/*.h csrc/engine/*.h csrc/tests/*.h csrc/tools/*.h csrc/trace/*.h)
 CTEST_SRCS := $(wildcard csrc/tests/test_*.c)
+# afmalloc (csrc/afmalloc): in the package as allocffi/_afmalloc.so (setup.py); its C test links
+# the sources in under the names afm_malloc, afm_free, ... (AFM_TEST_NAMES), instrumented in make sanitize.
+AFMALLOC_SRCS := $(wildcard csrc/afmalloc/*.c)
+AFMALLOC_TEST := -DAFM_TEST_NAMES $(AFMALLOC_SRCS)
 CC     ?= cc
 CWARN  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CFLAGS_COMMON := -std=gnu11 -g -Icsrc/include -Icsrc $(CWARN) -pthread
 LDLIBS := -ldl -lpthread -lm
 
-.PHONY: all setup system-libs build test ctest pytest bench bench-scale bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean traces bench-trace
+.PHONY: all setup system-libs build test ctest pytest test-afmalloc bench bench-scale bench-check entry-points entry-points-callgrind calibrate-callgrind sanitize sanitize-python valgrind lint format clean traces bench-trace
 
 all: build
 
@@ -39,7 +48,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-## build: compile the cffi module and the safe layer (allocffi._safe) in place, with the
+## build: compile the cffi modules (allocffi._native, the harness's allocffi.harness._engine) and the safe layer (allocffi._safe) in place, with the
 ## warnings of the C library as errors (a plain `pip install .` warns but does not fail)
 EXT_CFLAGS := $(CWARN)
 build: setup
@@ -53,17 +62,24 @@ pytest: build
 
 build/ctest/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1 -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	$(CC) $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
 
 CTESTS := $(patsubst csrc/tests/%.c,build/ctest/%,$(CTEST_SRCS))
+build/ctest/test_afmalloc build/asan/test_afmalloc: $(AFMALLOC_SRCS) $(wildcard csrc/afmalloc/*.h)
+build/ctest/test_afmalloc build/asan/test_afmalloc: TEST_EXTRA = $(AFMALLOC_TEST)
 ctest: system-libs $(CTESTS)
 	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
+
+## test-afmalloc: the Python test suite run by a python3 with afmalloc preloaded (every object
+## through it: PYTHONMALLOC=malloc); the programs the tests start inherit the preload
+test-afmalloc: build
+	LD_PRELOAD=$(CURDIR)/allocffi/_afmalloc.so PYTHONMALLOC=malloc $(PY) -m pytest -q -p no:cacheprovider tests
 
 ## sanitize: the C tests under AddressSanitizer and UndefinedBehaviorSanitizer
 build/asan/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-	  -fno-sanitize-recover=all -DAF_DEBUG=2 -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	  -fno-sanitize-recover=all -DAF_DEBUG=2 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
 
 ASAN_TESTS := $(patsubst csrc/tests/%.c,build/asan/%,$(CTEST_SRCS))
 sanitize: system-libs $(ASAN_TESTS)
@@ -152,6 +168,17 @@ calibrate-callgrind: system-libs build/tools/entry_points
 	  b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null build/tools/entry_points --loop $$loop --library $$lib --ops 200000 2>&1 | sed -n 's/.*Collected : //p'); \
 	  echo "$$lib $$loop $$(( (b - a) / 100000 )) instructions per op"; done; done
 
+## afmalloc-compare: afmalloc beside the system's libraries on one small C driver (LD_PRELOAD):
+## callgrind instructions per malloc/free pair (48 B, mixed sizes), and the wall-time ratio to
+## glibc of a 2-thread churn with cross-thread frees (median of 5 interleaved runs, with the load)
+build/tools/malloc_pairs: csrc/tools/malloc_pairs.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g $(CWARN) -pthread -o $@ $<
+
+.PHONY: afmalloc-compare
+afmalloc-compare: build build/tools/malloc_pairs
+	$(PY) bench/afmalloc_compare.py build/tools/malloc_pairs 5
+
 ## bench-check: every pytest-benchmark suite body once, untimed (that `pytest bench/` works)
 bench-check: build
 	$(PY) -m pytest -q bench --benchmark-disable
@@ -183,4 +210,4 @@ format: setup
 	$(VENV)/bin/ruff format allocffi tests bench
 
 clean:
-	rm -rf build allocffi/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/_native.c allocffi/_native.o *.egg-info .pytest_cache .benchmarks
+	rm -rf build allocffi/*.so allocffi/harness/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/_native.c allocffi/_native.o allocffi/harness/_engine.c allocffi/harness/_engine.o *.egg-info .pytest_cache .benchmarks

@@ -12,14 +12,14 @@ from setuptools.command.build_ext import build_ext
 RUN_CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-fno-sanitize=all"]
 
 
-def _library_sources() -> list[str]:
-    """The C library's sources, from the cffi build script (loaded by path: importing the
-    allocffi package needs the modules this very build makes)."""
+def _engine_sources() -> list[str]:
+    """The library's and the engine's C sources (csrc/sources.txt), through the cffi build script
+    (loaded by path: importing the allocffi package needs the modules this very build makes)."""
     spec = importlib.util.spec_from_file_location("allocffi_build", "allocffi/_build.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.SOURCES)
+    return [*module.sources("library"), *module.sources("engine")]
 
 
 class BuildExtWithLauncher(build_ext):
@@ -27,7 +27,7 @@ class BuildExtWithLauncher(build_ext):
 
     - _launcher (csrc/run/launcher.c): static, so the LD_PRELOAD of the command it launches never
       loads into it; dynamic if this machine has no static libc;
-    - _engine_worker (csrc/bench/worker/engine_worker.c and the C library): one engine run per
+    - _engine_worker (csrc/engine/worker/engine_worker.c, the engine and the library): one engine run per
       process without an interpreter's start-up. Rebuilt only when a C source or header is newer.
     """
 
@@ -46,11 +46,12 @@ class BuildExtWithLauncher(build_ext):
                 objects, "_launcher", output_dir=out_dir, extra_postargs=["-fno-sanitize=all"]
             )
         self._build_engine_worker(out_dir)
+        self._build_afmalloc("allocffi" if self.inplace else f"{self.build_lib}/allocffi")
 
     def _build_engine_worker(self, out_dir: str) -> None:
-        sources = ["csrc/bench/worker/engine_worker.c", *_library_sources()]
+        sources = ["csrc/engine/worker/engine_worker.c", *_engine_sources()]
         target = Path(out_dir) / "_engine_worker"
-        inputs = [*map(Path, sources), *Path("csrc").rglob("*.h")]
+        inputs = [*map(Path, sources), *Path("csrc").rglob("*.h"), Path("csrc/sources.txt")]
         if target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs):
             return
         objects = self.compiler.compile(
@@ -68,11 +69,47 @@ class BuildExtWithLauncher(build_ext):
             extra_postargs=["-pthread", "-fno-sanitize=all"],
         )
 
+    def _build_afmalloc(self, out_dir: str) -> None:
+        """allocffi/_afmalloc.so: the malloc family made of our slab and large-region cache
+        (csrc/afmalloc), for ``allocffi run --allocators afmalloc``. Its own objects (the slab's
+        sources are also the cffi module's, built with other flags); never instrumented; only the
+        malloc family exported."""
+        own = sorted(map(str, Path("csrc/afmalloc").glob("*.c")))
+        target = Path(out_dir) / "_afmalloc.so"
+        inputs = [*map(Path, own + AFMALLOC_LIBRARY_SOURCES), *Path("csrc").rglob("*.h")]
+        if target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs):
+            return
+        flags = [*RUN_CFLAGS, "-std=gnu11", "-pthread", "-fvisibility=hidden"]
+        objects = []
+        for sources, macros in ((own, []), (AFMALLOC_LIBRARY_SOURCES, AFMALLOC_RENAMES)):
+            objects += self.compiler.compile(
+                sources,
+                output_dir=str(Path(self.build_temp) / "afmalloc"),
+                macros=macros,
+                include_dirs=["csrc/include", "csrc"],
+                extra_postargs=flags,
+            )
+        self.compiler.link_shared_object(
+            objects,
+            str(target),
+            libraries=["dl", "pthread"],
+            extra_postargs=["-pthread", "-fno-sanitize=all"],
+        )
 
+
+# The parts of the C library afmalloc is made of (the slab allocator and what it needs), and the
+# renames that send their own records to glibc (_afm_real_*, csrc/afmalloc/real.c): no call of
+# theirs comes back into afmalloc (see csrc/afmalloc/afmalloc.h).
+AFMALLOC_LIBRARY_SOURCES = [
+    f"csrc/{name}.c" for name in ("slab", "large", "addrmap", "os", "errors_and_clock", "locked")
+]
+AFMALLOC_RENAMES: list[tuple[str, str | None]] = [
+    (name, f"_afm_real_{name}") for name in ("malloc", "calloc", "realloc", "aligned_alloc", "free")
+]
 SAFE_LAYER = sorted(str(p) for p in Path("csrc/python").glob("*.c"))
 
 setup(
-    cffi_modules=["allocffi/_build.py:ffibuilder"],
+    cffi_modules=["allocffi/_build.py:ffibuilder", "allocffi/harness/_build_engine.py:ffibuilder"],
     cmdclass={"build_ext": BuildExtWithLauncher},
     ext_modules=[
         Extension(

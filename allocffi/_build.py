@@ -1,7 +1,9 @@
 """cffi build script: the ``ffibuilder`` for ``allocffi._native`` and nothing else.
 
 The cdef is read from ``csrc/include/allocffi.h`` so that C and Python cannot
-drift apart; every ``.c`` file of the C library is compiled into the module.
+drift apart; the library's sources are the ``library`` part of
+``csrc/sources.txt``. The harness's module (allocffi/harness/_build_engine.py)
+loads this file for ``sources`` and ``cdef_from_header``.
 """
 
 from __future__ import annotations
@@ -14,16 +16,24 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 HEADER = CSRC / "include" / "allocffi.h"
+MANIFEST = CSRC / "sources.txt"
+COMPILE_ARGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+LIBRARIES = ["dl", "pthread", "m"]
 
-# Library sources: csrc/*.c, csrc/bench/*.c and csrc/trace/*.c (tests, the
-# CPython helper extension and the preloaded capture library are built
-# separately).
-CAPTURE_SOURCE = CSRC / "trace" / "capture.c"
-SOURCES = sorted(
-    str(p.relative_to(ROOT))
-    for p in [*CSRC.glob("*.c"), *(CSRC / "bench").glob("*.c"), *(CSRC / "trace").glob("*.c")]
-    if p != CAPTURE_SOURCE
-)
+
+def sources(part: str) -> list[str]:
+    """The C sources of one part of csrc/sources.txt ("library", "engine"), relative to the root."""
+    found: list[str] = []
+    for line in MANIFEST.read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) == 2 and fields[0] == part:
+            found += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(fields[1]))
+    if not found:
+        raise ValueError(f"{MANIFEST} names no source of the part {part!r}")
+    return found
+
+
+SOURCES = sources("library")
 
 _INTEGER_DEFINE = re.compile(r"^#define\s+[A-Z_][A-Z0-9_]*\s+\d+\s*$")
 
@@ -46,8 +56,8 @@ ffibuilder.set_source(
     '#include "allocffi.h"',
     sources=SOURCES,
     include_dirs=[str(CSRC / "include"), str(CSRC)],
-    extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden"],
-    libraries=["dl", "pthread", "m"],
+    extra_compile_args=COMPILE_ARGS,
+    libraries=LIBRARIES,
 )
 
 if __name__ == "__main__":

@@ -45,25 +45,11 @@ MAX_ALLOC_SIZE: int = _lib.AF_MAX_ALLOC_SIZE
 MAX_ALIGN: int = _lib.AF_MAX_ALIGN
 DEFAULT_ALIGN: int = _lib.AF_DEFAULT_ALIGN
 
-# The entry points the C layer calls (the cffi module's own: one copy of the C library) and the
-# error table it raises through. Bound once, here, before any user code runs.
-_ENTRY_POINTS = (
-    "af_alloc",
-    "af_calloc",
-    "af_free",
-    "af_realloc",
-    "af_usable_size",
-    "af_reset",
-    "af_trim",
-    "af_destroy",
-    "af_last_error",
-    "af_alloc_batch",
-    "af_free_batch",
-    "af_name",
-    "af_caps",
-)
+# The entry points the C layer calls (the cffi module's own: one copy of the C library; their
+# names are the safe layer's table, csrc/python/entry.c) and the error table it raises through.
+# Bound once, here, before any user code runs.
 _safe.bind(
-    {name: int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, name))) for name in _ENTRY_POINTS},
+    {name: int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, name))) for name in _safe.ENTRY_POINT_NAMES},
     errors.error_for,
 )
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from allocffi._native import ffi, lib
+from allocffi.harness._engine import ffi, lib
 from allocffi.harness.bench.catalog import ALLOCATORS, DEFAULT_OPS, MMAP, is_scale_workload, runs_on
 
 # A quarter of the CLI's default ops: each run takes a few milliseconds for a

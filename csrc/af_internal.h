@@ -115,13 +115,13 @@ static inline void *af_fail(af_allocator *self, af_counters *c, int status) {
 }
 
 /* ----------------------------------------------------------------------------
- * Errors (services.c)
+ * Errors (errors_and_clock.c)
  * ------------------------------------------------------------------------- */
 /* printf-style fill of *err (err may be NULL). Returns code. */
 int _af_error_set(af_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ----------------------------------------------------------------------------
- * Time (services.c): monotonic nanoseconds (vDSO clock_gettime, ~20 ns: keep it off hot paths).
+ * Time (errors_and_clock.c): monotonic nanoseconds (vDSO clock_gettime, ~20 ns: keep it off hot paths).
  * ------------------------------------------------------------------------- */
 uint64_t _af_now_ns(void);
 
@@ -137,5 +137,16 @@ static inline af_allocator *_af_inner_acquire(af_allocator *a) {
 static inline void _af_inner_release(af_allocator *a) {
   if (a->vt->release_inner != NULL) a->vt->release_inner(a);
 }
+
+/* ----------------------------------------------------------------------------
+ * Slab observers (slab.c). An observer is told of every slab a slab allocator
+ * maps (mapped: true, before any block of it is handed out) and unmaps
+ * (mapped: false, before the unmap); a status other than AF_OK on a mapping
+ * makes that slab fail as if the OS had refused it. afmalloc keeps its map of
+ * which thread's heap owns an address this way. `a` must be a bare slab
+ * allocator (not wrapped) with no slab mapped yet.
+ * ------------------------------------------------------------------------- */
+typedef int (*_af_slab_observer)(void *arg, uintptr_t base, size_t bytes, bool mapped);
+void _af_slab_observe(af_allocator *a, _af_slab_observer observer, void *arg);
 
 #endif /* AF_INTERNAL_H */

@@ -1,7 +1,7 @@
 /* ----------------------------------------------------------------------------
  * api.c: the af_* entry points. They validate arguments once, so that no
  * allocator has to, then dispatch through the vtable (the small shared
- * services, status texts, errors, assertions and the clock, are services.c).
+ * services, status texts, errors, assertions and the clock, are errors_and_clock.c).
  * ------------------------------------------------------------------------- */
 #include "af_internal.h"
 

@@ -109,6 +109,8 @@ typedef struct af_slab {
   uint64_t slab_count, slab_maps, slab_unmaps, oversize_allocs, oversize_in_use;
   uint64_t moves;             /* reallocs that moved: their alloc and free are not allocs/frees */
   af_allocator *large;        /* cache for requests above max_class */
+  _af_slab_observer observer; /* NULL, or told of every slab mapped and unmapped (see _af_slab_observe) */
+  void *observer_arg;
   uint8_t big[BIG_BUCKETS];   /* log-linear bucket -> first candidate class */
   uint8_t aligned[ALIGN_STEPS][MAX_CLASSES + 1]; /* class -> first class >= it with an aligned size */
   slab_class classes[MAX_CLASSES + 1]; /* [class_count] is a sentinel that never has slabs */
@@ -193,6 +195,10 @@ static slab *new_slab(af_slab *s, unsigned cls) {
   if (status == AF_OK) {
     sl->base = (uintptr_t)mem;
     status = _af_radixmap_set_range(&s->map, sl->base, bytes, sl);
+    if (status == AF_OK && s->observer != NULL) {
+      status = s->observer(s->observer_arg, sl->base, bytes, true);
+      if (status != AF_OK) (void)_af_radixmap_set_range(&s->map, sl->base, bytes, NULL);
+    }
     if (status != AF_OK) _af_os_unmap(mem, bytes);
   }
   if (status != AF_OK) {
@@ -227,6 +233,7 @@ static void release_slab(af_slab *s, slab *sl) {
   af_assert(sl->used == 0);
   k->slabs--;
   (void)_af_radixmap_set_range(&s->map, sl->base, sl->bytes, NULL); /* clearing never fails */
+  if (s->observer != NULL) (void)s->observer(s->observer_arg, sl->base, sl->bytes, false);
   _af_os_unmap((void *)sl->base, sl->bytes);
   s->slab_count--;
   s->slab_unmaps++;
@@ -564,6 +571,7 @@ static void slab_destroy(af_allocator *self) {
     slab *sl = s->classes[i].all;
     while (sl != NULL) {
       slab *next = sl->all_next;
+      if (s->observer != NULL) (void)s->observer(s->observer_arg, sl->base, sl->bytes, false);
       _af_os_unmap((void *)sl->base, sl->bytes);
       free(sl);
       sl = next;
@@ -748,6 +756,13 @@ int af_slab_class_stats(af_allocator *a, size_t index, af_class_stats *out) {
   }
   _af_inner_release(a);
   return status;
+}
+
+void _af_slab_observe(af_allocator *a, _af_slab_observer observer, void *arg) {
+  af_assert(is_slab(a));
+  af_slab *s = (af_slab *)a;
+  s->observer = observer;
+  s->observer_arg = arg;
 }
 
 size_t af_slab_class_for(af_allocator *a, size_t size) {

@@ -52,7 +52,7 @@ typedef struct syslib {
  * The entry points for a block with alignment <= 16, chosen by measurement:
  * the fastest pair of those the library's users call. Every candidate of
  * tools/entry_points.h runs a direct loop of the engine's fixed-48 work
- * (bench/direct.h: alloc, tag both ends, read back, free) through a plain
+ * (engine/direct.h: alloc, tag both ends, read back, free) through a plain
  * function pointer. Instructions per pair from callgrind (`make
  * entry-points-callgrind`: two runs, the difference, so they do not depend
  * on the load); ns per pair, median [min] of 15 interleaved rounds of 2 M

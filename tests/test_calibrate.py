@@ -12,7 +12,7 @@ import pytest
 from support import run_cli
 
 from allocffi.harness import calibrate
-from allocffi.harness.core import children as runner
+from allocffi.harness.core import children
 from allocffi.harness.core import record as results_record
 from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 
@@ -54,9 +54,9 @@ def test_plan_interleaves_libraries_and_loops_and_rotates() -> None:
         assert members == {("libc", True), ("libc", False), ("jemalloc", True), ("jemalloc", False)}
 
 
-def record(allocator: str, direct: bool, ns: float, checksum: int = 7) -> runner.RunRecord:
-    spec = runner.RunSpec(allocator, "fixed-48", 0, 1000, 0, direct=direct)
-    return runner.RunRecord(spec, {"ns_per_op": ns, "checksum": checksum, "ops": 1000})
+def record(allocator: str, direct: bool, ns: float, checksum: int = 7) -> children.RunRecord:
+    spec = children.RunSpec(allocator, "fixed-48", 0, 1000, 0, direct=direct)
+    return children.RunRecord(spec, {"ns_per_op": ns, "checksum": checksum, "ops": 1000})
 
 
 CONFIG: dict[str, Any] = {

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from allocffi._native import ffi
-from allocffi.harness.core import children as runner
+from allocffi.harness._engine import ffi
+from allocffi.harness.core import children
 from allocffi.harness.core.children import ENGINE_WORKER, RunSpec
 
 ARGS = ["--workload", "mixed", "--ops", "20000", "--time-budget-ns", "0", "--seed", "7", "--mode", "auto"]
@@ -35,7 +35,7 @@ def record_keys(record: dict[str, Any]) -> dict[str, Any]:
 
 def run(command: list[str]) -> tuple[int, dict[str, Any]]:
     proc = subprocess.run(
-        command, env=runner.worker_environment(), capture_output=True, text=True, timeout=120, check=False
+        command, env=children.worker_environment(), capture_output=True, text=True, timeout=120, check=False
     )
     return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -94,17 +94,17 @@ def test_bad_arguments_exit_2(args: list[str]) -> None:
 
 
 def test_the_runner_picks_the_worker_by_workload() -> None:
-    named = runner.worker_command(RunSpec("jemalloc-arena+reset", "fixed-48", 0, 1000, 1))
+    named = children.worker_command(RunSpec("jemalloc-arena+reset", "fixed-48", 0, 1000, 1))
     assert named[0] == str(ENGINE_WORKER)
     assert named[named.index("--allocator") + 1] == "jemalloc-arena"
     assert named[named.index("--mode") + 1] == "arena"
-    custom = runner.worker_command(RunSpec("libc", "mine", 0, 1000, 1, 0, '{"name": "mine"}'))
+    custom = children.worker_command(RunSpec("libc", "mine", 0, 1000, 1, 0, '{"name": "mine"}'))
     assert (
         custom[:3] == [sys.executable, "-m", "allocffi.harness.bench.worker"] and "--workload-spec" in custom
     )
 
 
 def test_records_name_their_mode_touch_and_sharing() -> None:
-    record = runner.run_child(RunSpec("mimalloc-heap+reset", "large-pages", 0, 200, 3))
+    record = children.run_child(RunSpec("mimalloc-heap+reset", "large-pages", 0, 200, 3))
     assert (record.result["mode"], record.result["touch"]) == ("arena", "pages")
     assert record.result["sharing"] == "one thread"

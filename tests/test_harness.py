@@ -18,8 +18,7 @@ from allocffi.harness import compare
 from allocffi.harness.bench import catalog, comparison, targets
 from allocffi.harness.bench import results as report
 from allocffi.harness.bench.command import BenchOptions, Selection, check_options, select
-from allocffi.harness.core import children as runner
-from allocffi.harness.core import machine, outputs, record, stats, units
+from allocffi.harness.core import children, machine, outputs, record, stats, units
 from allocffi.harness.core.children import RunRecord, RunSpec
 from allocffi.harness.core.errors import BenchFailure, UsageError
 from allocffi.harness.core.stats import Result
@@ -74,7 +73,9 @@ def test_the_catalog_names_are_the_c_registry_names() -> None:
 
 
 def test_plan_interleaves_allocators_and_rotates_their_order() -> None:
-    specs = runner.plan(["libc", "bump", "slab"], ["fixed-48", "mixed"], {"fixed-48": 10, "mixed": 20}, 3, 7)
+    specs = children.plan(
+        ["libc", "bump", "slab"], ["fixed-48", "mixed"], {"fixed-48": 10, "mixed": 20}, 3, 7
+    )
     assert len(specs) == 3 * 2 * 3
     first_repeat = [(s.workload, s.allocator) for s in specs if s.repeat == 0]
     assert first_repeat == [(w, a) for w in ("fixed-48", "mixed") for a in ("libc", "bump", "slab")]
@@ -86,13 +87,13 @@ def test_plan_interleaves_allocators_and_rotates_their_order() -> None:
 def test_plan_runs_mmap_only_on_large_block_workloads() -> None:
     workloads = ["fixed-48", "large-cycle", "large", "oversize", "mixed"]
     workloads += ["large-pages", "oversize-pages", "large-cycle-pages"]
-    specs = runner.plan(["libc", "mmap"], workloads, dict.fromkeys(workloads, 5), 1, 0)
+    specs = children.plan(["libc", "mmap"], workloads, dict.fromkeys(workloads, 5), 1, 0)
     assert {s.workload for s in specs if s.allocator == "mmap"} == set(catalog.MMAP_WORKLOADS)
     assert {s.workload for s in specs if s.allocator == "libc"} == set(workloads)
 
 
 def test_overhead_plan_is_one_null_run_per_workload() -> None:
-    specs = runner.overhead_plan(["a", "b"], {"a": 1, "b": 2}, 3)
+    specs = children.overhead_plan(["a", "b"], {"a": 1, "b": 2}, 3)
     assert [(s.allocator, s.workload, s.ops) for s in specs] == [("null", "a", 1), ("null", "b", 2)]
 
 
@@ -418,7 +419,7 @@ def test_check_output_refuses_impossible_paths(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 
 
-CAPS = runner.Capabilities(
+CAPS = children.Capabilities(
     available={"libc": True, "bump": True, "jemalloc": False, "mmap": True, "null": True},
     reasons={"jemalloc": "install libjemalloc2"},
     workloads={"fixed-48": "d1", "large": "d2"},
@@ -477,27 +478,27 @@ def test_machine_parsing() -> None:
 
 
 @pytest.fixture(scope="module")
-def caps() -> runner.Capabilities:
-    return runner.probe()
+def caps() -> children.Capabilities:
+    return children.probe()
 
 
-def test_probe_lists_engine_workloads_and_allocators(caps: runner.Capabilities) -> None:
+def test_probe_lists_engine_workloads_and_allocators(caps: children.Capabilities) -> None:
     assert "fixed-48" in caps.workloads and all(caps.workloads.values())
     assert caps.available["libc"] and caps.available["bump"] and caps.available["null"]
     assert set(catalog.SELECTABLE) <= set(caps.available)
 
 
-def test_same_seed_same_checksum_twice_and_across_allocators(caps: runner.Capabilities) -> None:
+def test_same_seed_same_checksum_twice_and_across_allocators(caps: children.Capabilities) -> None:
     names = [a for a in ("libc", "bump", "slab", "mimalloc") if caps.available.get(a)]
-    records = [runner.run_child(RunSpec(a, "mixed", 0, 3000, 11)) for a in [names[0], *names]]
+    records = [children.run_child(RunSpec(a, "mixed", 0, 3000, 11)) for a in [names[0], *names]]
     assert len({r.checksum for r in records}) == 1
     assert all(r.ops == 3000 and r.ns_per_op > 0 for r in records)
-    other = runner.run_child(RunSpec("libc", "mixed", 0, 3000, 12))
+    other = children.run_child(RunSpec("libc", "mixed", 0, 3000, 12))
     assert other.checksum != records[0].checksum  # the seed really changes the stream
 
 
 def test_worker_record_has_every_result_field() -> None:
-    record = runner.run_child(RunSpec("bump", "fixed-48", 0, 2000, 0))
+    record = children.run_child(RunSpec("bump", "fixed-48", 0, 2000, 0))
     for name in (
         "elapsed_ns",
         "ops",
@@ -519,4 +520,4 @@ def test_worker_record_has_every_result_field() -> None:
 
 def test_engine_refusal_is_a_bench_failure_with_its_message() -> None:
     with pytest.raises(BenchFailure, match="no-such-workload"):
-        runner.run_child(RunSpec("libc", "no-such-workload", 0, 10, 0))
+        children.run_child(RunSpec("libc", "no-such-workload", 0, 10, 0))

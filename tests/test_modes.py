@@ -16,7 +16,7 @@ import allocffi
 from allocffi._native import lib
 from allocffi.harness.bench import catalog
 from allocffi.harness.bench import results as report
-from allocffi.harness.core import children as runner
+from allocffi.harness.core import children
 from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 from tests.conftest import ensure_available
 
@@ -34,7 +34,7 @@ def test_modes_follow_capabilities() -> None:
 
 
 def test_the_probe_offers_both_modes_exactly_for_free_and_reset_allocators() -> None:
-    caps = runner.probe()
+    caps = children.probe()
     competitors = caps.competitors
     for name in allocffi.ALLOCATOR_NAMES:
         if not caps.available[name]:
@@ -105,7 +105,7 @@ def test_no_calibrate_leaves_it_out(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 def test_arena_mode_competitors_are_refused_on_shared_instances() -> None:
-    caps = runner.probe()
+    caps = children.probe()
     for name in ("mimalloc-heap", "jemalloc-arena"):
         if caps.available[name]:
             assert "+reset" not in name and f"{name}+reset" in caps.shared_refused

@@ -57,7 +57,7 @@ def known_alloc(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def installed(name: str) -> bool:
-    return preload.find_library(preload.SONAMES[name]) is not None
+    return preload.allocator_library(name) is not None
 
 
 def no_process_left(pid: int) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from allocffi._native import ffi, lib
+from allocffi.harness._engine import ffi, lib
 from allocffi.harness.bench import catalog, targets
 from allocffi.harness.bench import results as report
 from allocffi.harness.bench.command import BenchOptions, check_options, select

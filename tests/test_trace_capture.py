@@ -46,8 +46,11 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def with_preload(library: str) -> dict[str, str]:
     """The environment plus ``library`` at the end of LD_PRELOAD (after a sanitizer runtime the
-    test run may need first; ``trace record`` drops those for the traced command)."""
-    preload = [p for p in os.environ.get("LD_PRELOAD", "").split(":") if p]
+    test run may need first; ``trace record`` drops those for the traced command). An allocator
+    the whole test run is preloaded with (make test-afmalloc) is left out: ``library`` must be
+    the one that serves malloc."""
+    outer = os.environ.get("LD_PRELOAD", "").split(":")
+    preload = [p for p in outer if p and "_afmalloc" not in Path(p).name]
     return dict(os.environ, LD_PRELOAD=":".join([*preload, library]))
 
 

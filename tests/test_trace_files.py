@@ -53,7 +53,7 @@ def test_a_hand_written_trace_reads_back(tmp_path: Path) -> None:
 
 
 def test_call_names_agree_with_the_c_side() -> None:
-    from allocffi._native import ffi, lib
+    from allocffi.harness._engine import ffi, lib
 
     assert (
         tuple(ffi.string(lib.af_trace_call_name(i)).decode() for i in range(len(native.CALLS)))

@@ -16,7 +16,7 @@ from allocffi.harness.bench import catalog, workload_file
 from allocffi.harness.bench import results as report
 from allocffi.harness.bench.command import BenchOptions, select
 from allocffi.harness.bench.workload_file import SizeEntry, WorkloadFileError, WorkloadSpec
-from allocffi.harness.core import children as runner
+from allocffi.harness.core import children
 from allocffi.harness.core.children import RunSpec
 from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE, UsageError
 
@@ -288,7 +288,7 @@ def test_unusable_files_are_one_line_exit_2(
 
 
 def test_the_engine_refuses_a_bad_spec_on_its_own() -> None:
-    from allocffi._native import ffi, lib
+    from allocffi.harness._engine import ffi, lib
 
     entry = ffi.new("af_size_entry[]", [{"min": 100, "max": 50, "weight": 1.0}])
     name = ffi.new("char[]", b"raw")
@@ -343,9 +343,9 @@ def test_a_workload_file_runs_in_the_engine_and_repeats_from_its_report(
 def test_a_spec_runs_through_the_worker_like_a_named_workload() -> None:
     fixed = WorkloadSpec("my-48", "pairs", (SizeEntry(48, 48),))
     records = [
-        runner.run_child(RunSpec(a, "my-48", 0, 3000, 4, 0, fixed.to_json())) for a in ("libc", "slab")
+        children.run_child(RunSpec(a, "my-48", 0, 3000, 4, 0, fixed.to_json())) for a in ("libc", "slab")
     ]
-    named = runner.run_child(RunSpec("libc", "fixed-48", 0, 3000, 4))
+    named = children.run_child(RunSpec("libc", "fixed-48", 0, 3000, 4))
     assert {r.checksum for r in records} == {named.checksum}  # same operations as fixed-48
     assert all(r.result["touch"] == "ends" for r in records)
 
@@ -399,14 +399,14 @@ def test_an_allocator_that_cannot_share_is_refused_when_named(capsys: pytest.Cap
 
 
 def test_the_probe_reports_why_an_allocator_cannot_share() -> None:
-    caps = runner.probe()
+    caps = children.probe()
     assert "thread that created it" in caps.shared_refused.get("mimalloc-heap", "thread that created it")
     assert "free reclaims nothing" in caps.shared_refused["bump"]
     assert not {"libc", "slab", "large", "null"} & set(caps.shared_refused)
 
 
 def test_a_default_run_skips_refused_pairs_with_the_reason() -> None:
-    caps = runner.Capabilities(
+    caps = children.Capabilities(
         available={"libc": True, "bump": True, "slab": True, "null": True},
         reasons={},
         workloads={"mixed": "d", "shared-threads-2": "d"},
@@ -417,17 +417,17 @@ def test_a_default_run_skips_refused_pairs_with_the_reason() -> None:
     assert sel.runs("bump", "mixed") and sel.runs("slab", "mixed")
     assert not sel.runs("bump", "shared-threads-4")
     ops = {"mixed": 10, "shared-threads-4": 10}
-    plan = runner.plan(sel.allocators, sel.workloads, ops, 1, 0, None, sel.runs)
+    plan = children.plan(sel.allocators, sel.workloads, ops, 1, 0, None, sel.runs)
     assert ("bump", "shared-threads-4") not in {(s.allocator, s.workload) for s in plan}
     assert ("slab", "shared-threads-4") in {(s.allocator, s.workload) for s in plan}
 
 
 def test_pages_variants_are_listed_and_report_their_policy() -> None:
-    caps = runner.probe()
+    caps = children.probe()
     for name in ("large-pages", "oversize-pages", "large-cycle-pages"):
         assert name in caps.workloads and name in catalog.DEFAULT_OPS
-    record = runner.run_child(RunSpec("libc", "large-pages", 0, 40, 0))
-    plain = runner.run_child(RunSpec("libc", "large", 0, 40, 0))
+    record = children.run_child(RunSpec("libc", "large-pages", 0, 40, 0))
+    plain = children.run_child(RunSpec("libc", "large", 0, 40, 0))
     assert record.result["touch"] == "pages" and plain.result["touch"] == "ends"
     assert record.result["bytes_requested"] == plain.result["bytes_requested"]
     assert record.checksum != plain.checksum  # the page words are read back too

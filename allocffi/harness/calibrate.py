@@ -2,7 +2,7 @@
 changes that library's standing against glibc.
 
 For each library (libc, mimalloc, jemalloc, tcmalloc) and fixed-N workload, two loops do the
-same work (alloc, tag both ends, read back, free; csrc/bench/direct.h):
+same work (alloc, tag both ends, read back, free; csrc/engine/direct.h):
 
 - ``direct``: the library's entry points (the ones allocffi binds, csrc/syslib.c) called
   through plain function pointers, no vtable, no counters (``af_calibrate_direct``);
@@ -26,8 +26,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from allocffi.harness.bench import catalog
-from allocffi.harness.core import arguments, machine, outputs, record, units
-from allocffi.harness.core import children as runner
+from allocffi.harness.core import arguments, children, machine, outputs, record, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 
 COMMAND = "calibrate"  # the name of its results record and of its details there
@@ -212,20 +211,20 @@ class _CellDetails:
 
 def plan(
     libraries: Sequence[str], workloads: Sequence[str], ops: Mapping[str, int], repeat: int, seed: int
-) -> list[runner.RunSpec]:
+) -> list[children.RunSpec]:
     """Every run, repeat by repeat; within a workload the (library, loop) pairs rotate."""
-    specs: list[runner.RunSpec] = []
+    specs: list[children.RunSpec] = []
     members = [(lib, loop) for lib in libraries for loop in LOOPS]
     for r in range(repeat):
         shift = r % len(members)
         for workload in workloads:
             for lib, loop in members[shift:] + members[:shift]:
-                specs.append(runner.RunSpec(lib, workload, r, ops[workload], seed, direct=loop == "direct"))
+                specs.append(children.RunSpec(lib, workload, r, ops[workload], seed, direct=loop == "direct"))
     return specs
 
 
 def summarize(
-    records: Sequence[runner.RunRecord], config: dict[str, Any], skipped: dict[str, str]
+    records: Sequence[children.RunRecord], config: dict[str, Any], skipped: dict[str, str]
 ) -> Calibration:
     """Rows from the records of a plan(), with speedups against libc filled in."""
     samples: dict[tuple[str, str, bool], list[float]] = {}
@@ -261,7 +260,7 @@ def calibrate(
     ops: Mapping[str, int],
     repeat: int,
     seed: int,
-    on_done: Callable[[runner.RunSpec, runner.RunRecord], None] | None = None,
+    on_done: Callable[[children.RunSpec, children.RunRecord], None] | None = None,
     skipped: Mapping[str, str] | None = None,
 ) -> Calibration:
     """Run the plan in fresh processes; BenchFailure when a worker fails."""
@@ -273,7 +272,7 @@ def calibrate(
         "seed": seed,
         "tolerance": TOLERANCE,
     }
-    records = list(runner.execute(plan(libraries, workloads, ops, repeat, seed), on_done))
+    records = list(children.execute(plan(libraries, workloads, ops, repeat, seed), on_done))
     return summarize(records, config, dict(skipped or {}))
 
 
@@ -379,7 +378,7 @@ def check_options(opts: CalibrateOptions) -> None:
 
 
 def select_libraries(
-    requested: Sequence[str] | None, caps: runner.Capabilities
+    requested: Sequence[str] | None, caps: children.Capabilities
 ) -> tuple[list[str], dict[str, str]]:
     """The libraries to run, libc always first (the reference), and the skipped ones with why."""
     wanted = list(dict.fromkeys([catalog.BASELINE, *(requested or LIBRARIES)]))
@@ -399,7 +398,7 @@ def run_command(opts: CalibrateOptions, out: TextIO | None = None, err: TextIO |
     out = out or sys.stdout
     err = err or sys.stderr
     check_options(opts)
-    caps = runner.probe()
+    caps = children.probe()
     libraries, skipped = select_libraries(opts.libraries, caps)
     workloads = list(dict.fromkeys(opts.workloads or WORKLOADS))
     ops = {w: opts.ops if opts.ops is not None else DEFAULT_OPS[w] for w in workloads}

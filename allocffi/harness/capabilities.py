@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from allocffi.harness.bench import catalog
-from allocffi.harness.core import children as runner
+from allocffi.harness.core import children
 from allocffi.harness.core.errors import EXIT_OK
 
 
 def list_capabilities(out: TextIO | None = None) -> int:
     """``allocffi list``: allocators with availability, workloads with descriptions."""
     out = out or sys.stdout
-    caps = runner.probe()
+    caps = children.probe()
     print("Allocators:", file=out)
     notes: Mapping[str, str] = {
         catalog.MMAP: f"baseline, runs only on {', '.join(sorted(catalog.MMAP_WORKLOADS))}",

@@ -4,7 +4,7 @@
 
 - python-json-ast.trace: ``json_ast_workload.py 10`` under ``PYTHONMALLOC=malloc`` (every
   object a malloc call).
-- cc1.trace: the ``cc1`` process of ``gcc -O2 -c csrc/bench/workloads.c`` (a 460-line file of
+- cc1.trace: the ``cc1`` process of ``gcc -O2 -c csrc/engine/workloads.c`` (a 460-line file of
   this project; the gcc driver spawns cc1, the capture follows it and writes one trace per
   process, of which this keeps cc1's).
 The traces depend on the interpreter and compiler versions, so regenerating changes the bytes.
@@ -22,7 +22,7 @@ from allocffi.harness.trace.capture import record
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-CC1_INPUT = ROOT / "csrc" / "bench" / "workloads.c"
+CC1_INPUT = ROOT / "csrc" / "engine" / "workloads.c"
 
 
 def keep(traces: list[Path], wanted: str, dest: Path) -> None:

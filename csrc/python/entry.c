@@ -33,6 +33,20 @@ static const struct {
 };
 #define ENTRY_COUNT (sizeof entry_fields / sizeof entry_fields[0])
 
+PyObject *entry_names(void) {
+  PyObject *names = PyTuple_New((Py_ssize_t)ENTRY_COUNT);
+  if (names == NULL) return NULL;
+  for (size_t i = 0; i < ENTRY_COUNT; i++) {
+    PyObject *name = PyUnicode_FromString(entry_fields[i].name);
+    if (name == NULL) {
+      Py_DECREF(names);
+      return NULL;
+    }
+    PyTuple_SET_ITEM(names, (Py_ssize_t)i, name); /* steals the reference */
+  }
+  return names;
+}
+
 bool entry_bound(void) { return entry.caps != NULL; /* bound last */ }
 
 int entry_bind(PyObject *addresses) {

@@ -95,6 +95,11 @@ PyMODINIT_FUNC PyInit__safe(void) {
     goto fail;
   for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
     if (PyModule_AddIntConstant(m, constants[i].name, constants[i].value) < 0) goto fail;
+  PyObject *names = entry_names();
+  if (names == NULL) goto fail;
+  int added = PyModule_AddObjectRef(m, "ENTRY_POINT_NAMES", names);
+  Py_DECREF(names);
+  if (added < 0) goto fail;
   return m;
 fail:
   Py_DECREF(m);

@@ -231,6 +231,8 @@ typedef struct {
 extern EntryPoints entry;
 /* bind(addresses: dict[name, int]): every field above, by its af_* name. */
 int entry_bind(PyObject *addresses);
+/* The af_* names bind() needs, in table order (the module's ENTRY_POINT_NAMES): the one list of them. */
+PyObject *entry_names(void);
 bool entry_bound(void);
 
 /* ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@
  * asserted.
  * ------------------------------------------------------------------------- */
 #include "af_internal.h"
+#include "afbench.h"
 #include "check.h"
 
 #include <inttypes.h>

@@ -1,5 +1,5 @@
 /* ----------------------------------------------------------------------------
- * test_engine.c: the benchmark engine (csrc/bench) against every allocator.
+ * test_engine.c: the benchmark engine (csrc/engine) against every allocator.
  *
  * Checks what the engine promises, never how fast anything is:
  * - every workload runs on every available allocator with the ops asked for;
@@ -16,7 +16,7 @@
  * AF_TEST_SCALE (e.g. 0.05 under valgrind) scales the op counts.
  * ALLOCFFI_REQUIRE_ALL=1 turns a missing system allocator into a failure.
  * ------------------------------------------------------------------------- */
-#include "bench/bench.h"
+#include "engine/bench.h"
 #include "check.h"
 
 #include <inttypes.h>

@@ -1,7 +1,7 @@
 /* ----------------------------------------------------------------------------
  * entry_points.h: every way of calling each system library for a small
  * block with alignment <= 16, as the candidates for _af_entry_points
- * (syslib.c), with a direct loop (bench/direct.h) for each call shape.
+ * (syslib.c), with a direct loop (engine/direct.h) for each call shape.
  *
  * Shared by the measurement (tools/entry_points.c, `make entry-points`) and
  * its test (tests/test_entry_points.c): the table in syslib.c names the
@@ -10,7 +10,7 @@
 #ifndef AF_TOOLS_ENTRY_POINTS_H
 #define AF_TOOLS_ENTRY_POINTS_H
 
-#include "bench/direct.h"
+#include "engine/direct.h"
 
 typedef void *(*ep_flags_alloc)(size_t size, int flags);         /* mallocx */
 typedef void *(*ep_align_first)(size_t align, size_t size);      /* aligned_alloc, tc_memalign */

@@ -1,6 +1,6 @@
 /* ----------------------------------------------------------------------------
  * trace_io.h: what the converter (convert.c), the reader (reader.c), the
- * summary (summary.c) and the replay (bench/replay.c) share: loading a file
+ * summary (summary.c) and the replay (engine/replay.c) share: loading a file
  * and walking a trace one validated event at a time.
  *
  * The reader checks everything before anyone acts on an event: the header,
@@ -14,6 +14,7 @@
 #define AF_TRACE_IO_H
 
 #include "af_internal.h"
+#include "afbench.h"
 #include "trace/format.h"
 
 /* Reads a whole file into a malloc'd buffer (*out, *len); errors name the path. */

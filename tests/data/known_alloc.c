@@ -7,7 +7,8 @@
  *                                  wrappers do, so the child misses LD_PRELOAD
  *
  * It names its allocator from the symbols only that library defines (mi_version, mallctl,
- * tc_version), a check independent of the harness's dladdr probe.
+ * tc_version), a check independent of the harness's dladdr probe. allocffi's own afmalloc exports
+ * the malloc family only: it is named by the file that defines the malloc this program calls.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

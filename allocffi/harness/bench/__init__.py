@@ -1,4 +1,4 @@
-"""allocffi.harness.bench: the comparative benchmark harness.
+"""allocffi.harness.bench: ``allocffi bench``, the comparison of allocators in the C engine.
 
 The C engine (``af_bench_run``) runs one workload against one allocator with
 no Python in the loop. This package runs the engine in fresh subprocesses
@@ -7,11 +7,12 @@ allocator to the next), checks that every allocator computed the same
 checksum, and reports medians, speedups against glibc and memory use.
 
 Modules, one concept each: catalog (names and default sizes), worker (the
-child process), runner (planning and running the children), stats
-(aggregation over repeats), targets (the project's performance goals),
-compare (against a saved baseline), machine (what we ran on), report
-(JSON/CSV/Markdown files), console (terminal tables and progress), plot
-(matplotlib chart), session (the ``allocffi bench`` command end to end).
+Python child process), workload_file (a user's workloads), targets (the
+project's performance goals), comparison (per-cell verdicts against another
+run), results (the run and its JSON/CSV/Markdown files), console (terminal
+tables and progress), heatmap and scaling (the plots), command (the
+``allocffi bench`` command end to end). Planning and running the children,
+statistics and machine information are shared: see allocffi.harness.core.
 
 Importing this package is cheap: rich and matplotlib load only when used.
 """

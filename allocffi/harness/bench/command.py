@@ -24,8 +24,7 @@ from allocffi.harness.bench import catalog, comparison, console, targets, worklo
 from allocffi.harness.bench import results as report
 from allocffi.harness.bench.heatmap import write_plot
 from allocffi.harness.bench.scaling import write_scale_plot
-from allocffi.harness.core import arguments, machine, outputs, stats
-from allocffi.harness.core import children as runner
+from allocffi.harness.core import arguments, children, machine, outputs, stats
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, EXIT_REGRESSION, BenchFailure, UsageError
 
 
@@ -113,7 +112,7 @@ def check_options(opts: BenchOptions) -> None:
 
 
 def select(
-    opts: BenchOptions, caps: runner.Capabilities, custom: Sequence[workload_file.WorkloadSpec] = ()
+    opts: BenchOptions, caps: children.Capabilities, custom: Sequence[workload_file.WorkloadSpec] = ()
 ) -> Selection:
     """Resolve names against the library; UsageError for anything not runnable.
 
@@ -143,7 +142,7 @@ def select(
     return sel
 
 
-def _select_allocators(opts: BenchOptions, caps: runner.Capabilities, workloads: list[str]) -> Selection:
+def _select_allocators(opts: BenchOptions, caps: children.Capabilities, workloads: list[str]) -> Selection:
     if opts.allocators:
         chosen = list(dict.fromkeys(opts.allocators))
         for name in chosen:
@@ -185,12 +184,12 @@ def choose_ops(opts: BenchOptions, sel: Selection) -> dict[str, int]:
     budget_ns = int((budget if budget is not None else catalog.DEFAULT_CALIBRATION_BUDGET_S) * 1e9)
     custom = sel.custom_json()
     specs = [
-        runner.RunSpec(a, w, -1, 0, opts.seed, budget_ns, custom.get(w, ""))
+        children.RunSpec(a, w, -1, 0, opts.seed, budget_ns, custom.get(w, ""))
         for w in todo
         for a in sel.allocators
         if sel.runs(a, w)
     ]
-    for spec, done in zip(specs, runner.execute(specs), strict=True):
+    for spec, done in zip(specs, children.execute(specs), strict=True):
         ops[spec.workload] = min(ops.get(spec.workload, done.ops), max(1, done.ops))
     return {w: ops[w] for w in sel.workloads}
 
@@ -234,7 +233,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
     baseline = compare.load_baseline(opts.baseline_path) if opts.baseline_path else None
 
     custom = workload_file.load(opts.workload_file) if opts.workload_file else []
-    caps = runner.probe()
+    caps = children.probe()
     if custom:  # the engine's table is the one list of built-in names
         workload_file.check_names(str(opts.workload_file), custom, caps.workloads)
     sel = select(opts, caps, custom)
@@ -265,9 +264,9 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
         return EXIT_FAILURE
     calibration = _short_calibration(opts, sel, caps, err) if opts.calibrate else None
     custom_json = sel.custom_json()
-    specs = runner.plan(sel.allocators, sel.workloads, ops, opts.repeat, opts.seed, custom_json, sel.runs)
+    specs = children.plan(sel.allocators, sel.workloads, ops, opts.repeat, opts.seed, custom_json, sel.runs)
     if opts.overhead:
-        specs += runner.overhead_plan(sel.workloads, ops, opts.seed, custom_json)
+        specs += children.overhead_plan(sel.workloads, ops, opts.seed, custom_json)
 
     watch = machine.LoadWatch()
     records, failures, interrupted = _run_all(specs, console.make_progress(opts.quiet, err), watch)
@@ -344,7 +343,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
 
 
 def _short_calibration(
-    opts: BenchOptions, sel: Selection, caps: runner.Capabilities, err: TextIO
+    opts: BenchOptions, sel: Selection, caps: children.Capabilities, err: TextIO
 ) -> calibrate.Calibration | None:
     """The wrapper's cost for the selected system libraries, measured in this run (libc joins as
     the reference); None when no system library is selected or the calibration failed."""
@@ -384,17 +383,17 @@ def _custom_config(opts: BenchOptions, sel: Selection, ops: Mapping[str, int]) -
 
 
 def _run_all(
-    specs: Sequence[runner.RunSpec], progress: console.Progress, watch: machine.LoadWatch | None = None
-) -> tuple[list[runner.RunRecord], list[str], bool]:
+    specs: Sequence[children.RunSpec], progress: console.Progress, watch: machine.LoadWatch | None = None
+) -> tuple[list[children.RunRecord], list[str], bool]:
     """Run every spec; a failed (allocator, workload) is not retried in later repeats.
 
     Returns the records, the failures, and whether Ctrl-C stopped the runs
     (the records then hold the runs completed before it).
     """
-    records: list[runner.RunRecord] = []
+    records: list[children.RunRecord] = []
     failures: list[str] = []
     broken: set[tuple[str, str]] = set()
-    env = runner.worker_environment()
+    env = children.worker_environment()
     interrupted = False
     progress.start(specs)
     try:
@@ -404,7 +403,7 @@ def _run_all(
                 progress.done(spec, None)
                 continue
             try:
-                record = runner.run_child(spec, env)
+                record = children.run_child(spec, env)
             except BenchFailure as exc:
                 broken.add(key)
                 failures.append(str(exc))

@@ -4,7 +4,7 @@
     python -m allocffi.harness.bench.worker --allocator X --workload-spec JSON --ops N --mode auto|free|arena
     python -m allocffi.harness.bench.worker --probe
 
-The engine's own workloads run in the C worker (csrc/bench/worker/engine_worker.c,
+The engine's own workloads run in the C worker (csrc/engine/worker/engine_worker.c,
 ``allocffi/harness/core/_engine_worker``), which prints the same line without an
 interpreter's start-up; this worker runs a user's workloads (``--workload-spec``,
 the JSON of ``workload_file.WorkloadSpec.to_json``), answers ``--probe``, and
@@ -46,7 +46,7 @@ SHARED_PROBE = b"shared-threads-2"
 
 
 def _load() -> tuple[Any, Any]:
-    from allocffi._native import ffi, lib
+    from allocffi.harness._engine import ffi, lib
 
     return ffi, lib
 

@@ -20,7 +20,7 @@ FILE may also be a report saved by ``allocffi bench --json``: its
 ``config.workload_specs`` (every spec it ran, as normalised here) run again.
 
 Invariants:
-- The checks here mirror the engine's (csrc/bench/spec.c, limits in
+- The checks here mirror the engine's (csrc/engine/spec.c, limits in
   allocffi.h), which refuses a bad spec on its own; here they become one line
   naming the file, the table (``workload[i]``, counted from 0) and the key.
 - ``WorkloadSpec.to_dict`` is the normalised TOML form: loading it again

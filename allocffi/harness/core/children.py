@@ -81,7 +81,7 @@ def worker_environment() -> dict[str, str]:
     return env
 
 
-# The C worker (csrc/bench/worker/engine_worker.c), built beside this file by setup.py: the same
+# The C worker (csrc/engine/worker/engine_worker.c), built beside this file by setup.py: the same
 # run and the same JSON line as the Python worker, without ~70 ms of interpreter start-up.
 ENGINE_WORKER = Path(__file__).resolve().parent / "_engine_worker"
 
@@ -218,9 +218,10 @@ def probe(env: Mapping[str, str] | None = None) -> Capabilities:
     payload = _last_json_line(proc.stdout)
     if proc.returncode != 0 or payload is None:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        if "allocffi._native" in proc.stderr or "No module named" in proc.stderr:
+        if "allocffi.harness._engine" in proc.stderr or "No module named" in proc.stderr:
             raise UsageError(
-                f"the native module allocffi._native cannot be loaded ({tail}); build it with `make build`"
+                f"the harness's native module allocffi.harness._engine cannot be loaded ({tail}); "
+                "build it with `make build`"
             )
         raise UsageError(f"cannot load the native library: {tail}")
     allocators = payload["allocators"]

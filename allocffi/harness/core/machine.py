@@ -98,15 +98,15 @@ def _allocffi_version() -> str:
 
 
 def engine_build() -> str:
-    """A fingerprint of the compiled engine (the first 16 hex digits of the native module's SHA-256).
+    """A fingerprint of the compiled engine (the first 16 hex digits of the SHA-256 of the harness's
+    native module, allocffi.harness._engine: the engine and the library, built from the same
+    sources as the C worker).
 
     Two runs with the same fingerprint ran the same C code; "unknown" when the
     module cannot be found (it is then not the engine that ran either).
     """
-    import allocffi
-
-    folder = Path(allocffi.__file__).parent
-    candidates = sorted(folder.glob("_native*.so")) + sorted(folder.glob("_native*.pyd"))
+    folder = Path(__file__).resolve().parent.parent  # allocffi/harness
+    candidates = sorted(folder.glob("_engine*.so")) + sorted(folder.glob("_engine*.pyd"))
     if not candidates:
         return "unknown"
     try:

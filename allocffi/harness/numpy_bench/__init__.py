@@ -1,0 +1,1 @@
+"""``allocffi numpy-bench``: NumPy workloads under every allocator and NumPy's default handler."""

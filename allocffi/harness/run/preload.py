@@ -45,7 +45,9 @@ SONAMES: dict[str, str] = {
     "jemalloc": "libjemalloc.so.2",
     "tcmalloc": "libtcmalloc_minimal.so.4",
 }
-RUN_ALLOCATORS: tuple[str, ...] = tuple(SONAMES)
+# Allocators built with allocffi (no soname): name -> the library's stem in the package directory.
+PACKAGE_LIBRARIES: dict[str, str] = {"afmalloc": "_afmalloc"}
+RUN_ALLOCATORS: tuple[str, ...] = (*SONAMES, *PACKAGE_LIBRARIES)
 PROBE_FILE_VARIABLE = "ALLOCFFI_PROBE_FILE"
 COUNT_FILE_VARIABLE = "ALLOCFFI_COUNT_FILE"
 # What run_environment adds: a process started without these (a server's driver) is outside the proof.
@@ -56,6 +58,7 @@ CHECK_METHOD = (
     "/proc/PID/maps of every process the sampler saw"
 )
 _HELPER_DIR = Path(__file__).parent
+_PACKAGE_DIR = _HELPER_DIR.parents[1]  # allocffi/: where the library's own shared objects are built
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def resolve_allocators(specs: list[str] | None) -> tuple[list[AllocatorChoice], 
     skipped: dict[str, str] = {}
     for spec in specs if specs is not None else list(RUN_ALLOCATORS):
         name, path = parse_allocator(spec)
-        if name not in SONAMES:
+        if name not in RUN_ALLOCATORS:
             raise UsageError(f"unknown allocator {name!r}; choose from {', '.join(RUN_ALLOCATORS)}")
         if any(c.name == name for c in chosen):
             raise UsageError(f"allocator {name!r} is listed twice")
@@ -137,9 +140,13 @@ def resolve_allocators(specs: list[str] | None) -> tuple[list[AllocatorChoice], 
                 raise UsageError("libc is glibc's own malloc: it takes no library path")
             chosen.append(AllocatorChoice(name, os.path.abspath(check_library(path, f"--allocators {name}"))))
             continue
-        found = find_library(SONAMES[name], ldconfig)
+        found = allocator_library(name, ldconfig)
         if found is None:
-            why = f"{SONAMES[name]} is not installed (install it: apt-get install {PACKAGES.get(name, '?')})"
+            if name in PACKAGE_LIBRARIES:
+                why = f"allocffi's {PACKAGE_LIBRARIES[name]} library is not built (run `make build`)"
+            else:
+                package = PACKAGES.get(name, "?")
+                why = f"{SONAMES[name]} is not installed (install it: apt-get install {package})"
             if explicit:
                 raise UsageError(f"allocator {name!r}: {why}")
             skipped[name] = why
@@ -201,12 +208,26 @@ def check_user_preload(env: Mapping[str, str]) -> str | None:
     )
 
 
-def helper_library(stem: str) -> str:
-    """Path of a csrc/run helper built with the package (``_runprobe``, ``_runcount``)."""
+def allocator_library(name: str, ldconfig: Mapping[str, str] | None = None) -> str | None:
+    """The library that provides ``name``'s malloc on this machine (libc: libc itself), or None."""
+    if name in PACKAGE_LIBRARIES:
+        return _built_library(_PACKAGE_DIR, PACKAGE_LIBRARIES[name])
+    return find_library(SONAMES[name], ldconfig)
+
+
+def _built_library(directory: Path, stem: str) -> str | None:
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = _HELPER_DIR / f"{stem}{suffix}"
+        path = directory / f"{stem}{suffix}"
         if path.exists():
             return str(path)
+    return None
+
+
+def helper_library(stem: str) -> str:
+    """Path of a csrc/run helper built with the package (``_runprobe``, ``_runcount``)."""
+    path = _built_library(_HELPER_DIR, stem)
+    if path is not None:
+        return path
     raise UsageError(
         f"allocffi's {stem} helper is not built: run `make build` (or pip install .) in the source tree"
     )

@@ -1,6 +1,6 @@
 """The C side of traces, one call each: convert, summarize, replay.
 
-Every function loads ``allocffi._native`` lazily (the harness parent never needs it for
+Every function loads ``allocffi.harness._engine`` lazily (the harness parent never needs it for
 replays: those run in workers) and turns a C failure into ``TraceError`` carrying the C
 message, which names the file and, for a bad trace, the byte offset.
 """
@@ -39,10 +39,11 @@ class TraceError(UsageError):
 
 def _load() -> tuple[Any, Any]:
     try:
-        from allocffi._native import ffi, lib
+        from allocffi.harness._engine import ffi, lib
     except ImportError as exc:
         raise UsageError(
-            f"the native module allocffi._native cannot be loaded ({exc}); build it with `make build`"
+            f"the harness's native module allocffi.harness._engine cannot be loaded ({exc}); "
+            "build it with `make build`"
         ) from exc
     return ffi, lib
 

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from allocffi.harness.bench import catalog
-from allocffi.harness.core import arguments
-from allocffi.harness.core import children as runner
+from allocffi.harness.core import arguments, children
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.significance import compare_samples
 from allocffi.harness.trace import files, native
@@ -101,10 +100,10 @@ class SkipAllocator(Exception):
 def run_child(spec: ReplaySpec, touch: str, mode: str, env: Mapping[str, str]) -> dict[str, Any]:
     what = f"{spec.allocator} replaying {spec.trace}"
     try:
-        return runner.run_worker(
+        return children.run_worker(
             worker_command(spec, touch, mode), env, REPLAY_TIMEOUT_S, what, "the replay was refused"
         )
-    except runner.WorkerRefused as exc:
+    except children.WorkerRefused as exc:
         if exc.payload.get("code") == AF_ERR_THREAD:
             raise SkipAllocator(str(exc.payload["error"])) from exc
         raise
@@ -204,7 +203,7 @@ def replay(
                 f"{trace}: {summary['threads']} recorded threads; --threads threads replays at most "
                 f"{REPLAY_MAX_THREADS} (one thread each): use --threads serial"
             )
-    env = runner.worker_environment()
+    env = children.worker_environment()
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     skipped: dict[str, str] = {}
     for spec in plan(traces, allocators, repeat):
@@ -243,7 +242,7 @@ def choose_allocators(
         unknown = [a for a in requested if a not in names]
         if unknown:
             raise UsageError(f"unknown allocator {', '.join(unknown)}; valid: {', '.join(names)}")
-    caps = runner.probe()
+    caps = children.probe()
     wanted = list(dict.fromkeys(requested)) if requested else list(catalog.ALLOCATORS)
     missing = {a: caps.reasons.get(a, "unavailable") for a in wanted if not caps.available.get(a, False)}
     if requested and missing:

@@ -21,7 +21,7 @@
  * Invariant: nothing runs between the start of the process and the engine
  * run but argument parsing; the parent supplies GLIBC_TUNABLES (jemalloc).
  * ------------------------------------------------------------------------- */
-#include "allocffi.h"
+#include "afbench.h"
 
 #include <inttypes.h>
 #include <stdio.h>

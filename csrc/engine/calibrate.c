@@ -2,15 +2,15 @@
  * calibrate.c: the engine's fixed-N work with the library called directly,
  * for `allocffi calibrate`.
  *
- * af_calibrate_direct runs the loop of bench/direct.h on one system library
+ * af_calibrate_direct runs the loop of engine/direct.h on one system library
  * through the entry points syslib.c chose for it (_af_entry_points), called
  * through plain function pointers: no vtable, no counters, no size floor.
  * af_bench_run on the same workload, allocator, seed and ops does the same
  * work through the allocator's vtable, so the difference of the two is what
  * allocffi's wrapper adds, and the checksums are equal (the test checks it).
  * ------------------------------------------------------------------------- */
-#include "bench/bench.h"
-#include "bench/direct.h"
+#include "engine/bench.h"
+#include "engine/direct.h"
 #include "syslib.h"
 
 DIRECT_PAIRS(calibrate_pairs, direct_malloc_fn, alloc_fn(size), direct_free_fn, free_fn(p))

@@ -12,6 +12,7 @@
 #define AF_BENCH_H
 
 #include "af_internal.h"
+#include "afbench.h"
 
 /* One block the workload still holds. */
 typedef struct bench_block {

@@ -22,7 +22,8 @@
 #define AF_BENCH_DIRECT_H
 
 #include "af_internal.h"
-#include "bench/rng.h"
+#include "afbench.h"
+#include "engine/rng.h"
 
 /* The state a direct loop carries from one call to the next. */
 typedef struct direct_state {

@@ -1,5 +1,5 @@
 /* ----------------------------------------------------------------------------
- * services.c: the small services every file shares and no alloc path calls:
+ * errors_and_clock.c: the small services every file shares and no alloc path calls:
  * status texts, error filling, assertion failure, the clock. They live apart
  * from the entry points (api.c) so that any file may use them without
  * depending on the dispatch layer.

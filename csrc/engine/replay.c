@@ -28,8 +28,8 @@
  *   tcmalloc) get one instance per thread, as in threads-N; the others share
  *   one instance behind af_locked_new; thread-bound heaps run serial only.
  * ------------------------------------------------------------------------- */
-#include "bench/bench.h"
-#include "bench/rng.h"
+#include "engine/bench.h"
+#include "engine/rng.h"
 #include "os.h"
 #include "trace/trace_io.h"
 

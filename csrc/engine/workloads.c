@@ -47,8 +47,8 @@
  * Each (kernel, touch) pair has its instance, so only those two stay
  * run-time values.
  * ------------------------------------------------------------------------- */
-#include "bench/bench.h"
-#include "bench/rng.h"
+#include "engine/bench.h"
+#include "engine/rng.h"
 
 #include <stdlib.h>
 

@@ -40,8 +40,8 @@
  *   built once before any thread starts, then run like a built-in workload.
  * - Every other workload runs on the calling thread, with no thread created.
  * ------------------------------------------------------------------------- */
-#include "bench/bench.h"
-#include "bench/rng.h"
+#include "engine/bench.h"
+#include "engine/rng.h"
 #include "os.h"
 
 #include <errno.h>

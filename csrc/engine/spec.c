@@ -14,7 +14,7 @@
  * a piecewise-uniform inverse CDF with k pieces. Everything here runs
  * before timing.
  * ------------------------------------------------------------------------- */
-#include "bench/bench.h"
+#include "engine/bench.h"
 
 #include <math.h>
 
