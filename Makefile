@@ -10,7 +10,8 @@ export GLIBC_TUNABLES := glibc.rtld.optional_static_tls=16384
 
 SYSTEM_PACKAGES := libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4
 # The programs of `allocffi run --suite real` (make bench-real).
-SYSTEM_PACKAGES += gcc perl sqlite3 python3 redis-server redis-tools
+SYSTEM_PACKAGES += gcc perl sqlite3 python3 redis-server redis-tools \
+                   z3 lua5.4 ghostscript rocksdb-tools
 # The C sources of the library and of the engine: csrc/sources.txt, which the cffi build reads too.
 # The C tests and tools link both.
 sources_of = $(wildcard $(shell awk '$$1 == "$(1)" {print $$2}' csrc/sources.txt))
@@ -82,7 +83,7 @@ build/asan/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
 	  -fno-sanitize-recover=all -DAF_DEBUG=2 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
 
 ASAN_TESTS := $(patsubst csrc/tests/%.c,build/asan/%,$(CTEST_SRCS))
-sanitize: system-libs $(ASAN_TESTS)
+sanitize: system-libs $(ASAN_TESTS) sanitize-stress
 	@set -e; for t in $(ASAN_TESTS); do echo "== $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 AF_SANITIZER=1 $$t; done
 
@@ -107,7 +108,7 @@ sanitize-python: setup
 # somalloc=nouserintercepts: replace only glibc's malloc. By default memcheck
 # also replaces malloc/free in every library, which are aliases of mi_malloc/
 # mi_free and tc_malloc/tc_free: mimalloc would then mix two allocators.
-valgrind: system-libs $(CTESTS)
+valgrind: system-libs $(CTESTS) valgrind-stress
 	@set -e; for t in $(CTESTS); do echo "== valgrind $$t"; \
 	  AF_TEST_SCALE=0.05 AF_VALGRIND=1 valgrind -q --soname-synonyms=somalloc=nouserintercepts \
 	  --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
@@ -116,6 +117,34 @@ valgrind: system-libs $(CTESTS)
 # Where the suites write their results (the commands refuse to create directories themselves).
 bench/results:
 	mkdir -p $@
+
+## sanitize-stress, valgrind-stress: the stress programs (csrc/stress) at a tiny scale, at 1 and 2
+## threads, under ASan + UBSan and under memcheck (their own block checks stay on); part of make
+## sanitize and make valgrind. The programs of the suite itself are built by build_ext.
+## stress_scale: 1% of the work; 0.3 s for the programs that stop on time (larson's threads hand
+## their blocks on at least once even under memcheck).
+STRESS_SRCS  := $(wildcard csrc/stress/*.c)
+STRESS_HDRS  := $(wildcard csrc/stress/*.h) csrc/engine/rng.h
+stress_scale = case $$(basename $$p) in larson|xmalloc) s=0.3;; *) s=0.01;; esac
+ASAN_STRESS  := $(patsubst csrc/stress/%.c,build/asan-stress/%,$(STRESS_SRCS))
+PLAIN_STRESS := $(patsubst csrc/stress/%.c,build/stress/%,$(STRESS_SRCS))
+build/asan-stress/%: csrc/stress/%.c $(STRESS_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -o $@ $<
+build/stress/%: csrc/stress/%.c $(STRESS_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O2 -o $@ $<
+
+.PHONY: sanitize-stress valgrind-stress
+sanitize-stress: $(ASAN_STRESS)
+	@set -e; for p in $(ASAN_STRESS); do $(stress_scale); for t in 1 2; do echo "== $$p $$t $$s"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $$p $$t $$s; done; done
+
+valgrind-stress: $(PLAIN_STRESS)
+	@set -e; for p in $(PLAIN_STRESS); do $(stress_scale); for t in 1 2; do echo "== valgrind $$p $$t $$s"; \
+	  valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
+	    --errors-for-leak-kinds=definite,indirect $$p $$t $$s; done; done
 
 ## bench: the comparison of every available allocator over every workload
 bench: build | bench/results
@@ -136,12 +165,20 @@ bench-noise: build | bench/results
 	$(PY) -m allocffi bench --repeat 5 --quiet --json bench/results/self-b.json
 	$(PY) -m allocffi compare bench/results/self-a.json bench/results/self-b.json \
 	  --json bench/results/self-compare.json
-## bench-real: the real-program suite (cc1, python3, perl, sqlite3) under every allocator, by LD_PRELOAD
+## bench-real: the real-program suite (cc1, python3, perl, sqlite3, z3, lua, gs, rocksdb) under every
+## allocator, by LD_PRELOAD
 .PHONY: bench-real
 bench-real: build
 	mkdir -p bench/results
 	$(PY) -m allocffi run --suite real --repeat 5 --markdown bench/results/real.md \
 	  --json bench/results/real.json --plot bench/results/real.png
+## bench-stress: the multi-threaded stress suite written here (csrc/stress: larson, cache-scratch,
+## cache-thrash, xmalloc, mstress), each at 1, 2 and 4 threads, under every allocator, by LD_PRELOAD
+.PHONY: bench-stress
+bench-stress: build
+	mkdir -p bench/results
+	$(PY) -m allocffi run --suite stress --repeat 5 --markdown bench/results/stress.md \
+	  --json bench/results/stress.json --plot bench/results/stress.png
 ## entry-points: every way of calling each system library for a 48 B block, timed in one
 ## process, interleaved (the evidence behind _af_entry_points in csrc/syslib.c)
 build/tools/entry_points: csrc/tools/entry_points.c csrc/tools/entry_points.h $(LIB_SRCS) $(LIB_HDRS)
@@ -210,4 +247,4 @@ format: setup
 	$(VENV)/bin/ruff format allocffi tests bench
 
 clean:
-	rm -rf build allocffi/*.so allocffi/harness/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/_native.c allocffi/_native.o allocffi/harness/_engine.c allocffi/harness/_engine.o *.egg-info .pytest_cache .benchmarks
+	rm -rf build allocffi/*.so allocffi/harness/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/harness/run/_stress_* allocffi/_native.c allocffi/_native.o allocffi/harness/_engine.c allocffi/harness/_engine.o *.egg-info .pytest_cache .benchmarks

@@ -22,13 +22,21 @@ def _engine_sources() -> list[str]:
     return [*module.sources("library"), *module.sources("engine")]
 
 
-class BuildExtWithLauncher(build_ext):
-    """build_ext, plus two executables beside the harness in allocffi/harness/core/:
+def _up_to_date(target: Path, inputs: list[Path]) -> bool:
+    return target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs)
 
-    - _launcher (csrc/run/launcher.c): static, so the LD_PRELOAD of the command it launches never
-      loads into it; dynamic if this machine has no static libc;
-    - _engine_worker (csrc/engine/worker/engine_worker.c, the engine and the library): one engine run per
-      process without an interpreter's start-up. Rebuilt only when a C source or header is newer.
+
+class BuildExtWithLauncher(build_ext):
+    """build_ext, plus executables beside the harness:
+
+    - allocffi/harness/core/_launcher (csrc/run/launcher.c): static, so the LD_PRELOAD of the command
+      it launches never loads into it; dynamic if this machine has no static libc;
+    - allocffi/harness/core/_engine_worker (csrc/engine/worker/engine_worker.c, the engine and the
+      library): one engine run per process without an interpreter's start-up;
+    - allocffi/_afmalloc.so: our slab and region cache as a preloadable malloc (csrc/afmalloc);
+    - allocffi/harness/run/_stress_<name> (csrc/stress/<name>.c): the programs of
+      `allocffi run --suite stress`.
+    Each is rebuilt only when a C source or header it depends on is newer.
     """
 
     def run(self) -> None:
@@ -47,12 +55,15 @@ class BuildExtWithLauncher(build_ext):
             )
         self._build_engine_worker(out_dir)
         self._build_afmalloc("allocffi" if self.inplace else f"{self.build_lib}/allocffi")
+        self._build_stress_programs(
+            "allocffi/harness/run" if self.inplace else f"{self.build_lib}/allocffi/harness/run"
+        )
 
     def _build_engine_worker(self, out_dir: str) -> None:
         sources = ["csrc/engine/worker/engine_worker.c", *_engine_sources()]
         target = Path(out_dir) / "_engine_worker"
         inputs = [*map(Path, sources), *Path("csrc").rglob("*.h"), Path("csrc/sources.txt")]
-        if target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs):
+        if _up_to_date(target, inputs):
             return
         objects = self.compiler.compile(
             sources,
@@ -77,7 +88,7 @@ class BuildExtWithLauncher(build_ext):
         own = sorted(map(str, Path("csrc/afmalloc").glob("*.c")))
         target = Path(out_dir) / "_afmalloc.so"
         inputs = [*map(Path, own + AFMALLOC_LIBRARY_SOURCES), *Path("csrc").rglob("*.h")]
-        if target.exists() and all(p.stat().st_mtime <= target.stat().st_mtime for p in inputs):
+        if _up_to_date(target, inputs):
             return
         flags = [*RUN_CFLAGS, "-std=gnu11", "-pthread", "-fvisibility=hidden"]
         objects = []
@@ -95,6 +106,26 @@ class BuildExtWithLauncher(build_ext):
             libraries=["dl", "pthread"],
             extra_postargs=["-pthread", "-fno-sanitize=all"],
         )
+
+    def _build_stress_programs(self, out_dir: str) -> None:
+        """One executable per csrc/stress/<name>.c, named _stress_<name>; each rebuilt only when its
+        source or a header it includes is newer. Never instrumented: they run under each allocator
+        by LD_PRELOAD (make sanitize and make valgrind check them separately)."""
+        headers = [*Path("csrc/stress").glob("*.h"), Path("csrc/engine/rng.h")]
+        for source in sorted(Path("csrc/stress").glob("*.c")):
+            target = Path(out_dir) / f"_stress_{source.stem}"
+            if _up_to_date(target, [source, *headers]):
+                continue
+            objects = self.compiler.compile(
+                [str(source)],
+                output_dir=str(Path(self.build_temp) / "stress"),
+                include_dirs=["csrc"],
+                extra_postargs=[*RUN_CFLAGS, "-std=gnu11", "-pthread"],
+            )
+            self.compiler.link_executable(
+                objects, target.name, output_dir=out_dir, extra_postargs=["-pthread", "-fno-sanitize=all"]
+            )
+
 
 
 # The parts of the C library afmalloc is made of (the slab allocator and what it needs), and the

@@ -134,7 +134,7 @@ def test_a_one_gib_size_runs_end_to_end_on_null_libc_and_slab(
 def test_the_engine_refuses_an_option_like_name_and_infinite_weights_on_its_own(
     name: bytes, needle: bytes
 ) -> None:
-    from allocffi.harness._engine import ffi, lib  # the engine and its spec types (afbench.h)
+    from allocffi.harness._engine import ffi, lib
 
     entries = ffi.new("af_size_entry[]", [{"min": 64, "max": 64, "weight": 1e308}] * 2)
     c_name = ffi.new("char[]", name)

@@ -31,7 +31,7 @@ from allocffi.interface import Capability
 AF_ERR_THREAD = 9  # af_status: the allocator is bound to its creating thread
 REPLAY_TIMEOUT_S = 900.0
 # Threads mode starts one thread per recorded thread, at most this many (REPLAY_MAX_THREADS of
-# csrc/bench/replay.c, which refuses more on its own; checked here so nothing runs first).
+# csrc/engine/replay.c, which refuses more on its own; checked here so nothing runs first).
 REPLAY_MAX_THREADS = 1024
 
 

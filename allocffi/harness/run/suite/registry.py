@@ -5,12 +5,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from allocffi.harness.core.errors import UsageError
-from allocffi.harness.run.suite import SuiteProgram, cc1, perl_hash, python_stdlib, redis, sqlite_queries
+from allocffi.harness.run.suite import (
+    SuiteProgram,
+    cc1,
+    gs_pdf,
+    lua_gc,
+    perl_hash,
+    python_stdlib,
+    redis,
+    rocksdb_fill,
+    sqlite_queries,
+    stress,
+    z3_bitvectors,
+)
 
 
 def _suites() -> dict[str, tuple[SuiteProgram, ...]]:
     return {
-        "real": (cc1.PROGRAM, python_stdlib.PROGRAM, perl_hash.PROGRAM, sqlite_queries.PROGRAM, redis.PROGRAM)
+        "real": (
+            cc1.PROGRAM,
+            python_stdlib.PROGRAM,
+            perl_hash.PROGRAM,
+            sqlite_queries.PROGRAM,
+            redis.PROGRAM,
+            z3_bitvectors.PROGRAM,
+            lua_gc.PROGRAM,
+            gs_pdf.PROGRAM,
+            rocksdb_fill.PROGRAM,
+        ),
+        "stress": stress.PROGRAMS,
     }
 
 
