@@ -61,9 +61,26 @@ test: build ctest pytest
 pytest: build
 	$(PY) -m pytest tests
 
-build/ctest/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
+# The library and the engine are compiled once per flavour (plain, sanitized) into an archive that
+# every C test links whole, as if its sources were on the test's command line.
+CTEST_CFLAGS := $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1
+ASAN_CFLAGS  := $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all -DAF_DEBUG=2
+whole_archive = -Wl,--whole-archive $(1) -Wl,--no-whole-archive
+build/obj-ctest/%.o: %.c $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -O2 -DAF_DEBUG=1 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
+	$(CC) $(CTEST_CFLAGS) -c -o $@ $<
+build/obj-asan/%.o: %.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+build/obj-ctest/libaf.a: $(patsubst %.c,build/obj-ctest/%.o,$(LIB_SRCS))
+	rm -f $@ && ar rcs $@ $^
+build/obj-asan/libaf.a: $(patsubst %.c,build/obj-asan/%.o,$(LIB_SRCS))
+	rm -f $@ && ar rcs $@ $^
+
+build/ctest/%: csrc/tests/%.c build/obj-ctest/libaf.a $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CTEST_CFLAGS) -o $@ $< $(TEST_EXTRA) $(call whole_archive,build/obj-ctest/libaf.a) $(LDLIBS)
 
 CTESTS := $(patsubst csrc/tests/%.c,build/ctest/%,$(CTEST_SRCS))
 build/ctest/test_afmalloc build/asan/test_afmalloc: $(AFMALLOC_SRCS) $(wildcard csrc/afmalloc/*.h)
@@ -77,10 +94,9 @@ test-afmalloc: build
 	LD_PRELOAD=$(CURDIR)/allocffi/_afmalloc.so PYTHONMALLOC=malloc $(PY) -m pytest -q -p no:cacheprovider tests
 
 ## sanitize: the C tests under AddressSanitizer and UndefinedBehaviorSanitizer
-build/asan/%: csrc/tests/%.c $(LIB_SRCS) $(LIB_HDRS)
+build/asan/%: csrc/tests/%.c build/obj-asan/libaf.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-	  -fno-sanitize-recover=all -DAF_DEBUG=2 -o $@ $< $(TEST_EXTRA) $(LIB_SRCS) $(LDLIBS)
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(TEST_EXTRA) $(call whole_archive,build/obj-asan/libaf.a) $(LDLIBS)
 
 ASAN_TESTS := $(patsubst csrc/tests/%.c,build/asan/%,$(CTEST_SRCS))
 sanitize: system-libs $(ASAN_TESTS) sanitize-stress
@@ -248,3 +264,52 @@ format: setup
 
 clean:
 	rm -rf build allocffi/*.so allocffi/harness/*.so allocffi/harness/*/*.so allocffi/harness/core/_launcher allocffi/harness/core/_engine_worker allocffi/harness/run/_stress_* allocffi/_native.c allocffi/_native.o allocffi/harness/_engine.c allocffi/harness/_engine.o *.egg-info .pytest_cache .benchmarks
+
+## The other figures of docs/methodology.md, one target each (its table says which is which);
+## each writes under bench/results/, and `make results` turns the saved runs into dated reports
+.PHONY: bench-touch bench-numpy bench-calibrate bench-python-cost bench-capture results
+
+## bench-touch: what touching every page costs (large / large-cycle against their -pages variants)
+bench-touch: build | bench/results
+	$(PY) -m allocffi bench --workloads large,large-pages,large-cycle,large-cycle-pages \
+	  --allocators libc,large,slab,mimalloc,jemalloc,tcmalloc,mmap --repeat 5 --no-overhead \
+	  --markdown bench/results/touch.md --json bench/results/touch.json
+
+## bench-numpy: NumPy workloads under every allocator and NumPy's default handler
+bench-numpy: build | bench/results
+	$(PY) -m allocffi numpy-bench --repeat 3 --json bench/results/numpy.json --markdown bench/results/numpy.md
+
+## bench-calibrate: what the wrapper adds to each system library, in time (calibrate-callgrind counts it)
+bench-calibrate: build | bench/results
+	uptime
+	$(PY) -m allocffi calibrate --repeat 5 --json bench/results/calibrate.json
+
+## bench-python-cost: the Python layer's own cost per alloc + free (pytest-benchmark group python-cost)
+bench-python-cost: build | bench/results
+	uptime
+	$(PY) -m pytest -q bench/test_python_cost.py --benchmark-json=bench/results/python-cost.json
+
+## bench-capture: trace capture overhead and bytes per call on the Python workload (memray beside it
+## when installed)
+bench-capture: build
+	uptime
+	$(PY) bench/traces/capture_overhead.py --repeat 5 $$($(PY) -c 'import memray' 2>/dev/null && echo --memray)
+
+## results: every saved run under bench/results/ into docs/results/DAY-NAME.md, DAY the run's own date
+## (its JSON's "date", else the file's): `allocffi report` redraws the runs it reads; a run it cannot
+## read keeps the Markdown its suite wrote beside it (NAME.md)
+RUN_DAY = $(PY) -c 'import datetime as d, json, os, sys; p = sys.argv[1]; r = json.load(open(p)); \
+  t = r.get("date") if isinstance(r, dict) else None; \
+  print(str(t or d.datetime.fromtimestamp(os.path.getmtime(p), d.timezone.utc).isoformat())[:10])'
+results: build
+	@mkdir -p docs/results
+	@set -e; written=0; for json in bench/results/*.json; do \
+	  [ -e "$$json" ] || continue; base=$$(basename $$json .json); name=$$base; \
+	  case $$name in report) name=bench;; esac; \
+	  day=$$($(RUN_DAY) $$json 2>/dev/null || date -u -r $$json +%Y-%m-%d); out=docs/results/$$day-$$name.md; \
+	  if $(PY) -m allocffi report $$json --markdown $$out >/dev/null 2>&1; then \
+	    echo "$$out: allocffi report $$json"; written=1; \
+	  elif [ -e bench/results/$$base.md ]; then \
+	    cp bench/results/$$base.md $$out; echo "$$out: copied from bench/results/$$base.md"; written=1; \
+	  else echo "skipped $$json: not a run allocffi report reads, and no Markdown beside it"; fi; \
+	done; [ $$written = 1 ] || { echo "no saved runs in bench/results/: run make bench (or another suite) first"; exit 2; }

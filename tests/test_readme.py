@@ -1,4 +1,4 @@
-"""The README's example runs as written, in a fresh interpreter like a user's."""
+"""The examples of README.md and docs/api.md run as written, in a fresh interpreter like a user's."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+API_DOC = README.parent / "docs" / "api.md"
 
 
 def using_it_example() -> str:
@@ -37,13 +38,13 @@ def test_readme_example_runs_as_written(tmp_path: Path) -> None:
     assert lines[5] == "499500.0 0"
 
 
-def test_readme_numpy_example_runs_as_written(tmp_path: Path) -> None:
+def test_api_doc_numpy_example_runs_as_written(tmp_path: Path) -> None:
     from conftest import require_numpy
 
     require_numpy()
-    section = README.read_text().split("## NumPy arrays from any allocator", 1)[1]
+    section = API_DOC.read_text().split("## NumPy arrays from any allocator", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match, "README's NumPy section has no python example"
+    assert match, "docs/api.md's NumPy section has no python example"
     script = tmp_path / "numpy_example.py"
     script.write_text(match.group(1))
     env = dict(os.environ)

@@ -35,7 +35,7 @@ KNOWN_COUNTS = {
     "reallocarray": 1,
 }
 KNOWN_PEAK_LIVE_BYTES = 25308
-LOCKS_CHUNK = 0xFFFFFFFF  # the raw file's locks chunk (TR_RAW_LOCKS_CHUNK, FORMAT.md)
+LOCKS_CHUNK = 0xFFFFFFFF  # the raw file's locks chunk (TR_RAW_LOCKS_CHUNK, docs/trace-format.md)
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +269,7 @@ def test_free_is_logged_before_the_address_can_be_reused(tmp_path: Path) -> None
 
 
 def raw_chunks(raw: Path) -> list[tuple[int, bytes]]:
-    """(thread index, payload) of every chunk of a raw capture file (FORMAT.md, "Raw capture")."""
+    """(thread index, payload) of every chunk of a raw capture file (docs/trace-format.md, "Raw capture")."""
     data = raw.read_bytes()
     (command_len,) = struct.unpack_from("<I", data, 32)
     at, chunks = 36 + command_len, []

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workload-file",
         metavar="FILE",
         help="your own workloads: a TOML file of [[workload]] tables, or a JSON report that ran one "
-        "(runs only these unless --workloads is given; see README)",
+        "(runs only these unless --workloads is given; see docs/cli.md)",
     )
     bench.add_argument(
         "--repeat",

@@ -131,7 +131,7 @@ int af_calibrate_direct(const char *library, const char *workload, uint64_t ops,
 
 /* ----------------------------------------------------------------------------
  * Traces: recorded allocation sequences of real programs (csrc/trace/; the
- * file format is documented in csrc/trace/FORMAT.md) and their replay in C
+ * file format is documented in docs/trace-format.md) and their replay in C
  * against any allocator (csrc/engine/replay.c).
  * ------------------------------------------------------------------------- */
 

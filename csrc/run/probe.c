@@ -42,7 +42,7 @@
  * ~0.3 MiB of libc's formatting code and data in /bin/true (1.0 MiB plain,
  * 1.35 MiB probed); lines are built by the small appenders below. What is
  * left (the library's few pages, dlsym/dladdr's walk of the symbol tables)
- * is within the run-to-run spread of /bin/true's max RSS (see README).
+ * is within the run-to-run spread of /bin/true's max RSS (see docs/methodology.md).
  * -------------------------------------------------------------------------- */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -2,7 +2,7 @@
  * format.h: the two on-disk trace formats and their byte-level codec, shared
  * by the capture library (capture.c, which writes raw files), the converter
  * (convert.c, raw -> trace) and the reader (reader.c, used by info and
- * replay). csrc/trace/FORMAT.md documents both formats for readers in other
+ * replay). docs/trace-format.md documents both formats for readers in other
  * languages; this header is the single source of their constants.
  *
  * Header-only and allocation-free: capture.c includes it inside malloc hooks.

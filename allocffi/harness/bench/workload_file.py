@@ -42,7 +42,7 @@ from allocffi.harness.core import inputs
 from allocffi.harness.core.arguments import MAX_OPS
 from allocffi.harness.core.errors import UsageError
 
-# The engine's limits (allocffi.h AF_SPEC_*, AF_KERNEL_*, AF_TOUCH_*).
+# The engine's limits (afbench.h AF_SPEC_*, AF_KERNEL_*, AF_TOUCH_*).
 KERNELS: tuple[str, ...] = ("pairs", "replace", "burst", "pressure")  # index = AF_KERNEL_*
 TOUCH_POLICIES: tuple[str, ...] = catalog.TOUCH_POLICIES  # index = AF_TOUCH_*
 MIN_SIZE = 8
