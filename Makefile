@@ -256,8 +256,8 @@ bench-trace: build
 	  $(PY) -m allocffi trace replay $$t --repeat 5 --touch pages --markdown bench/results/trace-$$n.md \
 	    --json bench/results/trace-$$n.json --csv bench/results/trace-$$n.csv; \
 	  $(PY) -m allocffi trace replay $$t --repeat 5 --allocators null -q --json bench/results/trace-$$n-null.json; \
-	  $(PY) -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; \
-	    print(f\"  engine overhead (null allocator): {r['ns_per_event']:.1f} ns/call\")" bench/results/trace-$$n-null.json; \
+	  $(PY) -c "import json,statistics,sys; m=json.load(open(sys.argv[1]))['results'][0]['metrics']['ns_per_call']; \
+	    print(f\"  engine overhead (null allocator): {statistics.median(m['samples']):.1f} ns/call\")" bench/results/trace-$$n-null.json; \
 	done
 
 lint: setup

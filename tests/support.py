@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +43,21 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of an `allocffi run` results record: each cell's row as that command shows it."""
+    return [cell["details"]["run"] for cell in data["results"]]
+
+
+def run_programs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The programs of an `allocffi run` results record, as they were run."""
+    programs: list[dict[str, Any]] = data["details"]["run"]["programs"]
+    return programs
+
+
+def write_json(tmp_path: Path, name: str, data: Any) -> str:
+    """``data`` as the JSON file ``tmp_path/name``; its path."""
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import run_rows
 
 from allocffi.harness.run import preload
 
@@ -145,6 +146,6 @@ def test_allocffi_run_proves_afmalloc_served_the_program(tmp_path: Path) -> None
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    rows = {row["allocator"]: row for row in json.loads(report.read_text())["rows"]}
+    rows = {row["allocator"]: row for row in run_rows(json.loads(report.read_text()))}
     assert rows["afmalloc"]["preload_verified"] is True and rows["afmalloc"]["failed"] is False
     assert rows["libc"]["preload_verified"] is True

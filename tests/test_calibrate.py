@@ -13,6 +13,7 @@ from support import run_cli
 
 from allocffi.harness import calibrate
 from allocffi.harness.core import children
+from allocffi.harness.core import record as results_record
 from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 
 
@@ -120,11 +121,14 @@ def test_quick_calibration_writes_its_json(capsys: pytest.CaptureFixture[str], t
     )  # fmt: skip
     assert code == EXIT_OK, err
     assert "Calibration" in out and "tcmalloc" in out
-    data = json.loads(path.read_text())
-    assert data["schema"] == calibrate.SCHEMA and data["tolerance"] == calibrate.TOLERANCE
+    saved = json.loads(path.read_text())
+    assert saved["schema"] == results_record.SCHEMA and saved["command"]["name"] == calibrate.COMMAND
+    assert saved["details"]["calibrate"]["tolerance"] == calibrate.TOLERANCE
+    assert saved["command"]["argv"][:2] == ["allocffi", "calibrate"] and "cpu" in saved["machine"]
+    assert {c["subject"] for c in saved["results"]} == {"fixed-48", "fixed-256"}
+    data = calibrate.from_record(results_record.read(path)).to_json()  # the derived figures, from the samples
     assert data["config"]["libraries"] == ["libc", "tcmalloc"]  # libc joins as the reference
     assert data["config"]["ops"] == {"fixed-48": 3000, "fixed-256": 3000}
-    assert data["command"].startswith("allocffi calibrate") and "cpu" in data["machine"]
     assert data["checksums_agree"] is True
     assert {(r["library"], r["workload"]) for r in data["rows"]} == {
         (lib, w) for lib in ("libc", "tcmalloc") for w in ("fixed-48", "fixed-256")
@@ -146,5 +150,5 @@ def test_json_to_stdout_keeps_the_table_on_stderr(capsys: pytest.CaptureFixture[
         "--repeat", "1", "--ops", "1000", "--json", "-",
     )  # fmt: skip
     assert code == EXIT_OK, err
-    assert json.loads(out)["schema"] == calibrate.SCHEMA
+    assert json.loads(out)["schema"] == results_record.SCHEMA
     assert "Calibration" in err

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from allocffi.harness import cli
+from allocffi.harness.bench import results as report
+from allocffi.harness.core import record
 from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 
 
@@ -106,23 +108,21 @@ def test_end_to_end_bench_writes_every_report(capsys: pytest.CaptureFixture[str]
     assert "fixed-48" in out and "Checksums agree" in out
 
     data = json.loads(paths["json"].read_text())
-    assert data["checksums_agree"] is True
-    assert data["config"]["ops"] == {"fixed-48": 2000} and data["config"]["repeat"] == 2
-    assert data["command"].startswith("allocffi bench --allocators libc,bump")
-    assert set(data["engine_overhead_ns_per_op"]) == {"fixed-48"}
-    records = {r["allocator"]: r for r in data["results"]}
+    assert data["schema"] == record.SCHEMA and data["details"]["bench"]["checksums_agree"] is True
+    assert data["command"]["config"]["ops"] == {"fixed-48": 2000} and data["command"]["config"]["repeat"] == 2
+    assert data["command"]["argv"][:4] == ["allocffi", "bench", "--allocators", "libc,bump"]
+    assert set(data["details"]["bench"]["engine_overhead_ns_per_op"]) == {"fixed-48"}
+    cells = {c["allocator"]: c for c in data["results"]}
+    assert cells["bump"]["verdicts"]["ns_per_op"]["versus"] == "libc" and cells["libc"]["verdicts"] == {}
+    records = {r.allocator: r for r in report.read_json(paths["json"]).results}
     assert set(records) == {"libc", "bump"}
     for r in records.values():
-        assert (
-            r["workload"] == "fixed-48" and r["ops"] == 2000 and r["repeats"] == 2 and len(r["samples"]) == 2
-        )
-        assert r["ns_per_op_min"] <= r["ns_per_op"] <= r["ns_per_op_max"]
-        assert r["peak_rss_bytes"] > 0 and r["bytes_per_op"] == 48.0
-    assert records["libc"]["checksum"] == records["bump"]["checksum"]
-    assert records["libc"]["speedup"] == 1.0 and records["bump"]["speedup_vs"] == "libc"
-    assert records["bump"]["speedup"] == pytest.approx(
-        records["libc"]["ns_per_op"] / records["bump"]["ns_per_op"]
-    )
+        assert r.workload == "fixed-48" and r.ops == 2000 and r.repeats == 2 and len(r.samples) == 2
+        assert r.ns_per_op_min <= r.ns_per_op <= r.ns_per_op_max
+        assert r.peak_rss_bytes > 0 and r.bytes_per_op == 48.0
+    assert records["libc"].checksum == records["bump"].checksum
+    assert records["libc"].speedup == 1.0 and records["bump"].speedup_vs == "libc"
+    assert records["bump"].speedup == pytest.approx(records["libc"].ns_per_op / records["bump"].ns_per_op)
 
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
     assert sorted(r["allocator"] for r in rows) == ["bump", "libc"]
@@ -141,13 +141,13 @@ def test_end_to_end_bench_writes_every_report(capsys: pytest.CaptureFixture[str]
         "--no-overhead", "--quiet", "--baseline", str(paths["json"]), "--json", str(again),
     )  # fmt: skip
     assert code == EXIT_OK and out == ""
-    comparison = json.loads(again.read_text())["comparison"]
+    comparison = json.loads(again.read_text())["details"]["bench"]["comparison"]
     assert sorted(c["allocator"] for c in comparison) == ["bump", "libc"]
     assert all(c["verdict"] == "too few repeats" for c in comparison)  # 2 vs 2 repeats prove nothing
     # Against a baseline 1000x faster: a regression, and --fail-on-regression says so.
-    for r in data["results"]:
-        r["samples"] = [r["ns_per_op"] / 1000 * (1 + i / 100) for i in range(5)]
-        r["ns_per_op"] = r["samples"][2]
+    for cell in data["results"]:
+        metric = cell["metrics"]["ns_per_op"]
+        metric["samples"] = [min(metric["samples"]) / 1000 * (1 + i / 100) for i in range(5)]
     fast = tmp_path / "fast.json"
     fast.write_text(json.dumps(data))
     code, _, err = run_main(
@@ -168,9 +168,10 @@ def test_time_budget_sizes_the_workload_for_its_slowest_allocator(
     )  # fmt: skip
     assert code == EXIT_OK, err
     data = json.loads(report_path.read_text())
-    ops = data["config"]["ops"]["fixed-48"]
-    assert data["config"]["time_budget_s"] == 0.005 and ops >= 1000  # whole rounds of the workload
-    assert {r["ops"] for r in data["results"]} == {ops} and data["checksums_agree"]
+    ops = data["command"]["config"]["ops"]["fixed-48"]
+    assert data["command"]["config"]["time_budget_s"] == 0.005 and ops >= 1000  # whole rounds of the workload
+    assert {r["details"]["bench"]["ops"] for r in data["results"]} == {ops}
+    assert data["details"]["bench"]["checksums_agree"]
 
 
 def test_module_entry_point_runs_the_same_cli() -> None:
@@ -242,10 +243,13 @@ def test_numpy_bench_runs_and_reports(capsys: pytest.CaptureFixture[str], tmp_pa
         "--repeat", "1", "--scale", "0.01", "--json", str(report), "--quiet",
     )  # fmt: skip
     assert code == EXIT_OK, err
-    rows = json.loads(report.read_text())
-    assert {(r["handler"], r["workload"]) for r in rows} == {
+    saved = record.read(report)  # validated
+    assert saved.command == "numpy-bench" and saved.baseline_allocator == "numpy"
+    assert {(c.allocator, c.subject) for c in saved.cells} == {
         (h, w) for h in ("numpy", "slab", "bump") for w in ("create-1", "temporaries")
     }
-    for row in rows:
-        assert row["median_ns_per_op"] > 0 and row["peak_rss_bytes"] > 0
-        assert row["speedup_vs_numpy"] > 0 and row["peak_rss_vs_numpy"] > 0
+    for cell in saved.cells:
+        assert cell.metrics["ns_per_op"].median > 0 and cell.metrics["peak_rss"].median > 0
+        assert cell.metrics["ns_per_op"].unit == "ns/op" and cell.metrics["peak_rss"].unit == "B"
+        if cell.allocator != "numpy":  # against NumPy's default handler, from the samples
+            assert cell.verdicts["ns_per_op"].ratio > 0 and cell.verdicts["peak_rss"].ratio > 0

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from allocffi.harness import cli
+from allocffi.harness.bench import results as report
+from allocffi.harness.core import record
 from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 
 pytestmark = pytest.mark.subprocess
@@ -62,7 +64,7 @@ def test_json_dash_writes_the_report_to_stdout_and_the_tables_to_stderr(tmp_path
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == EXIT_OK, err
     data = json.loads(out)  # stdout is the JSON alone
-    assert {r["allocator"] for r in data["results"]} == {"libc", "bump"}
+    assert {r.allocator for r in record.from_json(data, "stdout").cells} == {"libc", "bump"}
     assert data["partial"] is False and data["load"]["before"]["cpus"] >= 1
     assert "Speedup vs libc" in err
     assert not (tmp_path / "-").exists()
@@ -93,7 +95,7 @@ def test_ctrl_c_writes_the_completed_runs_marked_partial(tmp_path: Path) -> None
     assert "interrupted after" in err and "marked partial" in err and "Traceback" not in err
     data = json.loads(json_path.read_text())
     assert data["partial"] is True
-    repeats = {r["allocator"]: r["repeats"] for r in data["results"]}
+    repeats = {r.allocator: r.repeats for r in report.read_json(json_path).results}
     assert set(repeats) == {"libc", "bump"} and all(2 <= n < 500 for n in repeats.values())
     assert "**PARTIAL" in md_path.read_text()
 

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 from support import run_cli
+from support import write_json as write
 
 from allocffi.harness.bench import comparison, heatmap
 from allocffi.harness.bench import results as report
-from allocffi.harness.core import machine, significance
+from allocffi.harness.core import machine, record, significance
 from allocffi.harness.core.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 
 MACHINE: dict[str, Any] = {
@@ -39,6 +40,18 @@ QUIET_LOAD: dict[str, Any] = {
 
 
 def result(allocator: str, workload: str, samples: list[float]) -> dict[str, Any]:
+    """A bench cell of a results record."""
+    return {
+        "subject": workload,
+        "allocator": allocator,
+        "variant": "",
+        "metrics": {"ns_per_op": {"unit": "ns/op", "better": "lower", "samples": samples}},
+        "details": {"bench": {"ops": 1000, "checksum": 7, "peak_rss_bytes": 1 << 20}},
+    }
+
+
+def legacy_result(allocator: str, workload: str, samples: list[float]) -> dict[str, Any]:
+    """A result of a bench report of schema allocffi-bench/1 or /2 (before the results record)."""
     ordered = sorted(samples)
     return {
         "allocator": allocator,
@@ -61,19 +74,19 @@ def jitter(center: float, n: int = 5) -> list[float]:
 
 def run_record(cells: dict[tuple[str, str], list[float]], **extra: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "schema": report.SCHEMA,
+        "schema": record.SCHEMA,
+        "command": {
+            "name": "bench",
+            "argv": ["allocffi", "bench", "--repeat", "5"],
+            "config": {"repeat": 5, "seed": 0},
+        },
         "date": "2026-01-01T00:00:00+00:00",
-        "command": "allocffi bench --repeat 5",
         "partial": False,
         "machine": copy.deepcopy(MACHINE),
         "load": copy.deepcopy(QUIET_LOAD),
         "warnings": [],
-        "config": {"repeat": 5, "seed": 0},
         "baseline_allocator": "libc",
-        "engine_overhead_ns_per_op": {"fixed-48": 1.5},
-        "checksums_agree": True,
-        "targets": [],
-        "comparison": None,
+        "details": {"bench": {"engine_overhead_ns_per_op": {"fixed-48": 1.5}, "checksums_agree": True}},
         "results": [result(a, w, s) for (a, w), s in cells.items()],
     }
     data.update(extra)
@@ -90,12 +103,6 @@ BASE_CELLS = {
 }
 
 
-def write(tmp_path: Path, name: str, data: dict[str, Any]) -> str:
-    path = tmp_path / name
-    path.write_text(json.dumps(data))
-    return str(path)
-
-
 # --------------------------------------------------------------------------
 # allocffi compare
 # --------------------------------------------------------------------------
@@ -107,7 +114,7 @@ def test_a_run_compared_with_itself_has_no_significant_change(
     path = write(tmp_path, "a.json", run_record(BASE_CELLS))
     code, out, err = run_cli(capsys, "compare", path, path)
     assert code == EXIT_OK, err
-    assert "6 cells compared: 0 faster, 0 slower, 6 no significant change" in out
+    assert "6 comparisons: 0 better, 0 worse, 6 no significant change" in out
     assert "warning" not in out
 
 
@@ -128,14 +135,15 @@ def test_a_shifted_run_gets_verdicts_with_ratio_interval_and_p(
     assert "2.00x faster [" in lines[("fixed-48", "mimalloc")]
     assert "no significant change (1.02x" in lines[("fixed-48", "libc")]
     data = json.loads(out_json.read_text())
-    assert data["schema"] == "allocffi-compare/1"
-    assert data["counts"] == {"faster": 1, "slower": 1, "no significant change": 4, "too few repeats": 0}
-    bump = next(c for c in data["comparison"] if c["allocator"] == "bump" and c["workload"] == "fixed-48")
-    assert bump["verdict"] == "slower" and bump["ratio_low"] <= bump["ratio"] == 2.0 <= bump["ratio_high"]
+    assert data["schema"] == "allocffi-compare/2"
+    assert data["counts"] == {"better": 1, "worse": 1, "no significant change": 4, "too few repeats": 0}
+    bump = next(c for c in data["comparison"] if c["allocator"] == "bump" and c["subject"] == "fixed-48")
+    assert bump["metric"] == "ns_per_op" and bump["unit"] == "ns/op" and bump["better"] == "lower"
+    assert bump["verdict"] == "worse" and bump["ratio_low"] <= bump["ratio"] == 2.0 <= bump["ratio_high"]
     assert bump["p_value"] == pytest.approx(2 / 252)
 
     code, _, err = run_cli(capsys, "compare", old, new, "--fail-on-regression")
-    assert code == EXIT_REGRESSION and "regression: fixed-48 bump: 2.00x slower" in err
+    assert code == EXIT_REGRESSION and "regression: fixed-48/bump ns_per_op: 2.00x slower" in err
 
 
 def test_compare_json_to_stdout_keeps_stdout_valid_json(
@@ -145,7 +153,7 @@ def test_compare_json_to_stdout_keeps_stdout_valid_json(
     code, out, err = run_cli(capsys, "compare", path, path, "--json", "-")
     assert code == EXIT_OK
     assert len(json.loads(out)["comparison"]) == 6
-    assert "cells compared" in err  # the table went to stderr
+    assert "comparisons: " in err  # the table went to stderr
 
 
 def test_nothing_in_common_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -202,7 +210,7 @@ def test_files_from_before_the_speedup_fields_still_load(
         "machine": {"cpu": "Test CPU", "cores": 2},
         "config": {"repeat": 3},
         "results": [
-            {**result("libc", "fixed-48", [20.0, 21.0, 22.0]), "speedup_vs_libc": 1.0},
+            {**legacy_result("libc", "fixed-48", [20.0, 21.0, 22.0]), "speedup_vs_libc": 1.0},
             {"allocator": "bump", "workload": "fixed-48", "ns_per_op": 5.0, "speedup_vs_libc": 4.0},
         ],
     }
@@ -219,33 +227,34 @@ def test_files_from_before_the_speedup_fields_still_load(
     ("content", "message"),
     [
         ("{not json", "not valid JSON"),
-        ("[1, 2]", 'no "results" list'),
-        ('{"x": 1}', 'no "results" list'),
-        ('{"schema": "allocffi-compare/1", "results": []}', "has schema 'allocffi-compare/1'"),
-        ('{"results": [{"allocator": "a"}]}', "results[0].workload: missing"),
+        ("[1, 2]", "top level: expected an object, got [1, 2]"),
+        ('{"x": 1}', "schema null is not one this allocffi reads"),
+        ('{"schema": "allocffi-compare/1", "results": []}', 'schema "allocffi-compare/1" is not one'),
+        ('{"results": [{"allocator": "a"}]}', "results[0].subject: expected a non-empty string"),
         (
             '{"results": [{"allocator": "a", "workload": "w", "ns_per_op": -1}]}',
-            "results[0].ns_per_op: expected a finite number > 0 (got -1)",
+            "results[0].metrics.ns_per_op.samples[0]: expected a number >= 0, got -1",
         ),
         (
             '{"results": [{"allocator": "a", "workload": "w", "ns_per_op": "fast"}]}',
-            "results[0].ns_per_op: expected a finite number > 0 (got 'fast')",
+            'results[0].metrics.ns_per_op.samples[0]: expected a finite number, got "fast"',
         ),
-        (
-            '{"results": [{"allocator": ["libc"], "workload": "w", "ns_per_op": 1}]}',
-            "results[0].allocator: expected text (got a list)",
-        ),
+        (b"\xff\xfe{}", "not UTF-8 text"),
         (
             '{"results": [{"allocator": "a", "workload": "w", "ns_per_op": NaN}]}',
-            "results[0].ns_per_op: expected a finite number > 0 (got nan)",
+            "results[0].metrics.ns_per_op.samples[0]: expected a finite number, got nan",
         ),
+        ('{"results": [{"allocator": ["libc"], "workload": "w", "ns_per_op": 1}]}', "results[0].allocator"),
     ],
 )
 def test_a_file_that_is_not_a_run_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, message: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str | bytes, message: str
 ) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(content)
+    if isinstance(content, bytes):
+        bad.write_bytes(content)
+    else:
+        bad.write_text(content)
     good = write(tmp_path, "good.json", run_record(BASE_CELLS))
     for argv in (["compare", good, str(bad)], ["report", str(bad)]):
         code, out, err = run_cli(capsys, *argv)

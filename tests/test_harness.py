@@ -18,7 +18,7 @@ from allocffi.harness import compare
 from allocffi.harness.bench import catalog, comparison, targets
 from allocffi.harness.bench import results as report
 from allocffi.harness.bench.command import BenchOptions, Selection, check_options, select
-from allocffi.harness.core import children, machine, outputs, stats, units
+from allocffi.harness.core import children, machine, outputs, record, stats, units
 from allocffi.harness.core.children import RunRecord, RunSpec
 from allocffi.harness.core.errors import BenchFailure, UsageError
 from allocffi.harness.core.stats import Result
@@ -198,8 +198,8 @@ def test_baseline_round_trips_through_the_json_report(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("{not json", "not valid JSON"),
-        ('{"x": 1}', 'no "results"'),
-        ('{"results": [{"allocator": "a"}]}', "results\\[0\\].workload: missing"),
+        ('{"x": 1}', "schema null is not one this allocffi reads"),
+        ('{"results": [{"allocator": "a"}]}', "results\\[0\\].subject: expected a non-empty string"),
     ],
 )
 def test_a_bad_baseline_is_a_usage_error(tmp_path: Path, content: str, message: str) -> None:
@@ -278,7 +278,7 @@ def sample_report() -> report.BenchReport:
     )
 
 
-RECORD_FIELDS = {
+RECORD_FIELDS = {  # a bench Result's fields, flat in the CSV
     "allocator": str,
     "workload": str,
     "ns_per_op": float,
@@ -293,29 +293,48 @@ RECORD_FIELDS = {
     "samples": list,
     "bytes_per_op": float,
 }
+CELL_DETAILS = {  # what a bench cell keeps under details.bench, by type
+    "ops": int,
+    "peak_rss_bytes": int,
+    "rss_growth_bytes": int,
+    "minor_faults": int,
+    "checksum": int,
+    "bytes_per_op": float,
+}
 
 
-def check_record_schema(record: dict[str, Any]) -> None:
-    for name, kind in RECORD_FIELDS.items():
-        assert isinstance(record[name], kind), (name, record[name])
-    assert record["ns_per_op_min"] <= record["ns_per_op"] <= record["ns_per_op_max"]
-    assert len(record["samples"]) == record["repeats"]
-    assert record["speedup"] is None or isinstance(record["speedup"], float)
+def check_cell_schema(cell: dict[str, Any]) -> None:
+    assert isinstance(cell["allocator"], str) and isinstance(cell["subject"], str)
+    metric = cell["metrics"]["ns_per_op"]
+    assert metric["unit"] == "ns/op" and metric["better"] == "lower"
+    assert metric["samples"] and all(isinstance(x, float) for x in metric["samples"])
+    for name, kind in CELL_DETAILS.items():
+        assert isinstance(cell["details"]["bench"][name], kind), (name, cell["details"]["bench"][name])
+    for verdict in cell["verdicts"].values():
+        assert verdict["low"] <= verdict["ratio"] <= verdict["high"]
 
 
 def test_json_report_schema(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     report.write_json(sample_report(), path)
     data = json.loads(path.read_text())
-    assert data["schema"] == report.SCHEMA
-    for key in ("date", "machine", "command", "config", "engine_overhead_ns_per_op", "targets", "results"):
+    assert data["schema"] == record.SCHEMA
+    for key in ("date", "machine", "command", "details", "results"):
         assert key in data
-    assert data["checksums_agree"] is True and data["comparison"] is None
+    bench = data["details"]["bench"]
+    for key in ("engine_overhead_ns_per_op", "targets"):
+        assert key in bench
+    assert bench["checksums_agree"] is True and bench["comparison"] is None
     assert len(data["results"]) == 6
-    for record in data["results"]:
-        check_record_schema(record)
-    libc = [r for r in data["results"] if r["allocator"] == "libc"]
-    assert all(r["speedup"] == 1.0 and r["speedup_vs"] == "libc" for r in libc)
+    for cell in data["results"]:
+        check_cell_schema(cell)
+    libc = [c for c in data["results"] if c["allocator"] == "libc"]
+    assert all(c["verdicts"] == {} for c in libc)  # the baseline is not judged against itself
+    loaded = report.read_json(path).results
+    for r in loaded:
+        assert r.ns_per_op_min <= r.ns_per_op <= r.ns_per_op_max and len(r.samples) == r.repeats
+        assert r.speedup is None or isinstance(r.speedup, float)
+    assert all(r.speedup == 1.0 and r.speedup_vs == "libc" for r in loaded if r.allocator == "libc")
 
 
 def test_csv_has_one_flat_row_per_result(tmp_path: Path) -> None:

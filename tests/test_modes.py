@@ -15,6 +15,7 @@ from support import run_cli
 import allocffi
 from allocffi._native import lib
 from allocffi.harness.bench import catalog
+from allocffi.harness.bench import results as report
 from allocffi.harness.core import children
 from allocffi.harness.core.errors import EXIT_OK, EXIT_USAGE
 from tests.conftest import ensure_available
@@ -70,20 +71,22 @@ def test_quick_bench_runs_both_modes_and_says_so(capsys: pytest.CaptureFixture[s
     )  # fmt: skip
     assert code == EXIT_OK, err
     data = json.loads(paths["json"].read_text())
-    modes = {(r["allocator"], r["workload"]): r["mode"] for r in data["results"]}
+    results = report.read_json(paths["json"]).results
+    modes = {(r.allocator, r.workload): r.mode for r in results}
     for workload in ("fixed-48", "mixed"):
         assert modes[("jemalloc-arena", workload)] == "free"
         assert modes[("jemalloc-arena+reset", workload)] == "arena"
         assert modes[("bump", workload)] == "arena" and modes[("libc", workload)] == "free"
-    for r in data["results"]:
-        assert r["peak_live_bytes"] > 0
-        assert r["rss_per_live_byte"] is None or r["rss_per_live_byte"] >= 0
+    for r in results:
+        assert r.peak_live_bytes > 0
+        assert r.rss_per_live_byte is None or r.rss_per_live_byte >= 0
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
     assert {row["mode"] for row in rows} == {"free", "arena"}
     # the short calibration of the same run: the selected system libraries, libc as reference
-    calibration = data["calibration"]
-    assert calibration["config"]["libraries"] == ["libc", "tcmalloc"]
-    assert calibration["config"]["workloads"] == ["fixed-48", "fixed-256"]
+    calibration = data["details"]["bench"]["calibration"]  # a calibrate record of its own
+    assert calibration["command"]["name"] == "calibrate"
+    assert calibration["command"]["config"]["libraries"] == ["libc", "tcmalloc"]
+    assert calibration["command"]["config"]["workloads"] == ["fixed-48", "fixed-256"]
     assert "## Calibration" in paths["md"].read_text() and "Calibration" in out
     # the Markdown says what each row measures: touch and sharing per workload, mode per competitor
     markdown = paths["md"].read_text()
@@ -98,7 +101,7 @@ def test_no_calibrate_leaves_it_out(capsys: pytest.CaptureFixture[str], tmp_path
         "--no-calibrate", "--no-overhead", "--json", str(path),
     )  # fmt: skip
     assert code == EXIT_OK, err
-    assert json.loads(path.read_text())["calibration"] is None
+    assert json.loads(path.read_text())["details"]["bench"]["calibration"] is None
 
 
 def test_arena_mode_competitors_are_refused_on_shared_instances() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_all
-from support import run_cli
+from support import run_cli, run_programs, run_rows
 
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from allocffi.harness.core.measure import LAUNCHER, LaunchError, ProcessRun, run_measured
@@ -173,7 +173,7 @@ def test_preload_check_passes_with_the_right_allocator(
     )  # fmt: skip
     assert code == EXIT_OK, err
     assert seen.read_text().split() == [allocator, allocator]  # the program's own view, both runs
-    (row,) = json.loads(report.read_text())["rows"]
+    (row,) = run_rows(json.loads(report.read_text()))
     assert row["preload_verified"] is True and row["failed"] is False
     assert row["allocator"] == allocator and row["repeats"] == 2
     assert all(s["probed_processes"] >= 1 for s in row["samples"])
@@ -250,7 +250,7 @@ def test_a_non_zero_exit_fails_the_row(
     )  # fmt: skip
     assert code == EXIT_FAILURE
     assert "exit status 3" in err and "FAILED" in out
-    (row,) = json.loads(report.read_text())["rows"]
+    (row,) = run_rows(json.loads(report.read_text()))
     assert row["exit_code"] == 3 and row["failed"] is True and row["preload_verified"] is True
 
 
@@ -263,7 +263,7 @@ def test_a_run_over_the_timeout_is_killed_and_reported(
         "-q", "--", known_alloc, str(tmp_path / "seen"), "sleep", "30",
     )  # fmt: skip
     assert code == EXIT_FAILURE and "timed out" in err
-    (row,) = json.loads(report.read_text())["rows"]
+    (row,) = run_rows(json.loads(report.read_text()))
     assert row["timed_out"] is True and row["failed"] is True
 
 
@@ -303,7 +303,7 @@ def test_ctrl_c_stops_the_child_and_writes_the_completed_runs_marked_partial(
     assert "interrupted" in err
     data = json.loads(report.read_text())
     assert data["partial"] is True
-    (row,) = data["rows"]
+    (row,) = run_rows(data)
     assert row["repeats"] == 2
     sleeper = int(pids.read_text().split()[2])
     deadline = time.monotonic() + 5
@@ -408,8 +408,9 @@ def test_rows_hold_median_spread_speedup_and_significance() -> None:
     assert rows["same"].verdict is not None and rows["same"].verdict["label"] == "no significant change"
     assert rows["fast"].max_rss_bytes == 100 * MiB + 2  # median of the repeats
     assert rows["fast"].peak_tree_rss_bytes == 90 * MiB
-    data = json.loads(json.dumps(report.to_dict()))
-    row = data["rows"][1]
+    data = json.loads(json.dumps(run_report.to_record(report).to_json()))
+    assert data["results"][1]["verdicts"]["wall"]["label"] == "better"  # the record's own verdict
+    row = run_rows(data)[1]
     for key in (
         "allocator", "command", "repeats", "wall_s", "wall_s_min", "wall_s_max", "user_s", "sys_s",
         "max_rss_bytes", "minor_faults", "major_faults", "exit_code", "preload_verified",
@@ -456,11 +457,11 @@ def test_suite_program_runs_with_its_allocation_count_checked(
     )  # fmt: skip
     assert code == EXIT_OK, err
     data = json.loads(report.read_text())
-    (program,) = data["programs"]
+    (program,) = run_programs(data)
     assert program["allocations_counted"] >= program["min_allocations"] >= 500_000
-    assert all(r["preload_verified"] for r in data["rows"])
+    assert all(r["preload_verified"] for r in run_rows(data))
     assert "counted python" in err and "python" in out
-    assert data["rows"][0]["python_malloc"] is True
+    assert run_rows(data)[0]["python_malloc"] is True
 
 
 def test_maps_check_tells_mapped_missing_and_not_yet() -> None:
@@ -483,5 +484,5 @@ def test_env_cwd_and_python_malloc_reach_the_program(
         "--cwd", str(tmp_path), "--json", str(report), "-q", "--", "sh", "-c", check,
     )  # fmt: skip
     assert code == EXIT_OK, err
-    (row,) = json.loads(report.read_text())["rows"]
+    (row,) = run_rows(json.loads(report.read_text()))
     assert row["python_malloc"] is True and row["exit_code"] == 0

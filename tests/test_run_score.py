@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_all
-from support import run_cli
+from support import run_cli, run_programs, run_rows
 
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from allocffi.harness.core.measure import run_measured
@@ -61,7 +61,7 @@ def require(allocator: str) -> None:
 
 
 def rows_of(path: Path) -> dict[str, dict]:
-    return {r["allocator"]: r for r in json.loads(path.read_text())["rows"]}
+    return {r["allocator"]: r for r in run_rows(json.loads(path.read_text()))}
 
 
 # --------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_stdin_gives_the_program_its_input(
     row = rows_of(report)["libc"]
     assert row["score"] == 20000  # both runs read the whole file from its start
     assert not any("usage line" in w for w in row["warnings"]), row["warnings"]
-    assert json.loads(report.read_text())["programs"][0]["stdin"] == str(sizes)
+    assert run_programs(json.loads(report.read_text()))[0]["stdin"] == str(sizes)
 
 
 def test_a_program_that_printed_its_usage_on_an_empty_stdin_is_flagged_not_failed(
@@ -213,7 +213,7 @@ def test_name_keeps_the_users_name_for_a_wrapped_command(
     )  # fmt: skip
     assert code == EXIT_OK, err
     data = json.loads(report.read_text())
-    assert data["rows"][0]["program"] == "churn" and data["programs"][0]["name"] == "churn"
+    assert run_rows(data)[0]["program"] == "churn" and run_programs(data)[0]["name"] == "churn"
     assert out.splitlines()[2].startswith("churn")
 
 
@@ -283,8 +283,8 @@ def test_redis_runs_measured_with_its_score_and_leaves_nothing_behind(
     )  # fmt: skip
     assert code == EXIT_OK, err
     data = json.loads(report.read_text())
-    assert data["programs"][0]["allocations_counted"] >= data["programs"][0]["min_allocations"]
-    for row in data["rows"]:
+    assert run_programs(data)[0]["allocations_counted"] >= run_programs(data)[0]["min_allocations"]
+    for row in run_rows(data):
         assert row["preload_verified"] is True and row["failed"] is False, row["problems"]
         assert row["score"] > 0 and row["score_unit"] == "requests/s"
         assert row["samples"][0]["probed_processes"] == 1  # the server alone: the client is outside
@@ -391,7 +391,7 @@ def test_a_suite_program_declares_its_stdin_and_its_score(
     )  # fmt: skip
     assert code == EXIT_OK, err
     data = json.loads(report.read_text())
-    assert data["rows"][0]["score"] == 3000 and data["programs"][0]["stdin"].endswith("/filter/sizes")
+    assert run_rows(data)[0]["score"] == 3000 and run_programs(data)[0]["stdin"].endswith("/filter/sizes")
 
 
 def test_a_score_of_several_rates_over_equal_work_is_their_overall_rate() -> None:

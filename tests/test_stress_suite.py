@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_all
-from support import run_cli
+from support import run_cli, run_programs, run_rows
 
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, UsageError
 from allocffi.harness.run import preload
@@ -134,9 +134,9 @@ def test_suite_row_runs_with_its_allocation_count_checked(
     )  # fmt: skip
     assert code == EXIT_OK, err
     data = json.loads(report.read_text())
-    (program,) = data["programs"]
+    (program,) = run_programs(data)
     assert program["allocations_counted"] >= program["min_allocations"]
-    assert all(r["preload_verified"] for r in data["rows"])
+    assert all(r["preload_verified"] for r in run_rows(data))
     assert "larson-t2" in out
 
 

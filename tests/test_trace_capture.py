@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from allocffi.harness.trace import native
-from tests.trace_support import build_program, cli, info_json, own_counts
+from tests.trace_support import build_program, cli, info_json, own_counts, replay_rows
 
 pytestmark = pytest.mark.subprocess
 
@@ -104,7 +104,7 @@ def test_replay_peak_live_bytes_is_the_traces(programs: dict[str, Path], tmp_pat
         str(report),
     )
     assert result.returncode == 0, result.stderr
-    results = json.loads(report.read_text())["results"]
+    results = replay_rows(json.loads(report.read_text()))
     assert {r["peak_live_bytes"] for r in results} == {info["peak_live_bytes"]}
     assert len({r["checksum"] for r in results}) == 1
 
@@ -160,7 +160,7 @@ def test_threads_replay_with_cross_thread_frees(programs: dict[str, Path], tmp_p
         "--threads", "threads", "-q", "--json", str(report),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    results = json.loads(report.read_text())["results"]
+    results = replay_rows(json.loads(report.read_text()))
     assert [r["threads"] for r in results] == [3, 3, 3]
     assert len({r["checksum"] for r in results}) == 1
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from allocffi.harness.trace import TraceError, native
-from tests.trace_support import SHIPPED, cli, trace_bytes
+from tests.trace_support import SHIPPED, cli, replay_rows, trace_bytes
 
 pytestmark = pytest.mark.subprocess
 
@@ -166,7 +166,9 @@ def test_every_allocator_replays_a_shipped_trace_with_one_checksum(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(report.read_text())
-    results = data["results"]
+    assert data["schema"] == "allocffi-results/1" and data["command"]["name"] == "trace replay"
+    results = replay_rows(data)
+    assert all(r["metrics"]["ns_per_call"]["unit"] == "ns/call" for r in data["results"])
     assert len({r["checksum"] for r in results}) == 1
     by_name = {r["allocator"]: r for r in results}
     assert "libc" in by_name and "slab" in by_name and "bump" in by_name

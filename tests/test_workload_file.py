@@ -13,6 +13,7 @@ import pytest
 from support import run_cli
 
 from allocffi.harness.bench import catalog, workload_file
+from allocffi.harness.bench import results as report
 from allocffi.harness.bench.command import BenchOptions, select
 from allocffi.harness.bench.workload_file import SizeEntry, WorkloadFileError, WorkloadSpec
 from allocffi.harness.core import children
@@ -319,22 +320,23 @@ def test_a_workload_file_runs_in_the_engine_and_repeats_from_its_report(
     code, _, err = run_cli(capsys, "bench", "--workload-file", str(path), *common, "--json", str(first))
     assert code == EXIT_OK, err
     data = json.loads(first.read_text())
-    assert data["checksums_agree"] and data["config"]["workloads"] == ["nodes", "pages.v2"]
-    assert data["config"]["workload_file"] == str(path)
-    specs = {s["name"]: s for s in data["config"]["workload_specs"]}
+    config = data["command"]["config"]
+    assert data["details"]["bench"]["checksums_agree"] and config["workloads"] == ["nodes", "pages.v2"]
+    assert config["workload_file"] == str(path)
+    specs = {s["name"]: s for s in config["workload_specs"]}
     assert specs["pages.v2"]["ops"] == 300 and specs["nodes"]["ops"] >= 1  # the ops that ran
-    rows = {(r["workload"], r["allocator"]): r for r in data["results"]}
-    assert rows[("pages.v2", "slab")]["touch"] == "pages" and rows[("nodes", "libc")]["touch"] == "ends"
-    assert rows[("pages.v2", "libc")]["threads"] == 2
-    assert rows[("pages.v2", "libc")]["sharing"] == catalog.PER_THREAD_INSTANCES
-    assert rows[("nodes", "bump")]["sharing"] == catalog.ONE_THREAD
+    rows = {(r.workload, r.allocator): r for r in report.read_json(first).results}
+    assert rows[("pages.v2", "slab")].touch == "pages" and rows[("nodes", "libc")].touch == "ends"
+    assert rows[("pages.v2", "libc")].threads == 2
+    assert rows[("pages.v2", "libc")].sharing == catalog.PER_THREAD_INSTANCES
+    assert rows[("nodes", "bump")].sharing == catalog.ONE_THREAD
 
     code, _, err = run_cli(capsys, "bench", "--workload-file", str(first), *common, "--json", str(second))
     assert code == EXIT_OK, err
     again = json.loads(second.read_text())
-    assert again["config"]["workload_specs"] == data["config"]["workload_specs"]
-    assert {(r["workload"], r["allocator"]): r["checksum"] for r in again["results"]} == {
-        key: row["checksum"] for key, row in rows.items()
+    assert again["command"]["config"]["workload_specs"] == config["workload_specs"]
+    assert {(r.workload, r.allocator): r.checksum for r in report.read_json(second).results} == {
+        key: row.checksum for key, row in rows.items()
     }
 
 
@@ -382,12 +384,12 @@ def test_threads_n_and_shared_threads_n_run_for_any_n(
     )  # fmt: skip
     assert code == EXIT_OK, err
     data = json.loads(path.read_text())
-    rows = {(r["workload"], r["allocator"]): r for r in data["results"]}
-    assert rows[("threads-3", "slab")]["sharing"] == catalog.PER_THREAD_INSTANCES
-    assert rows[("shared-threads-3", "slab")]["sharing"] == catalog.SHARED_INSTANCE
-    assert all(r["threads"] == 3 for r in rows.values()) and data["checksums_agree"]
+    rows = {(r.workload, r.allocator): r for r in report.read_json(path).results}
+    assert rows[("threads-3", "slab")].sharing == catalog.PER_THREAD_INSTANCES
+    assert rows[("shared-threads-3", "slab")].sharing == catalog.SHARED_INSTANCE
+    assert all(r.threads == 3 for r in rows.values()) and data["details"]["bench"]["checksums_agree"]
     # the same streams: sharing an instance does not change what is computed
-    assert rows[("threads-3", "libc")]["checksum"] == rows[("shared-threads-3", "libc")]["checksum"]
+    assert rows[("threads-3", "libc")].checksum == rows[("shared-threads-3", "libc")].checksum
 
 
 def test_an_allocator_that_cannot_share_is_refused_when_named(capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,3 +63,8 @@ def trace_bytes(events: bytes, *, objects: int, calls: int, threads: int = 1, ve
     """A trace file around hand-encoded events (format.h)."""
     header = b"AFTRACE\n" + struct.pack("<IIIIQQQQII", version, 0, 1, 0, 0, calls, objects, 0, threads, 0)
     return header + events + bytes([0x0F])  # TR_EXT END
+
+
+def replay_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cells of a `trace replay` results record, each with its allocator and its details."""
+    return [{"allocator": c["allocator"], **c["details"]["trace replay"]} for c in data["results"]]

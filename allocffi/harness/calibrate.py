@@ -18,7 +18,6 @@ glibc's same loop), and the change of that speedup through allocffi; a change be
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -27,10 +26,10 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from allocffi.harness.bench import catalog
-from allocffi.harness.core import arguments, children, machine, outputs, units
+from allocffi.harness.core import arguments, children, machine, outputs, record, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 
-SCHEMA = "allocffi-calibrate/1"
+COMMAND = "calibrate"  # the name of its results record and of its details there
 LIBRARIES: tuple[str, ...] = catalog.SYSTEM_ALLOCATORS  # libc first: the reference
 WORKLOADS: tuple[str, ...] = ("fixed-48", "fixed-256", "fixed-4096")
 # Largest tolerated change of a library's speedup against glibc through the wrapper.
@@ -56,7 +55,7 @@ class CalibrateOptions:
     seed: int = 0
     json_path: str | None = None  # "-": stdout
     quiet: bool = False
-    command: str = "allocffi calibrate"
+    argv: list[str] = field(default_factory=lambda: ["allocffi", "calibrate"])
 
 
 @dataclass
@@ -133,8 +132,8 @@ class Calibration:
     skipped: dict[str, str] = field(default_factory=dict)  # unavailable library -> reason
 
     def to_json(self) -> dict[str, Any]:
+        """The form the tables are drawn from."""
         return {
-            "schema": SCHEMA,
             "config": self.config,
             "tolerance": TOLERANCE,
             "skipped": self.skipped,
@@ -142,6 +141,67 @@ class Calibration:
             "flagged": [f"{r.library} {r.workload}" for r in self.rows if r.flagged],
             "checksums_agree": all(r.checksums_agree for r in self.rows),
         }
+
+    def to_record(self, argv: Sequence[str], date: str, machine_record: dict[str, Any]) -> record.Record:
+        """The results record: per (workload, library) both loops' samples; the derived figures
+        (wrapper ns, speedups, their change) are recomputed from them on load."""
+        cells = [
+            record.Cell(
+                r.workload,
+                r.library,
+                {
+                    "direct_ns_per_op": record.Metric(list(r.direct_samples), "ns/op"),
+                    "engine_ns_per_op": record.Metric(list(r.engine_samples), "ns/op"),
+                },
+                details={COMMAND: {"checksums_agree": r.checksums_agree}},
+            )
+            for r in self.rows
+        ]
+        result = record.Record(
+            COMMAND,
+            list(argv),
+            self.config,
+            date,
+            machine_record,
+            cells,
+            baseline_allocator=catalog.BASELINE,
+            details={COMMAND: {"tolerance": TOLERANCE, "skipped": self.skipped}},
+        )
+        record.judge(result)
+        return result
+
+
+def from_record(saved: record.Record) -> Calibration:
+    """The calibration a (validated) results record holds; UsageError when it holds none."""
+    rows = []
+    for index, cell in enumerate(saved.cells):
+        path = f"results[{index}]"
+        loops = [cell.metrics.get(name) for name in ("direct_ns_per_op", "engine_ns_per_op")]
+        if loops[0] is None or loops[1] is None:
+            raise UsageError(f"{path}.metrics: a calibration cell has direct_ns_per_op and engine_ns_per_op")
+        own = cell.details.get(COMMAND, {})
+        agree = record.dataclass_from(
+            _CellDetails, own if isinstance(own, dict) else {}, f"{path}.details.{COMMAND}"
+        )
+        rows.append(
+            Row(cell.allocator, cell.subject, loops[0].samples, loops[1].samples, agree.checksums_agree)
+        )
+    _fill_speedups(rows, list(dict.fromkeys(r.workload for r in rows)))
+    skipped = (
+        saved.details.get(COMMAND, {}).get("skipped", {})
+        if isinstance(saved.details.get(COMMAND), dict)
+        else {}
+    )
+    return Calibration(
+        rows,
+        dict(saved.config),
+        {str(k): str(v) for k, v in skipped.items()} if isinstance(skipped, dict) else {},
+    )
+
+
+@dataclass
+class _CellDetails:
+    checksums_agree: bool = True
 
 
 # --------------------------------------------------------------------------
@@ -169,10 +229,10 @@ def summarize(
     """Rows from the records of a plan(), with speedups against libc filled in."""
     samples: dict[tuple[str, str, bool], list[float]] = {}
     checksums: dict[str, set[int]] = {}
-    for record in records:
-        spec = record.spec
-        samples.setdefault((spec.allocator, spec.workload, spec.direct), []).append(record.ns_per_op)
-        checksums.setdefault(spec.workload, set()).add(record.checksum)
+    for done in records:
+        spec = done.spec
+        samples.setdefault((spec.allocator, spec.workload, spec.direct), []).append(done.ns_per_op)
+        checksums.setdefault(spec.workload, set()).add(done.checksum)
     rows = []
     for workload in config["workloads"]:
         for lib in config["libraries"]:
@@ -180,13 +240,18 @@ def summarize(
             engine = samples.get((lib, workload, False))
             if direct and engine:
                 rows.append(Row(lib, workload, direct, engine, len(checksums.get(workload, ())) == 1))
-    for workload in config["workloads"]:
+    _fill_speedups(rows, config["workloads"])
+    return Calibration(rows, config, skipped)
+
+
+def _fill_speedups(rows: Sequence[Row], workloads: Sequence[str]) -> None:
+    """Each row's speedups against libc's row of the same workload, loop by loop."""
+    for workload in workloads:
         base = next((r for r in rows if r.workload == workload and r.library == catalog.BASELINE), None)
         for row in (r for r in rows if r.workload == workload and base is not None):
             assert base is not None
             row.direct_speedup_vs_libc = base.direct_ns / row.direct_ns if row.direct_ns > 0 else None
             row.engine_speedup_vs_libc = base.engine_ns / row.engine_ns if row.engine_ns > 0 else None
-    return Calibration(rows, config, skipped)
 
 
 def calibrate(
@@ -346,20 +411,24 @@ def run_command(opts: CalibrateOptions, out: TextIO | None = None, err: TextIO |
         print(f"allocffi calibrate: FAILED: {exc}", file=err)
         return EXIT_FAILURE
     data = result.to_json()
-    data.update(
-        date=datetime.now().astimezone().isoformat(timespec="seconds"),
-        command=opts.command,
-        machine=machine.describe(),
-    )
     table_stream = err if opts.json_path == outputs.STDOUT else out
     if not opts.quiet:
         print("\n".join(text_lines(data)), file=table_stream)
     if opts.json_path is not None:
-        outputs.write_atomically(opts.json_path, json.dumps(data, indent=2) + "\n", "--json")
+        date = datetime.now().astimezone().isoformat(timespec="seconds")
+        record.write(result.to_record(opts.argv, date, machine.describe()), opts.json_path)
     if not data["checksums_agree"]:
         print("allocffi calibrate: CHECKSUM MISMATCH between the direct and allocffi loops", file=err)
         return EXIT_FAILURE
     return EXIT_OK
 
 
-__all__ = ["CalibrateOptions", "Calibration", "calibrate", "markdown_lines", "run_command", "text_lines"]
+__all__ = [
+    "CalibrateOptions",
+    "Calibration",
+    "calibrate",
+    "from_record",
+    "markdown_lines",
+    "run_command",
+    "text_lines",
+]

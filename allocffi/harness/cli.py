@@ -145,27 +145,35 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="compare two saved runs, cell by cell, with verdicts that survive noise",
         description=(
-            "For every (allocator, workload) in both runs: the ratio of the median ns/op with its 95% "
-            "interval, and a verdict: faster or slower only when a Mann-Whitney U test on the repeats is "
-            "significant at 95% and the whole interval lies beyond the noise threshold. Nothing is run."
+            "For every measured quantity of every (subject, allocator) in both runs: the ratio of the "
+            "medians with its 95% interval, and a verdict: better or worse (in that quantity's direction) "
+            "only when a Mann-Whitney U test on the repeats is significant at 95% and the whole interval "
+            "lies beyond the noise threshold. The runs may come from any command. Nothing is run."
         ),
         epilog="exit status: 0 done; 2 usage error or no cell in common; 3 a regression with "
         "--fail-on-regression",
     )
-    compare.add_argument("old", metavar="OLD.json", help="a run saved by allocffi bench --json")
+    compare.add_argument(
+        "old",
+        metavar="OLD.json",
+        help="a run saved with --json by any command (bench, run, trace replay, ...)",
+    )
     compare.add_argument("new", metavar="NEW.json", help="the run to judge against OLD")
     compare.add_argument("--json", metavar="PATH", help="write the comparison as JSON ('-': standard output)")
     compare.add_argument(
-        "--fail-on-regression", action="store_true", help="exit with status 3 when a cell got slower"
+        "--fail-on-regression", action="store_true", help="exit with status 3 when a quantity got worse"
     )
     _noise_option(compare)
 
     redraw = sub.add_parser(
         "report",
         help="redraw the tables, files and plot of a saved run without running it",
-        description="Print the tables of a run saved by allocffi bench --json, or write its reports.",
+        description=(
+            "Print the tables of a run saved with --json by any command (bench, run, trace replay, "
+            "calibrate, numpy-bench), or write its reports."
+        ),
     )
-    redraw.add_argument("run", metavar="RUN.json", help="a run saved by allocffi bench --json")
+    redraw.add_argument("run", metavar="RUN.json", help="a run saved with --json by any command")
     redraw.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
     redraw.add_argument("--csv", metavar="PATH", help="write one CSV row per (allocator, workload)")
     redraw.add_argument("--json", metavar="PATH", help="write the run again as JSON (current schema)")
@@ -365,11 +373,18 @@ def _add_numpy_bench(sub: Any) -> None:
     add("--quiet", "-q", action="store_true", help="only errors")
 
 
-def _numpy_bench(args: argparse.Namespace) -> int:
+def _numpy_bench(args: argparse.Namespace, argv: list[str]) -> int:
     from allocffi.harness.numpy_bench.command import run_numpy_bench
 
     return run_numpy_bench(
-        args.allocators, args.workloads, args.repeat, args.scale, args.json, args.markdown, args.quiet
+        args.allocators,
+        args.workloads,
+        args.repeat,
+        args.scale,
+        args.json,
+        args.markdown,
+        args.quiet,
+        argv=["allocffi", *argv],
     )
 
 
@@ -430,7 +445,7 @@ def _calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         seed=args.seed,
         json_path=args.json,
         quiet=args.quiet,
-        command=shlex.join(["allocffi", *argv]),
+        argv=["allocffi", *argv],
     )
     return run_command(opts)
 
@@ -502,7 +517,7 @@ def _dispatch(args: argparse.Namespace, arguments: list[str]) -> int:
     if args.command == "run":
         return _run(args, arguments)
     if args.command == "numpy-bench":
-        return _numpy_bench(args)
+        return _numpy_bench(args, arguments)
     if args.command == "calibrate":
         return _calibrate(args, arguments)
     if args.command == "trace":

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from allocffi.harness import calibrate, compare
 from allocffi.harness.bench import catalog, comparison, console, targets, workload_file
@@ -189,8 +189,8 @@ def choose_ops(opts: BenchOptions, sel: Selection) -> dict[str, int]:
         for a in sel.allocators
         if sel.runs(a, w)
     ]
-    for spec, record in zip(specs, children.execute(specs), strict=True):
-        ops[spec.workload] = min(ops.get(spec.workload, record.ops), max(1, record.ops))
+    for spec, done in zip(specs, children.execute(specs), strict=True):
+        ops[spec.workload] = min(ops.get(spec.workload, done.ops), max(1, done.ops))
     return {w: ops[w] for w in sel.workloads}
 
 
@@ -344,7 +344,7 @@ def run_bench(opts: BenchOptions, out: TextIO | None = None, err: TextIO | None 
 
 def _short_calibration(
     opts: BenchOptions, sel: Selection, caps: children.Capabilities, err: TextIO
-) -> dict[str, Any] | None:
+) -> calibrate.Calibration | None:
     """The wrapper's cost for the selected system libraries, measured in this run (libc joins as
     the reference); None when no system library is selected or the calibration failed."""
     libraries = [name for name in calibrate.LIBRARIES if name in sel.allocators]
@@ -371,7 +371,7 @@ def _short_calibration(
             f"allocffi bench: calibration of the wrapper failed (the run goes on without it): {exc}", file=err
         )
         return None
-    return result.to_json()
+    return result
 
 
 def _custom_config(opts: BenchOptions, sel: Selection, ops: Mapping[str, int]) -> dict[str, object]:

@@ -228,7 +228,7 @@ def footer_lines(report: BenchReport) -> list[str]:
             lines.append(f"  n/a    {skipped} targets need allocators or workloads that did not run")
         lines += [f"  (pytest) {t}" for t in PYTHON_TARGETS]
     if report.calibration is not None:
-        lines += text_lines(report.calibration)
+        lines += text_lines(report.calibration.to_json())
     if report.changes is not None:
         lines.append(f"Against the baseline run (new vs old): {summary_line(report.changes)}.")
         rows = [[c.workload, c.allocator, c.describe()] for c in report.changes]

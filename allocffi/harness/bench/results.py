@@ -1,16 +1,18 @@
-"""The report of one benchmark session and its files: JSON, CSV, Markdown.
+"""The report of one benchmark session and its files: the results record (JSON), CSV, Markdown.
 
 ``BenchReport`` holds everything a session produced; the writers only format
-it. JSON is the machine-readable record, and ``read_json`` reads it back for
-``--baseline``, ``allocffi compare`` and ``allocffi report``: metadata (the
-machine, its load around the run, warnings, whether the run was interrupted)
-plus one entry per (allocator, workload) in ``results``. CSV has the same
-entries, flat. Markdown is for people: the numbers, speedups against the
-baseline allocator with significantly slower cells in bold, memory, the
-engine overhead and, when asked for, the project's targets.
+it. JSON is the results record (core/record.py, docs/results-format.md): one
+cell per (workload, allocator) with its ns/op samples, the bench's own figures
+under ``details.bench``. ``read_json`` reads it back, validated, for
+``--baseline`` and ``allocffi report``; ``read_record`` reads any command's
+record, converting bench reports of the older schemas allocffi-bench/1 and /2
+on load. CSV has one flat row per (workload, allocator). Markdown is for
+people: the numbers, speedups against the baseline allocator with
+significantly slower cells in bold, memory, the engine overhead and, when
+asked for, the project's targets.
 
 Speedups are never trusted from a file: ``read_json`` recomputes them from the
-samples, so files written before the speedup fields existed still load.
+samples.
 
 Invariant: every path is checked (``outputs.check_outputs``) before the
 benchmark starts, so a long run never ends in an unwritable file, and every
@@ -22,24 +24,24 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from allocffi.harness import calibrate
 from allocffi.harness.bench.catalog import BASELINE, MMAP
 from allocffi.harness.bench.comparison import Change, summary_line
 from allocffi.harness.bench.targets import MET, MISSED, PYTHON_TARGETS, Outcome
-from allocffi.harness.calibrate import markdown_lines
-from allocffi.harness.core import inputs, shapes, significance, stats, units
 from allocffi.harness.core import machine as machine_info
+from allocffi.harness.core import record, significance, stats, units
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.outputs import write_atomically
 from allocffi.harness.core.stats import ChecksumMismatch, Result
 
-SCHEMA = "allocffi-bench/2"
-READABLE_SCHEMAS = ("allocffi-bench/1", SCHEMA)  # /1 lacks load, warnings, partial and speedup fields
+# Bench reports written before the results record: still read, converted on load.
+OLD_SCHEMAS = ("allocffi-bench/1", "allocffi-bench/2")
 
 # A cell whose repeats spread wider than this ((max - min) / median) is flagged:
 # at 20% a 1.2x difference can come from one noisy repeat.
@@ -64,9 +66,7 @@ class BenchReport:
     load: dict[str, Any] | None = None  # machine.LoadWatch.finish(): load before, during, after
     partial: bool = False  # interrupted: only the runs completed before Ctrl-C
     warnings: list[str] = field(default_factory=list)  # what makes these figures doubtful
-    calibration: dict[str, Any] | None = (
-        None  # the short calibration of this run (calibrate.py); None: not run
-    )
+    calibration: calibrate.Calibration | None = None  # the short calibration of this run; None: not run
 
     @property
     def allocators(self) -> list[str]:
@@ -105,164 +105,124 @@ def run_warnings(report: BenchReport) -> list[str]:
     return found
 
 
-def to_json(report: BenchReport) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "date": report.date,
-        "command": report.command,
-        "partial": report.partial,
-        "machine": report.machine,
-        "load": report.load,
-        "warnings": report.warnings,
-        "config": report.config,
-        "baseline_allocator": report.baseline_allocator,
-        "wall_time_s": round(report.wall_time_s, 3),
-        "engine_overhead_ns_per_op": report.overhead,
-        "checksums_agree": not report.mismatches,
-        "checksum_mismatches": [
-            {"workload": m.workload, "checksums": dict(m.checksums)} for m in report.mismatches
-        ],
-        "targets": [{"target": o.label, "status": o.status, "measured": o.measured} for o in report.targets],
-        "comparison": None if report.changes is None else [c.to_dict() for c in report.changes],
-        "results": [r.to_dict() for r in report.results],
-        "calibration": report.calibration,
-    }
+BENCH = "bench"  # the command's name in its results record, and the key of its details there
+NS_PER_OP = "ns_per_op"
+# Result fields a cell holds elsewhere (key, samples) or that a reader recomputes (speedups).
+_NOT_DETAILS = frozenset(
+    {"allocator", "workload", "samples", "ns_per_op", "ns_per_op_min", "ns_per_op_max", "repeats"}
+    | {"speedup", "speedup_vs", "speedup_low", "speedup_high", "speedup_verdict"}
+)
+
+
+def to_record(report: BenchReport) -> record.Record:
+    """The results record of a session: one cell per (workload, allocator), its ns/op samples."""
+    cells = [
+        record.Cell(
+            r.workload,
+            r.allocator,
+            {NS_PER_OP: record.Metric(list(r.samples) or [r.ns_per_op], "ns/op")},
+            details={BENCH: {k: v for k, v in r.to_dict().items() if k not in _NOT_DETAILS}},
+        )
+        for r in report.results
+    ]
+    calibration = report.calibration
+    result = record.Record(
+        BENCH,
+        shlex.split(report.command),
+        report.config,
+        report.date,
+        report.machine,
+        cells,
+        baseline_allocator=report.baseline_allocator,
+        load=report.load,
+        warnings=list(report.warnings),
+        partial=report.partial,
+        details={
+            BENCH: {
+                "wall_time_s": round(report.wall_time_s, 3),
+                "engine_overhead_ns_per_op": report.overhead,
+                "checksums_agree": not report.mismatches,
+                "checksum_mismatches": [
+                    {"workload": m.workload, "checksums": dict(m.checksums)} for m in report.mismatches
+                ],
+                "targets": [
+                    {"target": o.label, "status": o.status, "measured": o.measured} for o in report.targets
+                ],
+                "comparison": None if report.changes is None else [c.to_dict() for c in report.changes],
+                "calibration": None
+                if calibration is None
+                else calibration.to_record(
+                    shlex.split(report.command), report.date, report.machine
+                ).to_json(),
+            }
+        },
+    )
+    record.judge(result)
+    return result
 
 
 def write_json(report: BenchReport, path: str | Path) -> None:
-    write_atomically(path, json.dumps(to_json(report), indent=2) + "\n", "--json")
+    record.write(to_record(report), path)
 
 
-# What a saved report must hold, field by field (see core/shapes.py): checked on load, so a
-# mutated file is one line naming the field, and the code below never meets a wrong type.
-_RESULT_SHAPES: dict[str, shapes.Shape] = {
-    "str": shapes.TEXT,
-    "str | None": shapes.optional(shapes.TEXT),
-    "int": shapes.COUNT,
-    "float": shapes.SIZE,
-    "float | None": shapes.optional(shapes.SIZE),
-    "list[float]": shapes.list_of(shapes.POSITIVE),
-}
-RESULT = shapes.record(
-    {
-        **{name: _RESULT_SHAPES[str(f.type)] for name, f in Result.__dataclass_fields__.items()},
-        "ns_per_op": shapes.POSITIVE,  # speedups divide by it
-        "rss_growth_bytes": shapes.INTEGER,  # may shrink
-    },
-    required=("allocator", "workload", "ns_per_op"),
-)
-_LOAD_STATE = shapes.record(
-    {"load_average": shapes.list_of(shapes.NUMBER), "cpus": shapes.COUNT, "usable_cpus": shapes.COUNT}
-)
-_CHANGE = shapes.record(
-    {
-        **dict.fromkeys(("allocator", "workload", "verdict"), shapes.TEXT),
-        **dict.fromkeys(
-            ("old_ns_per_op", "new_ns_per_op", "ratio", "ratio_low", "ratio_high", "p_value", "confidence"),
-            shapes.SIZE,
-        ),
-        "ops_changed": shapes.FLAG,
-    },
-    required=("allocator", "workload", "old_ns_per_op", "new_ns_per_op", "ratio", "verdict"),
-)
-_CALIBRATION_ROW = shapes.record(
-    {
-        "library": shapes.TEXT,
-        "workload": shapes.TEXT,
-        "direct_ns_per_op": shapes.SIZE,
-        "engine_ns_per_op": shapes.SIZE,
-        "wrapper_ns_per_op": shapes.NUMBER,
-        "direct_speedup_vs_libc": shapes.optional(shapes.SIZE),
-        "engine_speedup_vs_libc": shapes.optional(shapes.SIZE),
-        "speedup_change": shapes.optional(shapes.NUMBER),
-        "flagged": shapes.FLAG,
-        "spread": shapes.optional(shapes.SIZE),
-    },
-    required=("library", "workload", "direct_ns_per_op", "engine_ns_per_op", "wrapper_ns_per_op"),
-)
-REPORT = shapes.record(
-    {
-        "schema": shapes.TEXT,
-        "date": shapes.TEXT,
-        "command": shapes.TEXT,
-        "partial": shapes.FLAG,
-        "machine": shapes.map_of(
-            shapes.optional(
-                shapes.one_of(shapes.TEXT, shapes.NUMBER, shapes.map_of(shapes.optional(shapes.TEXT)))
-            )
-        ),
-        "load": shapes.optional(
-            shapes.record(
-                {
-                    "before": shapes.optional(_LOAD_STATE),
-                    "after": shapes.optional(_LOAD_STATE),
-                    "highest_load_during": shapes.optional(shapes.NUMBER),
-                }
-            )
-        ),
-        "warnings": shapes.list_of(shapes.TEXT),
-        "config": shapes.map_of(shapes.ANY),
-        "baseline_allocator": shapes.optional(shapes.TEXT),
-        "wall_time_s": shapes.optional(shapes.SIZE),
-        "engine_overhead_ns_per_op": shapes.map_of(shapes.SIZE),
-        "checksum_mismatches": shapes.list_of(
-            shapes.record(
-                {
-                    "workload": shapes.TEXT,
-                    "checksums": shapes.map_of(shapes.one_of(shapes.COUNT, shapes.TEXT)),
-                },
-                required=("workload", "checksums"),
-            )
-        ),
-        "comparison": shapes.optional(shapes.list_of(_CHANGE)),
-        "results": shapes.list_of(RESULT),
-        "calibration": shapes.optional(
-            shapes.record(
-                {
-                    "tolerance": shapes.SIZE,
-                    "flagged": shapes.list_of(shapes.TEXT),
-                    "config": shapes.map_of(shapes.ANY),
-                    "rows": shapes.list_of(_CALIBRATION_ROW),
-                }
-            )
-        ),
-    },
-    required=("results",),
-)
+@dataclass
+class _RunDetails:
+    """What a bench record keeps beside its cells (details.bench), as read back."""
+
+    wall_time_s: float = 0.0
+    engine_overhead_ns_per_op: dict[str, float] = field(default_factory=dict)
+    checksum_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    comparison: list[dict[str, Any]] | None = None
+    calibration: dict[str, Any] | None = None
 
 
-def _result(record: Mapping[str, Any]) -> Result:
-    """A checked result record, with the fields of older files filled in."""
-    fields = dict(record)
-    samples = fields.setdefault("samples", [])
-    fields.setdefault("ns_per_op_min", min(samples, default=fields["ns_per_op"]))
-    fields.setdefault("ns_per_op_max", max(samples, default=fields["ns_per_op"]))
-    fields.setdefault("repeats", len(samples) or 1)
+def _cell_result(cell: record.Cell, path: str) -> Result:
+    metric = cell.metrics.get(NS_PER_OP)
+    if metric is None:
+        raise UsageError(f"{path}.metrics.{NS_PER_OP}: missing (a bench cell always has it)")
+    own = cell.details.get(BENCH, {})
+    if not isinstance(own, dict):
+        raise UsageError(f"{path}.details.{BENCH}: expected an object")
+    fields = {k: v for k, v in own.items() if k not in _NOT_DETAILS}
+    fields.update(
+        allocator=cell.allocator,
+        workload=cell.subject,
+        samples=metric.samples,
+        ns_per_op=metric.median,
+        ns_per_op_min=min(metric.samples),
+        ns_per_op_max=max(metric.samples),
+        repeats=len(metric.samples),
+    )
     fields.setdefault("ops", 0)
     fields.setdefault("checksum", 0)
-    return Result.from_dict(fields)
+    return record.dataclass_from(Result, fields, f"{path}.details.{BENCH}")
 
 
-def from_json(
-    data: Any, source: str, baseline_allocator: str | None = None, speedups: bool = True
+def _mismatch(data: Any, path: str) -> ChecksumMismatch:
+    entry = record.dataclass_from(_MismatchEntry, data if isinstance(data, dict) else {}, path)
+    return ChecksumMismatch(entry.workload, entry.checksums)
+
+
+@dataclass
+class _MismatchEntry:
+    workload: str
+    checksums: dict[str, list[int]]
+
+
+def from_record(
+    saved: record.Record, source: str, baseline_allocator: str | None = None, speedups: bool = True
 ) -> BenchReport:
-    """A report from its JSON record, checked field by field (REPORT); speedups recomputed
-    against ``baseline_allocator``.
+    """A session from its (validated) results record; speedups recomputed against ``baseline_allocator``.
 
     ``speedups=False`` skips that work (a verdict per cell) for callers that only compare runs.
     """
-    if not isinstance(data, Mapping) or "results" not in data:
-        raise UsageError(f'{source} is not an allocffi bench report (no "results" list)')
-    schema = data.get("schema", READABLE_SCHEMAS[0])
-    if schema not in READABLE_SCHEMAS:
-        raise UsageError(
-            f"{source} has schema {str(schema)[:40]!r}; this allocffi reads {', '.join(READABLE_SCHEMAS)} "
-            "(bench reports written by `allocffi bench --json`)"
-        )
-    data = shapes.check(data, REPORT, source)
-    results = [_result(r) for r in data["results"]]
+    if saved.command != BENCH:
+        raise UsageError(f"{source} holds the results of `allocffi {saved.command}`, not of `allocffi bench`")
+    results = [_cell_result(c, f"results[{i}]") for i, c in enumerate(saved.cells)]
+    own = saved.details.get(BENCH, {})
+    extra = record.dataclass_from(_RunDetails, own if isinstance(own, dict) else {}, f"details.{BENCH}")
     present = list(dict.fromkeys(r.allocator for r in results))
-    baseline = baseline_allocator or data.get("baseline_allocator") or BASELINE
+    baseline = baseline_allocator or saved.baseline_allocator or BASELINE
     if baseline_allocator is not None and baseline not in present:
         raise UsageError(
             f"--baseline-allocator {baseline}: {source} has no results for it (it has {', '.join(present)})"
@@ -271,35 +231,102 @@ def from_json(
         baseline = default_baseline(present)
     if speedups:
         stats.fill_speedups(results, baseline)
-    comparison = data.get("comparison")
+    try:
+        changes = None if extra.comparison is None else [Change.from_dict(c) for c in extra.comparison]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{source}: details.{BENCH}.comparison is malformed ({exc})") from exc
+    calibration = None
+    if extra.calibration is not None:
+        try:
+            calibration = calibrate.from_record(record.from_json(extra.calibration, "calibration"))
+        except UsageError as exc:
+            raise UsageError(f"details.{BENCH}.calibration: {exc}") from exc
     return BenchReport(
-        date=data.get("date", "unknown"),
-        command=data.get("command", "unknown"),
-        machine=data.get("machine", {}),
-        config=data.get("config", {}),
+        date=saved.date,
+        command=shlex.join(saved.argv),
+        machine=saved.machine,
+        config=saved.config,
         results=results,
-        overhead=data.get("engine_overhead_ns_per_op", {}),
+        overhead=extra.engine_overhead_ns_per_op,
         mismatches=[
-            ChecksumMismatch(m["workload"], m["checksums"]) for m in data.get("checksum_mismatches", [])
+            _mismatch(m, f"details.{BENCH}.checksum_mismatches[{i}]")
+            for i, m in enumerate(extra.checksum_mismatches)
         ],
-        changes=None if comparison is None else [Change.from_dict(c) for c in comparison],
-        wall_time_s=data.get("wall_time_s") or 0.0,
+        changes=changes,
+        wall_time_s=extra.wall_time_s,
         baseline_allocator=baseline,
-        load=data.get("load"),
-        partial=data.get("partial", False),
-        warnings=data.get("warnings", []),
-        calibration=data.get("calibration"),
+        load=saved.load,
+        partial=saved.partial,
+        warnings=saved.warnings,
+        calibration=calibration,
     )
+
+
+def record_of_old_report(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A bench report of schema allocffi-bench/1 or /2 as a results record, for the one check.
+
+    /1 lacks load, warnings, partial and the speedups (which are recomputed anyway); its cells
+    without per-repeat samples keep their median as the one sample.
+    """
+    cells = []
+    for entry in data.get("results") or []:
+        if not isinstance(entry, Mapping):
+            cells.append(entry)  # refused by the check, with its path
+            continue
+        samples = entry.get("samples") or [entry.get("ns_per_op")]
+        cells.append(
+            {
+                "subject": entry.get("workload"),
+                "allocator": entry.get("allocator"),
+                "metrics": {NS_PER_OP: {"unit": "ns/op", "better": record.LOWER, "samples": samples}},
+                "details": {BENCH: {k: v for k, v in entry.items() if k not in _NOT_DETAILS}},
+            }
+        )
+    command = data.get("command")
+    return {
+        "schema": record.SCHEMA,
+        "command": {
+            "name": BENCH,
+            "argv": shlex.split(command) if isinstance(command, str) else ["allocffi", "bench"],
+            "config": data.get("config") or {},
+        },
+        "date": data.get("date", "unknown"),
+        "machine": data.get("machine") or {},
+        "load": data.get("load"),
+        "baseline_allocator": data.get("baseline_allocator"),
+        "partial": data.get("partial", False),
+        "warnings": data.get("warnings") or [],
+        "details": {
+            BENCH: {
+                k: data[k]
+                for k in ("wall_time_s", "engine_overhead_ns_per_op", "checksum_mismatches", "comparison")
+                if data.get(k) is not None
+            }
+        },
+        "results": cells,
+    }
+
+
+def read_record(path: str | Path, what: str = "results") -> record.Record:
+    """Any command's saved results, validated; old bench reports converted first."""
+    data = record.load_json_text(path, what)
+    if isinstance(data, dict) and data.get("schema", OLD_SCHEMAS[0]) in OLD_SCHEMAS and "results" in data:
+        data = record_of_old_report(data)
+    try:
+        return record.from_json(data, str(path))
+    except UsageError as exc:
+        raise UsageError(f"{what} {path}: {exc}") from exc
 
 
 def read_json(
     path: str | Path, what: str = "report", baseline_allocator: str | None = None, speedups: bool = True
 ) -> BenchReport:
-    """Read a JSON report written by ``allocffi bench --json``; UsageError when that fails."""
-    text = inputs.read_user_text(path, what, inputs.MAX_TEXT_BYTES)
-    return from_json(
-        inputs.parse_json(text, f"{what} {inputs.shown(path)}"), str(path), baseline_allocator, speedups
-    )
+    """Read the results of ``allocffi bench --json``; UsageError (naming the field) when that fails."""
+    saved = read_record(path, what)
+    try:
+        return from_record(saved, str(path), baseline_allocator, speedups)
+    except UsageError as exc:
+        raise UsageError(f"{what} {path}: {exc}") from exc
 
 
 def default_baseline(allocators: Sequence[str]) -> str:
@@ -458,7 +485,7 @@ def to_markdown(report: BenchReport) -> str:
         out += [f"- not measured here: {t}" for t in PYTHON_TARGETS] + [""]
 
     if report.calibration is not None:
-        out += markdown_lines(report.calibration)
+        out += calibrate.markdown_lines(report.calibration.to_json())
 
     if report.changes is not None:
         out += ["## Compared with the baseline run", "", summary_line(report.changes) + ".", ""]

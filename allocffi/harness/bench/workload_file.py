@@ -278,7 +278,11 @@ def check_names(source: str, specs: Sequence[WorkloadSpec], reserved: Collection
 
 
 def _tables_of_report(source: str, data: Any) -> list[Any]:
-    config = data.get("config") if isinstance(data, Mapping) else None
+    if not isinstance(data, Mapping):
+        data = {}
+    # a results record keeps the config under its command; a bench report of schema /1 or /2 at the top
+    command = data.get("command")
+    config = command.get("config") if isinstance(command, Mapping) else data.get("config")
     specs = config.get("workload_specs") if isinstance(config, Mapping) else None
     if not isinstance(specs, list) or not specs:
         raise WorkloadFileError(

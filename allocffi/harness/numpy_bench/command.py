@@ -4,6 +4,7 @@ Each (handler, workload, repeat) runs in a fresh process (``python -m allocffi.h
 --worker HANDLER WORKLOAD ITERATIONS``), which prints one JSON line: elapsed ns, checksum and the
 peak RSS of the process (VmHWM). The report gives, per workload, the median ns/op of each handler,
 its speedup against NumPy's default handler (``numpy``) and its peak RSS against the default's.
+``--json`` writes the results record (core/record.py): both quantities, every repeat.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TextIO
 
 from allocffi._startup import child_environment
-from allocffi.harness.core import arguments, outputs, units
+from allocffi.harness.core import arguments, machine, outputs, record, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 from allocffi.harness.numpy_bench.workloads import WORKLOADS
 
 BASELINE = "numpy"  # NumPy's own default handler
+COMMAND = "numpy-bench"  # the command's name in its results record
 
 
 @dataclass
@@ -99,6 +102,7 @@ def run_numpy_bench(
     json_path: str | None,
     markdown_path: str | None,
     quiet: bool,
+    argv: Sequence[str] = ("allocffi", "numpy-bench"),
 ) -> int:
     try:
         import numpy  # noqa: F401
@@ -135,7 +139,9 @@ def run_numpy_bench(
         print(f"allocffi numpy-bench: {failure}", file=sys.stderr)
         return EXIT_FAILURE
     mismatched = [w for w in names if len({c for r in results if r.workload == w for c in r.checksums}) > 1]
-    return _finish(results, names, chosen, mismatched, json_path, markdown_path, quiet)
+    config = {"allocators": list(chosen), "workloads": names, "repeat": repeat, "scale": scale}
+    saved = to_record(results, config, argv, mismatched)
+    return _finish(results, names, chosen, mismatched, saved, json_path, markdown_path, quiet)
 
 
 def _measure(
@@ -166,13 +172,14 @@ def _finish(
     names: Sequence[str],
     chosen: Sequence[str],
     mismatched: list[str],
+    saved: record.Record,
     json_path: str | None,
     markdown_path: str | None,
     quiet: bool,
 ) -> int:
     report = _report(results, names, chosen)
     if json_path:
-        outputs.write_atomically(json_path, json.dumps(_as_json(results), indent=2) + "\n", "--json")
+        record.write(saved, json_path)
     if markdown_path:
         outputs.write_atomically(markdown_path, report + "\n", "--markdown")
     if not quiet:
@@ -183,23 +190,33 @@ def _finish(
     return EXIT_OK
 
 
-def _as_json(results: Sequence[NumpyResult]) -> list[dict[str, Any]]:
-    by_workload = {r.workload: r for r in results if r.handler == BASELINE}
-    rows = []
-    for r in results:
-        base = by_workload[r.workload]
-        rows.append(
+def to_record(
+    results: Sequence[NumpyResult], config: dict[str, Any], argv: Sequence[str], mismatched: Sequence[str]
+) -> record.Record:
+    """The results record: per (workload, handler) the ns/op and peak RSS of every repeat."""
+    cells = [
+        record.Cell(
+            r.workload,
+            r.handler,
             {
-                "handler": r.handler,
-                "workload": r.workload,
-                "median_ns_per_op": r.median_ns,
-                "ns_per_op": r.ns_per_op,
-                "speedup_vs_numpy": base.median_ns / r.median_ns,
-                "peak_rss_bytes": max(r.peak_rss),
-                "peak_rss_vs_numpy": max(r.peak_rss) / max(base.peak_rss),
-            }
+                "ns_per_op": record.Metric(list(r.ns_per_op), "ns/op"),
+                "peak_rss": record.Metric([float(x) for x in r.peak_rss], "B"),
+            },
         )
-    return rows
+        for r in results
+    ]
+    saved = record.Record(
+        COMMAND,
+        list(argv),
+        config,
+        datetime.now().astimezone().isoformat(timespec="seconds"),
+        machine.describe(),
+        cells,
+        baseline_allocator=BASELINE,
+        details={COMMAND: {"checksum_mismatches": list(mismatched)}},
+    )
+    record.judge(saved)
+    return saved
 
 
 def _report(results: Sequence[NumpyResult], workloads: Sequence[str], handlers: Sequence[str]) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import os
 import shlex
 import statistics
@@ -25,13 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from allocffi.harness.core import machine, outputs, significance, units
+from allocffi.harness.core import machine, outputs, record, significance, units
 from allocffi.harness.core.measure import LAUNCHER, MEASURED_BY_LAUNCHER, MEASURED_BY_WAIT4
 from allocffi.harness.core.output_tail import DEFAULT_LIMIT as OUTPUT_KEPT
 from allocffi.harness.run import misuse, preload
 from allocffi.harness.run.programs import Program, RunOptions, Sample
-
-SCHEMA = "allocffi-run/1"
 
 
 def _median(values: Sequence[float]) -> float:
@@ -311,7 +308,6 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": SCHEMA,
             "tool": "allocffi run",
             "command": self.opts.invocation,
             "date": self.date,
@@ -346,6 +342,60 @@ class RunReport:
             "output_kept_bytes": OUTPUT_KEPT,
             "rows": [r.to_dict() for r in self.rows],
         }
+
+
+COMMAND = "run"  # the command's name in its results record, and the key of its details there
+
+
+def _metrics(row: Row) -> dict[str, record.Metric]:
+    """The quantities of a row as raw samples: wall and CPU time, peak RSS, faults, the score."""
+    samples = row.samples
+    if not samples:
+        return {}
+    metrics = {
+        "wall": record.Metric([float(s["wall_s"]) for s in samples], "s"),
+        "cpu": record.Metric([_cpu(s) for s in samples], "s"),
+        "max_rss": record.Metric([float(s["max_rss_bytes"]) for s in samples], "B"),
+        "minor_faults": record.Metric([float(s["minor_faults"]) for s in samples], "faults"),
+    }
+    scores = [float(s["score"]) for s in samples if s["score"] is not None]
+    if scores and row.score_higher_is_better is not None:
+        better = record.HIGHER if row.score_higher_is_better else record.LOWER
+        metrics["score"] = record.Metric(scores, row.score_unit or "points", better)
+    return metrics
+
+
+def to_record(report: RunReport) -> record.Record:
+    """The results record: one cell per (program, allocator) with its measured samples; the row as
+    this command shows it (medians, its problems, every repeat's figures and RSS curve) under
+    details["run"], and the programs and how they were run under the record's details["run"]."""
+    everything = report.to_dict()
+    cells = [
+        record.Cell(row.program, row.allocator, _metrics(row), details={COMMAND: row.to_dict()})
+        for row in report.rows
+        if row.samples
+    ]
+    shared = {
+        k: v for k, v in everything.items() if k not in ("schema", "command", "date", "machine", "rows")
+    }
+    saved = record.Record(
+        COMMAND,
+        shlex.split(report.opts.invocation),
+        {"repeat": report.opts.repeat, "suite": report.opts.suite, "baseline": report.opts.baseline},
+        datetime.now().astimezone().isoformat(timespec="seconds"),
+        everything["machine"],
+        cells,
+        baseline_allocator=report.opts.baseline or preload.BASELINE,
+        load={
+            "before": {"load_average": list(report.load_average_start), "cpus": os.cpu_count() or 0},
+            "after": {"load_average": list(report.load_average_end), "cpus": os.cpu_count() or 0},
+        },
+        warnings=[f"{r.program}/{r.allocator}: {w}" for r in report.rows for w in r.warnings],
+        partial=report.partial,
+        details={COMMAND: shared},
+    )
+    record.judge(saved)
+    return saved
 
 
 # --------------------------------------------------------------------------
@@ -543,7 +593,7 @@ def write_csv(report: RunReport, path: str) -> None:
 
 def write_outputs(report: RunReport, opts: RunOptions) -> None:
     if opts.json_path:
-        outputs.write_atomically(opts.json_path, json.dumps(report.to_dict(), indent=1) + "\n", "--json")
+        record.write(to_record(report), opts.json_path)
     if opts.csv_path:
         write_csv(report, opts.csv_path)
     if opts.markdown_path:

@@ -18,6 +18,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from allocffi.harness.core import outputs
@@ -153,7 +154,9 @@ def _replay(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "command": shlex.join(["allocffi", *argv]),
         "load_average": list(os.getloadavg()),
     }
-    report.write_files(outcome, config, machine.describe(), args.json, args.csv, args.markdown, args.plot)
+    date = datetime.now().astimezone().isoformat(timespec="seconds")
+    saved = report.to_record(outcome, config, machine.describe(), ["allocffi", *argv], date)
+    report.write_files(outcome, config, saved, args.json, args.csv, args.markdown, args.plot)
     if not args.quiet:
         sys.stdout.write(report.table(outcome))
         for note in report.footnotes(outcome, config):

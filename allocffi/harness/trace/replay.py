@@ -63,6 +63,8 @@ class ReplayResult:
     capacity_bytes: int  # bump: bytes of its chunks
     verdict: str = ""  # vs libc, from compare_samples
     ratio_vs_libc: float | None = None
+    heap_samples: list[float] = field(default_factory=list)  # heap peak RSS of each repeat
+    fault_samples: list[float] = field(default_factory=list)  # minor faults of each repeat
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,7 +126,9 @@ def _median_int(values: Sequence[int]) -> int:
 def summarize(trace: str, allocator: str, runs: Sequence[Mapping[str, Any]]) -> ReplayResult:
     samples = [float(r["ns_per_event"]) for r in runs]
     first = runs[0]
-    heap = _median_int([max(0, int(r["peak_rss_bytes"]) - int(r["rss_before_bytes"])) for r in runs])
+    heaps = [max(0, int(r["peak_rss_bytes"]) - int(r["rss_before_bytes"])) for r in runs]
+    faults = [int(r["minor_faults"]) for r in runs]
+    heap = _median_int(heaps)
     ideal = int(first["peak_live_bytes"])
     return ReplayResult(
         trace=trace,
@@ -139,11 +143,13 @@ def summarize(trace: str, allocator: str, runs: Sequence[Mapping[str, Any]]) -> 
             [int(r.get("process_peak_rss_bytes") or r["peak_rss_bytes"]) for r in runs]
         ),
         rss_vs_ideal=heap / ideal if ideal else 0.0,
-        minor_faults=_median_int([int(r["minor_faults"]) for r in runs]),
+        minor_faults=_median_int(faults),
         threads=int(first["threads"]),
         frees_ignored=bool(first["frees_ignored"]),
         os_bytes=_median_int([int(r["stats"]["os_bytes"]) for r in runs]),
         capacity_bytes=_median_int([int(r["stats"]["capacity_bytes"]) for r in runs]),
+        heap_samples=[float(h) for h in heaps],
+        fault_samples=[float(f) for f in faults],
     )
 
 

@@ -1,4 +1,4 @@
-"""Formats of a replay's results: a console table, JSON, CSV, Markdown and a bar chart.
+"""Formats of a replay's results: a console table, the results record (JSON), CSV, Markdown, a bar chart.
 
 One row per (trace, allocator): median ns per replayed call and its verdict against libc, the
 peak RSS the replay added (heap) against the trace's ideal (peak live bytes) and their ratio,
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from allocffi.harness.core import outputs, units
+from allocffi.harness.bench import catalog
+from allocffi.harness.core import outputs, record, units
 from allocffi.harness.trace.replay import ReplayOutcome, ReplayResult
 
-SCHEMA = "allocffi-trace-replay/1"
 HEADER = (
     "trace",
     "allocator",
@@ -83,20 +82,44 @@ def footnotes(outcome: ReplayOutcome, config: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def to_json(outcome: ReplayOutcome, config: Mapping[str, Any], machine: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "config": dict(config),
-        "machine": dict(machine),
-        "results": [r.to_dict() for r in outcome.results],
-        "skipped": outcome.skipped,
-        "checksum_mismatches": outcome.mismatches,
-    }
+COMMAND = "trace replay"  # the command's name in its results record, and the key of its details
+# ReplayResult fields a cell holds as metrics, or that a reader recomputes (the verdict).
+_NOT_DETAILS = frozenset(
+    {"trace", "allocator", "samples", "heap_samples", "fault_samples", "verdict", "ratio_vs_libc"}
+)
+
+
+def to_record(
+    outcome: ReplayOutcome, config: Mapping[str, Any], machine: dict[str, Any], argv: Sequence[str], date: str
+) -> record.Record:
+    """The results record: per (trace, allocator) the ns per call, heap peak RSS and minor faults
+    of every repeat; the rest of a row under details["trace replay"]."""
+    cells = []
+    for r in outcome.results:
+        metrics = {"ns_per_call": record.Metric(list(r.samples), "ns/call")}
+        if r.heap_samples:
+            metrics["heap_peak_rss"] = record.Metric(list(r.heap_samples), "B")
+        if r.fault_samples:
+            metrics["minor_faults"] = record.Metric(list(r.fault_samples), "faults")
+        details = {k: v for k, v in r.to_dict().items() if k not in _NOT_DETAILS}
+        cells.append(record.Cell(r.trace, r.allocator, metrics, details={COMMAND: details}))
+    saved = record.Record(
+        COMMAND,
+        list(argv),
+        {k: v for k, v in config.items() if k != "command"},
+        date,
+        machine,
+        cells,
+        baseline_allocator=catalog.BASELINE,
+        details={COMMAND: {"skipped": outcome.skipped, "checksum_mismatches": outcome.mismatches}},
+    )
+    record.judge(saved)
+    return saved
 
 
 def to_csv(outcome: ReplayOutcome) -> str:
     out = io.StringIO()
-    fields = [f for f in ReplayResult.__dataclass_fields__ if f != "samples"]
+    fields = [f for f in ReplayResult.__dataclass_fields__ if not f.endswith("samples")]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for r in outcome.results:
@@ -132,16 +155,14 @@ def write_plot(outcome: ReplayOutcome, path: str | Path) -> None:
 def write_files(
     outcome: ReplayOutcome,
     config: Mapping[str, Any],
-    machine: Mapping[str, Any],
+    saved: record.Record,
     json_path: str | None,
     csv_path: str | None,
     markdown_path: str | None,
     plot_path: str | None,
 ) -> None:
     if json_path:
-        outputs.write_atomically(
-            json_path, json.dumps(to_json(outcome, config, machine), indent=2) + "\n", "--json"
-        )
+        record.write(saved, json_path)
     if csv_path:
         outputs.write_atomically(csv_path, to_csv(outcome), "--csv")
     if markdown_path:
