@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -28,6 +29,12 @@ except ModuleNotFoundError as missing:  # plain `pytest` in a source checkout: u
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import allocffi
 from allocffi._startup import reexec_pytest_with_setting
+
+# A run started as a background job of a non-interactive shell (as a CI script may start it) inherits
+# SIGINT ignored, and so would every program it starts: the Ctrl-C tests need Python's own handler, as
+# in a terminal. A handled signal is reset to its default in children, so they get Ctrl-C again too.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_configure(config: pytest.Config) -> None:
