@@ -7,6 +7,7 @@ a function or under ``if TYPE_CHECKING``. A function-local import therefore cann
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,19 @@ def test_using_the_library_loads_no_harness_code() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_every_command_interleaves_its_competitors_the_same_way() -> None:
+    """One rotation (core/interleave.py) orders the competitors of every repeat of every command."""
+    from allocffi.harness.core.interleave import rotated
+
+    assert [rotated("ABC", r) for r in range(4)] == [list("ABC"), list("BCA"), list("CAB"), list("ABC")]
+    assert rotated([], 3) == []
+    sources = Path(__file__).resolve().parent.parent / "allocffi" / "harness"
+    rotation = re.compile(r"(\w+)\[(\w+):\],?\s*(\+\s*|\*)\1\[:\2\]")  # xs[k:] + xs[:k], *xs[:k]
+    hand_rolled = [
+        str(path.relative_to(sources))
+        for path in sources.rglob("*.py")
+        if path.name != "interleave.py" and rotation.search(path.read_text())
+    ]
+    assert hand_rolled == [], f"a rotation of its own instead of core.interleave.rotated: {hand_rolled}"

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from allocffi.harness.bench import catalog
-from allocffi.harness.core import arguments, children, machine, outputs, record, units
+from allocffi.harness.core import arguments, children, interleave, machine, outputs, record, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 
 COMMAND = "calibrate"  # the name of its results record and of its details there
@@ -216,9 +216,8 @@ def plan(
     specs: list[children.RunSpec] = []
     members = [(lib, loop) for lib in libraries for loop in LOOPS]
     for r in range(repeat):
-        shift = r % len(members)
         for workload in workloads:
-            for lib, loop in members[shift:] + members[:shift]:
+            for lib, loop in interleave.rotated(members, r):
                 specs.append(children.RunSpec(lib, workload, r, ops[workload], seed, direct=loop == "direct"))
     return specs
 

@@ -27,6 +27,7 @@ from typing import Any
 from allocffi._startup import child_environment
 from allocffi.harness.bench import catalog
 from allocffi.harness.bench.worker import describe_record
+from allocffi.harness.core import interleave
 from allocffi.harness.core.errors import BenchFailure, UsageError
 
 # A child that has not finished after this long is stuck, not slow.
@@ -267,8 +268,7 @@ def plan(
             members = [a for a in allocators if runs_on(a, workload)]
             if not members:
                 continue
-            shift = r % len(members)
-            for allocator in members[shift:] + members[:shift]:
+            for allocator in interleave.rotated(members, r):
                 spec = RunSpec(allocator, workload, r, ops[workload], seed, 0, custom.get(workload, ""))
                 specs.append(spec)
     return specs

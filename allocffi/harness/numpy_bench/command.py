@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from allocffi._startup import child_environment
-from allocffi.harness.core import arguments, machine, outputs, record, units
+from allocffi.harness.core import arguments, interleave, machine, outputs, record, units
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_OK, BenchFailure, UsageError
 from allocffi.harness.numpy_bench.workloads import WORKLOADS
 
@@ -152,8 +152,9 @@ def _measure(
     for w in names:
         iterations = max(1, int(WORKLOADS[w].iterations * scale))
         row = {handler: NumpyResult(handler, w) for handler in chosen}
-        for _ in range(repeat):  # handlers interleaved: a change of machine load hits them all
-            for handler, result in row.items():
+        for r in range(repeat):
+            for handler in interleave.rotated(chosen, r):
+                result = row[handler]
                 one = _spawn(handler, w, iterations)
                 result.ns_per_op.append(one["elapsed_ns"] / one["ops"])
                 result.peak_rss.append(one["peak_rss"])

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from allocffi.harness.core import arguments, outputs
+from allocffi.harness.core import arguments, interleave, outputs
 from allocffi.harness.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from allocffi.harness.core.measure import ProcessRun, resolve_program, run_measured
 from allocffi.harness.core.output_tail import OutputTail
@@ -126,12 +126,6 @@ def prepare_programs(opts: RunOptions, workdir: Path) -> list[Program]:
         program.stdin = str(workdir / sp.name / sp.stdin) if sp.stdin else None
         programs.append(program)
     return programs
-
-
-def interleaved(allocators: Sequence[preload.AllocatorChoice], repeat: int) -> list[preload.AllocatorChoice]:
-    """The allocators in the order of repeat ``repeat``: rotated by one each repeat."""
-    k = repeat % len(allocators)
-    return [*allocators[k:], *allocators[:k]]
 
 
 @dataclass
@@ -294,7 +288,7 @@ def run_programs(opts: RunOptions, out: TextIO | None = None, log: TextIO | None
             total = opts.repeat * len(programs) * len(allocators)
             for repeat in range(opts.repeat):
                 for program in programs:
-                    for allocator in interleaved(allocators, repeat):
+                    for allocator in interleave.rotated(allocators, repeat):
                         sample = harness.measure(program, allocator, repeat)
                         report.add(sample)
                         if not opts.quiet:

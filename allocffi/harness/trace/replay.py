@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from allocffi.harness.bench import catalog
-from allocffi.harness.core import arguments, children
+from allocffi.harness.core import arguments, children, interleave
 from allocffi.harness.core.errors import UsageError
 from allocffi.harness.core.significance import compare_samples
 from allocffi.harness.trace import files, native
@@ -112,10 +112,8 @@ def run_child(spec: ReplaySpec, touch: str, mode: str, env: Mapping[str, str]) -
 def plan(traces: Sequence[str], allocators: Sequence[str], repeat: int) -> list[ReplaySpec]:
     specs: list[ReplaySpec] = []
     for r in range(repeat):
-        shift = r % len(allocators)
-        order = [*allocators[shift:], *allocators[:shift]]
         for trace in traces:
-            specs.extend(ReplaySpec(trace, a, r) for a in order)
+            specs.extend(ReplaySpec(trace, a, r) for a in interleave.rotated(allocators, r))
     return specs
 
 
