@@ -486,3 +486,13 @@ def test_env_cwd_and_python_malloc_reach_the_program(
     assert code == EXIT_OK, err
     (row,) = run_rows(json.loads(report.read_text()))
     assert row["python_malloc"] is True and row["exit_code"] == 0
+
+
+def test_a_sanitizer_runtime_of_allocffis_own_process_is_not_passed_to_the_measured_program() -> None:
+    """Under make sanitize-python the harness runs with libasan preloaded: a measured program must
+    get the probe and the allocator under test, never that runtime (it would abort, or serve malloc)."""
+    choice = preload.AllocatorChoice("libc", "/lib/x86_64-linux-gnu/libc.so.6")
+    base = {"LD_PRELOAD": "/usr/lib/gcc/x86_64-linux-gnu/12/libasan.so:/opt/tool/libfault.so libubsan.so.1"}
+    preloads = preload.run_environment(base, choice, "/tmp/probe")["LD_PRELOAD"].split()
+    assert preloads[0] == preload.helper_library("_runprobe")
+    assert preloads[1:] == [*choice.preloads, "/opt/tool/libfault.so"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sysconfig
@@ -58,6 +59,8 @@ CHECK_METHOD = (
     "/proc/PID/maps of every process the sampler saw"
 )
 _HELPER_DIR = Path(__file__).parent
+# libasan.so.8, libubsan.so.1, libtsan.so.2, liblsan.so.0, libhwasan.so.0
+_SANITIZER_RUNTIME = re.compile(r"lib(a|ub|t|l|hwa)san\.so")
 _PACKAGE_DIR = _HELPER_DIR.parents[1]  # allocffi/: where the library's own shared objects are built
 
 
@@ -239,9 +242,18 @@ def run_environment(
     """``base`` with the probe, the allocator (or the allocation counter) and the report files.
 
     The probe goes first so that its dlsym(RTLD_NEXT) sees the allocator (see probe.c). A
-    LD_PRELOAD already in ``base`` is kept, after ours.
+    LD_PRELOAD already in ``base`` is kept, after ours, except sanitizer runtimes inherited from
+    allocffi's own process (``make sanitize-python``): the measured programs are not instrumented,
+    and such a runtime would abort them unless first, and then serve malloc in the allocator's place.
     """
     env = dict(base)
+    if env.get("LD_PRELOAD"):
+        kept = [
+            e
+            for e in env["LD_PRELOAD"].replace(":", " ").split()
+            if not _SANITIZER_RUNTIME.match(os.path.basename(e))
+        ]
+        env["LD_PRELOAD"] = " ".join(kept)
     # The counter defines malloc, calloc and realloc only: the allocator's library (libc.so.6 for the
     # counting run) comes after it, so that free and the rest are glibc's too.
     extra = [helper_library("_runcount")] if count_file is not None else []
