@@ -218,7 +218,8 @@ def load_line(record: Mapping[str, Any] | None) -> str:
         return "load average not recorded"
     before = (record.get("before") or {}).get("load_average")
     after = (record.get("after") or {}).get("load_average")
-    cpus = (record.get("before") or {}).get("usable_cpus", "?")
+    before_state = record.get("before") or {}
+    cpus = before_state.get("usable_cpus", before_state.get("cpus", "?"))  # run records keep "cpus"
     parts = []
     if before:
         parts.append(f"{before[0]:.2f} before")
