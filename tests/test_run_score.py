@@ -311,8 +311,6 @@ def test_ctrl_c_while_redis_is_driven_leaves_no_server_and_no_client(
     from allocffi.harness.run.suite import redis
 
     monkeypatch.setattr(redis, "PROGRAM", redis.program(requests=2_000_000))  # far longer than the test
-    # Python leaves SIGINT alone when it started ignored (a background job of a script): handle it here.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     before = redis_pids()
 
     def press_ctrl_c_once_the_client_runs() -> None:
@@ -333,7 +331,6 @@ def test_ctrl_c_while_redis_is_driven_leaves_no_server_and_no_client(
         )  # fmt: skip
     finally:
         thread.join(timeout=70)
-        signal.signal(signal.SIGINT, previous)
     assert code == EXIT_INTERRUPTED, err
     assert redis_pids() <= before, "a redis server or client outlived the Ctrl-C"
 
